@@ -1,0 +1,161 @@
+//! The whole clap surface of `qcold`, in one place.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+use qcold_core::{AdapterKind, BranchName, RepoId};
+
+/// The address the daemon listens on unless told otherwise.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+/// Q-COLD: run many AI coding agents in parallel, each in its own git worktree.
+#[derive(Debug, Parser)]
+#[command(name = "qcold", disable_version_flag = true, arg_required_else_help = true, after_help = EXAMPLES)]
+pub(crate) struct Cli {
+    /// Print the build id (`<version>.<commits> <hash>[-dirty]`) and exit.
+    #[arg(short = 'V', long)]
+    pub(crate) version: bool,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+const EXAMPLES: &str = "Examples:
+  qcold repo add web ~/src/web --set-active
+  qcold status
+  qcold serve --daemon        # dashboard on http://127.0.0.1:8787
+  qcold node snapshot --pretty";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Register and select repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Show the active repository and its primary checkout.
+    Status(StatusArgs),
+    /// Node health.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Run the daemon (HTTP API and dashboard), or manage a detached one.
+    Serve(ServeCommand),
+    /// The original Q-COLD's spelling of `serve`.
+    #[command(subcommand)]
+    Telegram(TelegramCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Register a repository, or change an existing registration.
+    Add(RepoAddArgs),
+    /// List registered repositories.
+    List(JsonFlag),
+    /// Forget a repository (its files are not touched).
+    Remove {
+        /// The repository id.
+        id: RepoId,
+    },
+    /// Make a repository the active one.
+    SetActive {
+        /// The repository id.
+        id: RepoId,
+    },
+    /// Show the active repository.
+    Current(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoAddArgs {
+    /// The id: ASCII letters, digits, '-' and '_', at most 64, no leading '-'.
+    pub(crate) id: RepoId,
+    /// The primary checkout (top level of a git work tree).
+    pub(crate) root: std::path::PathBuf,
+    /// How changes are validated: xtask-process or command [default: xtask-process when
+    /// xtask/Cargo.toml exists, else command].
+    #[arg(long)]
+    pub(crate) adapter: Option<AdapterKind>,
+    /// The xtask manifest [default: <root>/xtask/Cargo.toml].
+    #[arg(long)]
+    pub(crate) xtask_manifest: Option<std::path::PathBuf>,
+    /// The verify command line of the command adapter, run without a shell.
+    #[arg(long)]
+    pub(crate) verify_command: Option<String>,
+    /// The branch tasks start from and deliver to [default: the branch checked out in <root>].
+    #[arg(long)]
+    pub(crate) default_branch: Option<BranchName>,
+    /// Also make it the active repository.
+    #[arg(long)]
+    pub(crate) set_active: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Print this node's snapshot (protocol v1), or fetch one from a daemon.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotArgs {
+    /// Pretty-print the JSON.
+    #[arg(long)]
+    pub(crate) pretty: bool,
+    /// Fetch from a daemon, e.g. http://127.0.0.1:8787, instead of collecting locally.
+    #[arg(long)]
+    pub(crate) endpoint: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TelegramCommand {
+    /// Same as `qcold serve`.
+    Serve(ServeCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ServeCommand {
+    #[command(subcommand)]
+    pub(crate) action: Option<ServeAction>,
+    #[command(flatten)]
+    pub(crate) run: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; a non-loopback address exposes the API to the network.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub(crate) listen: SocketAddr,
+    /// Detach: run in a new session with a pid file and logs under the state dir, replacing a
+    /// daemon already started for the same address.
+    #[arg(long)]
+    pub(crate) daemon: bool,
+    /// Internal: the detached daemon process itself.
+    #[arg(long, hide = true)]
+    pub(crate) daemon_child: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServeAction {
+    /// Is a detached daemon running for this address?
+    Status(ServeTarget),
+    /// Stop the detached daemon for this address.
+    Stop(ServeTarget),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeTarget {
+    /// The address the daemon was started with.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub(crate) listen: SocketAddr,
+}

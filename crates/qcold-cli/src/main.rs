@@ -1,0 +1,45 @@
+//! `qcold`: the operator's command line and the daemon, in one binary.
+
+mod cli;
+mod daemon;
+mod node;
+mod output;
+mod repo;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+/// `<package version>.<git commit count> <12-hex git hash>[-dirty]`, set by `build.rs`.
+pub(crate) const BUILD_ID: &str = env!("QCOLD_BUILD_ID");
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    if cli.version {
+        output::line(BUILD_ID)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(command) = cli.command else {
+        anyhow::bail!("no command given; `qcold --help` lists them");
+    };
+    let config = qcold_server::Config::from_env(BUILD_ID)?;
+    match command {
+        cli::Command::Repo(cmd) => repo::run(&config, cmd),
+        cli::Command::Status(args) => status::run(&config, &args),
+        cli::Command::Node(cli::NodeCommand::Snapshot(args)) => node::snapshot(&config, &args),
+        cli::Command::Serve(cmd) | cli::Command::Telegram(cli::TelegramCommand::Serve(cmd)) => daemon::run(config, cmd),
+    }
+    .map(|()| ExitCode::SUCCESS)
+}

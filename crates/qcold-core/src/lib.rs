@@ -1,0 +1,47 @@
+//! The shared vocabulary of Q-COLD: identifiers, models, wire types and pure decisions.
+//!
+//! `qcold-core` is compiled twice: natively for the daemon (`qcold-server`) and the `qcold` CLI,
+//! and to `wasm32-unknown-unknown` for the Leptos dashboard (`qcold-web`). Every type that crosses
+//! a process boundary — HTTP JSON bodies, server-sent events, the node snapshot, queue package
+//! files — is defined here once, so the three programs cannot drift apart.
+//!
+//! The crate does no IO and reads no clock: functions that depend on time take `now` (Unix
+//! seconds) as an argument. That keeps every decision a plain function that can be table-tested.
+//!
+//! # Map
+//!
+//! - [`ids`]: validating newtypes ([`RepoId`], [`TaskSlug`], [`RunId`], [`ItemId`], [`TabId`],
+//!   [`AgentId`]) with one error type, [`IdError`], that names the broken rule.
+//! - [`repo`]: the registered [`Repository`], its [`AdapterKind`] and [`BranchName`].
+//! - [`task`]: the [`TaskStatus`] of a task record.
+//! - [`snapshot`]: the node snapshot protocol, version [`snapshot::PROTOCOL_VERSION`].
+//! - [`api`]: request and response bodies of the daemon's HTTP API.
+//! - [`event`]: the [`Event`] enum pushed on `/api/events`.
+//! - [`units`]: human formatting of byte counts and durations used by the CLI and the dashboard.
+//!
+//! # Example
+//!
+//! ```
+//! use qcold_core::{TaskSlug, TaskStatus};
+//!
+//! let slug: TaskSlug = "fix-login_42".parse().unwrap();
+//! assert_eq!(slug.as_str(), "fix-login_42");
+//! assert!("-oops".parse::<TaskSlug>().is_err());
+//!
+//! let status: TaskStatus = serde_json::from_str("\"closed:success\"").unwrap();
+//! assert!(status.is_terminal());
+//! ```
+
+pub mod api;
+pub mod event;
+pub mod ids;
+pub mod repo;
+pub mod snapshot;
+pub mod task;
+pub mod units;
+
+pub use event::Event;
+pub use ids::{AgentId, IdError, IdKind, ItemId, RepoId, RunId, TabId, TaskSlug};
+pub use repo::{AdapterKind, BranchName, Repository, RepositoryList};
+pub use snapshot::{BlockStatus, NodeSnapshot};
+pub use task::TaskStatus;

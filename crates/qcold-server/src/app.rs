@@ -1,0 +1,173 @@
+//! The daemon's shared state: caches of what handlers serve, and the hub that pushes changes.
+//!
+//! Each cache has exactly one writer task (the store watcher for repositories, the sampler for
+//! the node snapshot). Handlers only read the caches, so a read never waits for a rebuild.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use qcold_core::api::StateResponse;
+use qcold_core::{Event, NodeSnapshot, RepositoryList};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::node::NodeSampler;
+use crate::store::Store;
+use crate::{Config, unix_now};
+
+/// How many events a slow subscriber may fall behind before it is resynchronised with a full
+/// `state` event instead.
+const EVENT_BUFFER: usize = 256;
+
+/// Cheap to clone; every clone shares the same caches and hub.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    store: Arc<Mutex<Store>>,
+    repositories: watch::Sender<RepositoryList>,
+    node: watch::Sender<Arc<NodeSnapshot>>,
+    events: broadcast::Sender<Event>,
+    cancel: CancellationToken,
+}
+
+impl AppState {
+    /// Opens the store, fills the caches and starts the background tasks (store watcher, node
+    /// sampler). They stop when `cancel` is cancelled.
+    pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
+        let (store, repositories, sampler, first) = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || -> anyhow::Result<_> {
+                let store = Store::open(&config.state_dir, config.sqlite_busy_timeout)
+                    .with_context(|| format!("cannot open the store in {}", config.state_dir.display()))?;
+                let repositories = store.repositories()?;
+                let mut sampler = NodeSampler::new(&config);
+                std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+                let first = sampler.sample(unix_now());
+                Ok((store, repositories, sampler, first))
+            }
+        })
+        .await??;
+        let state = Self {
+            inner: Arc::new(Inner {
+                config,
+                store: Arc::new(Mutex::new(store)),
+                repositories: watch::Sender::new(repositories),
+                node: watch::Sender::new(Arc::new(first)),
+                events: broadcast::Sender::new(EVENT_BUFFER),
+                cancel,
+            }),
+        };
+        crate::watch::spawn(state.clone());
+        spawn_sampler(state.clone(), sampler);
+        Ok(state)
+    }
+
+    /// The configuration the daemon runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Cancelled when the daemon shuts down.
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.inner.cancel.clone().cancelled_owned()
+    }
+
+    /// Whether the daemon is shutting down.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The latest node snapshot, aged to now: a sample older than three intervals is `stale`.
+    pub fn node(&self) -> NodeSnapshot {
+        let snapshot = NodeSnapshot::clone(&self.inner.node.borrow());
+        let max_age =
+            i64::try_from(self.inner.config.node_sample_interval.as_secs().saturating_mul(3)).unwrap_or(i64::MAX);
+        snapshot.aged(unix_now(), max_age)
+    }
+
+    /// The full state, assembled from the caches.
+    pub fn state(&self) -> StateResponse {
+        StateResponse {
+            build_id: self.inner.config.build_id.clone(),
+            generated_at: unix_now(),
+            repositories: self.inner.repositories.borrow().clone(),
+            node: self.node(),
+        }
+    }
+
+    /// Re-reads the repositories from the store and pushes them if they changed.
+    pub async fn reload_repositories(&self) -> anyhow::Result<()> {
+        let store = Arc::clone(&self.inner.store);
+        let list = tokio::task::spawn_blocking(move || {
+            let store = store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
+            anyhow::Ok(store.repositories()?)
+        })
+        .await??;
+        let changed = self.inner.repositories.send_if_modified(|current| {
+            if *current == list {
+                false
+            } else {
+                *current = list.clone();
+                true
+            }
+        });
+        if changed {
+            self.publish(Event::Repositories(list));
+        }
+        Ok(())
+    }
+
+    fn publish_node(&self, snapshot: NodeSnapshot) {
+        self.inner.node.send_replace(Arc::new(snapshot.clone()));
+        self.publish(Event::Node(Box::new(snapshot)));
+    }
+
+    fn publish(&self, event: Event) {
+        // An error only means nobody is subscribed right now.
+        let _ = self.inner.events.send(event);
+    }
+}
+
+/// Samples the node every `node_sample_interval` and publishes each sample. Sampling is the one
+/// periodic job of the daemon: host load changes without telling anyone, so it has to be looked
+/// at. It runs in-process (no child processes) and refreshes only what the snapshot reports.
+fn spawn_sampler(state: AppState, sampler: NodeSampler) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(state.config().node_sample_interval);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        let mut sampler = Some(sampler);
+        loop {
+            tokio::select! {
+                () = state.cancelled() => break,
+                _ = interval.tick() => {}
+            }
+            let Some(mut taken) = sampler.take() else { break };
+            let result = tokio::task::spawn_blocking(move || {
+                let snapshot = taken.sample(unix_now());
+                (taken, snapshot)
+            })
+            .await;
+            match result {
+                Ok((back, snapshot)) => {
+                    sampler = Some(back);
+                    state.publish_node(snapshot);
+                }
+                Err(err) => {
+                    tracing::error!("node sampler stopped: {err}");
+                    break;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,111 @@
+//! Daemon and CLI configuration; the only module that reads environment variables.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variables that carry proxy settings; reported (redacted) in the node snapshot.
+const PROXY_VARS: [&str; 8] =
+    ["http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
+
+/// Everything the engines need to know about their environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the SQLite file, logs and pid files live.
+    pub state_dir: PathBuf,
+    /// The build id reported by `--version`, `/api/state` and the heartbeat.
+    pub build_id: String,
+    /// How often the daemon samples host resources.
+    pub node_sample_interval: Duration,
+    /// How long SQLite waits for a lock before failing.
+    pub sqlite_busy_timeout: Duration,
+    /// Proxy variables of the environment, unredacted; redaction happens when they are reported.
+    pub proxy_env: Vec<(String, String)>,
+}
+
+impl Config {
+    /// A configuration with defaults for everything but the state dir and build id.
+    pub fn new(state_dir: PathBuf, build_id: impl Into<String>) -> Self {
+        Self {
+            state_dir,
+            build_id: build_id.into(),
+            node_sample_interval: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(30),
+            proxy_env: Vec::new(),
+        }
+    }
+
+    /// Reads the configuration from the process environment:
+    ///
+    /// - `QCOLD_STATE_DIR`, else `$XDG_STATE_HOME/qcold`, else `$HOME/.local/state/qcold`;
+    /// - `QCOLD_NODE_SAMPLE_INTERVAL_SECONDS` (default 5, at least 1);
+    /// - `QCOLD_SQLITE_BUSY_TIMEOUT_MS` (default 30000);
+    /// - the proxy variables (`http_proxy`, `HTTPS_PROXY`, ...).
+    pub fn from_env(build_id: impl Into<String>) -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let state_dir = state_dir_from(var("QCOLD_STATE_DIR"), var("XDG_STATE_HOME"), var("HOME"))?;
+        let mut config = Self::new(state_dir, build_id);
+        if let Some(secs) = var("QCOLD_NODE_SAMPLE_INTERVAL_SECONDS") {
+            let secs: u64 = secs.parse().map_err(|_| {
+                anyhow::anyhow!("QCOLD_NODE_SAMPLE_INTERVAL_SECONDS must be a whole number of seconds, got {secs:?}")
+            })?;
+            config.node_sample_interval = Duration::from_secs(secs.max(1));
+        }
+        if let Some(ms) = var("QCOLD_SQLITE_BUSY_TIMEOUT_MS") {
+            let ms: u64 = ms.parse().map_err(|_| {
+                anyhow::anyhow!("QCOLD_SQLITE_BUSY_TIMEOUT_MS must be a whole number of milliseconds, got {ms:?}")
+            })?;
+            config.sqlite_busy_timeout = Duration::from_millis(ms);
+        }
+        config.proxy_env =
+            PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();
+        Ok(config)
+    }
+
+    /// The SQLite file.
+    pub fn database_path(&self) -> PathBuf {
+        self.state_dir.join("qcold.sqlite3")
+    }
+
+    /// The directory for daemon and agent logs.
+    pub fn log_dir(&self) -> PathBuf {
+        self.state_dir.join("logs")
+    }
+}
+
+/// Resolves the state dir from its three possible sources, in order of precedence.
+fn state_dir_from(
+    explicit: Option<String>,
+    xdg_state: Option<String>,
+    home: Option<String>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(xdg) = xdg_state.filter(|p| Path::new(p).is_absolute()) {
+        return Ok(Path::new(&xdg).join("qcold"));
+    }
+    match home {
+        Some(home) => Ok(Path::new(&home).join(".local/state/qcold")),
+        None => anyhow::bail!("cannot find a state dir: set QCOLD_STATE_DIR (or HOME)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dir_precedence() {
+        let s = |v: &str| Some(v.to_owned());
+        let table = [
+            ((s("/x/state"), s("/xdg"), s("/home/u")), "/x/state"),
+            ((None, s("/xdg"), s("/home/u")), "/xdg/qcold"),
+            ((None, s("relative"), s("/home/u")), "/home/u/.local/state/qcold"),
+            ((None, None, s("/home/u")), "/home/u/.local/state/qcold"),
+        ];
+        for ((explicit, xdg, home), want) in table {
+            assert_eq!(state_dir_from(explicit, xdg, home).unwrap(), PathBuf::from(want));
+        }
+        assert!(state_dir_from(None, None, None).is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! Q-COLD's engines and daemon, as a library the `qcold` binary links.
+//!
+//! # Design
+//!
+//! The store ([`store`]) is the source of truth: one SQLite file in the state dir. Everything the
+//! daemon holds in memory ([`app::AppState`]) can be rebuilt from it at start-up.
+//!
+//! The daemon is event-driven. Handlers answer from in-memory caches and never wait for a
+//! rebuild; when something changes — a repository registered by the CLI (seen through a file
+//! watch on the store, [`watch`]), a new node sample ([`node`]) — the owning task updates the
+//! cache and pushes one typed [`qcold_core::Event`] to every `/api/events` subscriber. Nothing
+//! rebuilds the whole state on a timer, and no process is spawned periodically.
+//!
+//! Shutdown is passed in: [`serve`] takes a future that resolves when the daemon should stop,
+//! and every background task and event stream ends with it.
+//!
+//! # Map
+//!
+//! - [`config`]: the only place that reads the environment.
+//! - [`store`]: SQLite schema, migrations and queries (the only SQL in the workspace).
+//! - [`repos`]: registering and resolving repositories (path checks, adapter defaults).
+//! - [`git`]: the git commands Q-COLD runs.
+//! - [`status`]: the `qcold status` report.
+//! - [`node`]: node snapshot collection with `sysinfo`.
+//! - [`app`]: the daemon's shared state and event hub.
+//! - [`watch`]: the store watcher that turns CLI writes into events.
+//! - [`http`]: the axum router, handlers and embedded dashboard assets.
+
+pub mod app;
+pub mod config;
+pub mod git;
+pub mod http;
+pub mod node;
+pub mod repos;
+pub mod status;
+pub mod store;
+pub mod watch;
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+/// The current time as Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Runs the daemon on `listener` until `shutdown` resolves, then stops gracefully: open event
+/// streams end, background tasks stop, in-flight requests finish.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let state = app::AppState::start(config, cancel.clone()).await?;
+    let router = http::router(state);
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await
+        .context("http server failed");
+    cancel.cancel();
+    result
+}

@@ -1,0 +1,220 @@
+//! Node snapshot collection with `sysinfo`.
+//!
+//! A [`NodeSampler`] keeps its `sysinfo` handles between samples, so CPU usage is measured over
+//! the interval since the previous sample and each sample only refreshes what it reports.
+//! Two facts sysinfo does not expose are read from `/proc` directly: the kernel boot id and the
+//! pid limit.
+
+use std::path::{Path, PathBuf};
+
+use qcold_core::snapshot::{
+    BlockStatus, Cpu, Disk, Heartbeat, Interface, Io, Issue, Load, Managed, Memory, Network, NodeSnapshot, Pids, Proxy,
+    QueueBlock, QueueCounts, Resources, Swap,
+};
+use sysinfo::{Disks, Networks, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use crate::Config;
+
+/// Collects node snapshots; keep one alive to get meaningful CPU usage.
+#[derive(Debug)]
+pub struct NodeSampler {
+    build_id: String,
+    state_dir: PathBuf,
+    proxy_env: Vec<(String, String)>,
+    system: System,
+    disks: Disks,
+    networks: Networks,
+}
+
+impl NodeSampler {
+    /// A sampler for this process; takes a first CPU reading so the next sample has a baseline.
+    pub fn new(config: &Config) -> Self {
+        let mut system = System::new();
+        system.refresh_cpu_usage();
+        Self {
+            build_id: config.build_id.clone(),
+            state_dir: config.state_dir.clone(),
+            proxy_env: config.proxy_env.clone(),
+            system,
+            disks: Disks::new_with_refreshed_list(),
+            networks: Networks::new_with_refreshed_list(),
+        }
+    }
+
+    /// Takes one sample at `now` (Unix seconds).
+    pub fn sample(&mut self, now: i64) -> NodeSnapshot {
+        let heartbeat = Heartbeat::new(
+            self.build_id.clone(),
+            System::host_name(),
+            read_trimmed("/proc/sys/kernel/random/boot_id"),
+            now,
+            Some(System::uptime()),
+            std::process::id(),
+        );
+        // Agents and the queue are not part of this build: the daemon manages no agents and has
+        // no queue, which is exactly what these empty, fresh blocks say.
+        let managed = Managed::new(Vec::new(), Vec::new(), Vec::new());
+        let queue = QueueBlock::new(QueueCounts::default(), None, Vec::new(), Vec::new(), Vec::new());
+        let resources = self.resources();
+        let proxy = Proxy::new(self.proxy_env.iter().cloned(), Vec::new(), Vec::new());
+        NodeSnapshot::assemble(heartbeat, managed, queue, resources, proxy)
+    }
+
+    fn resources(&mut self) -> Resources {
+        let mut issues = Vec::new();
+        self.system.refresh_cpu_usage();
+        self.system.refresh_memory();
+        self.system.refresh_processes_specifics(ProcessesToUpdate::All, true, ProcessRefreshKind::nothing());
+        self.disks.refresh(true);
+        self.networks.refresh(true);
+
+        let cpus = self.system.cpus();
+        let cpu = if cpus.is_empty() {
+            issues.push(Issue::new("resources.cpu", BlockStatus::Partial, "the kernel reported no CPUs"));
+            None
+        } else {
+            Some(Cpu {
+                logical_cpus: u32::try_from(cpus.len()).unwrap_or(u32::MAX),
+                physical_cores: System::physical_core_count().and_then(|n| u32::try_from(n).ok()),
+                usage_percent: self.system.global_cpu_usage(),
+            })
+        };
+        let load = System::load_average();
+        let total = self.system.total_memory();
+        let memory = (total > 0).then(|| Memory {
+            total_bytes: total,
+            available_bytes: self.system.available_memory(),
+            free_bytes: self.system.free_memory(),
+            used_bytes: total.saturating_sub(self.system.available_memory()),
+        });
+        if memory.is_none() {
+            issues.push(Issue::new("resources.memory", BlockStatus::Partial, "the kernel reported no memory"));
+        }
+        let swap = Swap {
+            total_bytes: self.system.total_swap(),
+            free_bytes: self.system.free_swap(),
+            used_bytes: self.system.used_swap(),
+        };
+        let disk = self.state_disk();
+        if disk.is_none() {
+            issues.push(Issue::new(
+                "resources.disk",
+                BlockStatus::Partial,
+                format!("no mounted file system holds {}", self.state_dir.display()),
+            ));
+        }
+        Resources {
+            status: BlockStatus::Fresh,
+            cpu,
+            load: Some(Load { one: load.one, five: load.five, fifteen: load.fifteen }),
+            memory,
+            swap: Some(swap),
+            disk,
+            pids: Some(Pids {
+                count: self.system.processes().len() as u64,
+                pid_max: read_trimmed("/proc/sys/kernel/pid_max").and_then(|v| v.parse().ok()),
+            }),
+            io: Some(self.io()),
+            network: Some(self.network()),
+            issues,
+        }
+        .with_derived_status()
+    }
+
+    /// The file system holding the state dir: the mount point that is the longest prefix of it.
+    fn state_disk(&self) -> Option<Disk> {
+        let target = nearest_existing(&self.state_dir);
+        self.disks
+            .list()
+            .iter()
+            .filter(|d| target.starts_with(d.mount_point()))
+            .max_by_key(|d| d.mount_point().as_os_str().len())
+            .map(|d| Disk {
+                mount_point: d.mount_point().to_string_lossy().into_owned(),
+                total_bytes: d.total_space(),
+                available_bytes: d.available_space(),
+                used_bytes: d.total_space().saturating_sub(d.available_space()),
+            })
+    }
+
+    fn io(&self) -> Io {
+        // Several mounts can share one device (bind mounts); count each device once.
+        let mut seen = std::collections::HashSet::new();
+        let mut io = Io { device_count: 0, read_bytes: 0, written_bytes: 0 };
+        for disk in self.disks.list().iter().filter(|d| seen.insert(d.name().to_owned())) {
+            let usage = disk.usage();
+            io.device_count += 1;
+            io.read_bytes = io.read_bytes.saturating_add(usage.total_read_bytes);
+            io.written_bytes = io.written_bytes.saturating_add(usage.total_written_bytes);
+        }
+        io
+    }
+
+    fn network(&self) -> Network {
+        let mut net = Network {
+            interface_count: 0,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            rx_packets: 0,
+            tx_packets: 0,
+            rx_errors: 0,
+            tx_errors: 0,
+            interfaces: Vec::new(),
+        };
+        let mut names: Vec<_> = self.networks.list().iter().collect();
+        names.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, data) in names {
+            net.interface_count += 1;
+            net.rx_bytes = net.rx_bytes.saturating_add(data.total_received());
+            net.tx_bytes = net.tx_bytes.saturating_add(data.total_transmitted());
+            net.rx_packets = net.rx_packets.saturating_add(data.total_packets_received());
+            net.tx_packets = net.tx_packets.saturating_add(data.total_packets_transmitted());
+            net.rx_errors = net.rx_errors.saturating_add(data.total_errors_on_received());
+            net.tx_errors = net.tx_errors.saturating_add(data.total_errors_on_transmitted());
+            net.interfaces.push(Interface {
+                name: name.clone(),
+                rx_bytes: data.total_received(),
+                tx_bytes: data.total_transmitted(),
+            });
+        }
+        net
+    }
+}
+
+/// Collects a snapshot without a running daemon: two CPU readings a short interval apart, so
+/// the usage figure means something.
+pub fn collect_once(config: &Config, now: i64) -> NodeSnapshot {
+    let mut sampler = NodeSampler::new(config);
+    std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+    sampler.sample(now)
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// The state dir may not exist yet; its nearest existing ancestor lives on the same file system.
+fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors().find_map(|p| p.canonicalize().ok()).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_on_this_host_has_resources_and_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path().join("state"), "0.0.0.0 test");
+        config.proxy_env = vec![("https_proxy".into(), "http://u:p@proxy:1".into())];
+        let snapshot = collect_once(&config, 1_000);
+        assert_eq!(snapshot.protocol_version, 1);
+        assert_eq!(snapshot.heartbeat.sampled_at, 1_000);
+        assert_eq!(snapshot.heartbeat.pid, std::process::id());
+        let cpus = snapshot.resources.cpu.as_ref().expect("cpu block").logical_cpus;
+        assert!(cpus >= 1);
+        assert!(snapshot.resources.memory.as_ref().expect("memory block").total_bytes > 0);
+        assert!(snapshot.resources.disk.is_some(), "the temp dir lives on some mounted file system");
+        assert_eq!(snapshot.proxy.env[0].value, "http://[redacted]@proxy:1");
+    }
+}

@@ -1,0 +1,107 @@
+//! The SQLite store: one file in the state dir, opened with WAL and a busy timeout, migrated by
+//! numbered append-only migrations. All SQL of the workspace lives under this module.
+
+mod migrations;
+mod repos;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use migrations::MIGRATIONS;
+pub use repos::{RepoRow, Upserted};
+
+/// Failures of the store that callers branch on; everything else is [`StoreError::Sqlite`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The state dir could not be created.
+    #[error("cannot create state dir {path}: {source}")]
+    StateDir {
+        /// The state dir.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The database was migrated by a newer qcold.
+    #[error("the store at {path} has schema version {found}, newer than this qcold knows ({known}); upgrade qcold")]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// A repository root is already registered under another id.
+    #[error("{root} is already registered as repository {existing:?}")]
+    RootTaken {
+        /// The canonical root.
+        root: String,
+        /// The id it is registered under.
+        existing: String,
+    },
+    /// No repository has this id.
+    #[error("no repository {0:?} is registered; `qcold repo list` shows the registered ones")]
+    UnknownRepo(String),
+    /// Any other SQLite failure.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// An open store. Cheap operations; one connection, not shared between threads.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `state_dir` and brings its schema up to date.
+    pub fn open(state_dir: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        create_private_dir(state_dir)?;
+        let path = state_dir.join("qcold.sqlite3");
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(busy_timeout)?;
+        // WAL lets the daemon read while the CLI writes; NORMAL sync is durable across
+        // application crashes, which is the failure that matters for a local control plane.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Self { conn };
+        migrations::apply(&mut store.conn, &path)?;
+        Ok(store)
+    }
+
+    /// The schema as `sqlite_master` records it, one statement per line, for snapshot tests.
+    pub fn schema(&self) -> Result<String, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name",
+        )?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let mut out = String::new();
+        for sql in rows {
+            out.push_str(&sql?);
+            out.push_str(";\n");
+        }
+        Ok(out)
+    }
+
+    /// The versions of the applied migrations, ascending.
+    pub fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT version FROM schema_migrations ORDER BY version")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::StateDir { path: dir.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+//! Numbered, append-only schema migrations.
+//!
+//! A migration is never edited once it has landed: a change to the schema is a new entry at the
+//! end of [`MIGRATIONS`]. Each migration runs in its own `IMMEDIATE` transaction together with
+//! the row that records it, so a crash leaves the schema at a known version.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// `(version, name, sql)`, in order. Versions start at 1 and have no gaps.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "repositories",
+    "CREATE TABLE repositories (
+        id TEXT PRIMARY KEY NOT NULL,
+        root TEXT NOT NULL UNIQUE,
+        adapter TEXT NOT NULL CHECK (adapter IN ('xtask-process', 'command')),
+        xtask_manifest TEXT,
+        verify_command TEXT,
+        default_branch TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE active_repository (
+        singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+        repo_id TEXT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE
+    ) STRICT;",
+)];
+
+pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        ) STRICT;",
+    )?;
+    let current: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(StoreError::NewerSchema { path: path.to_owned(), found: current, known });
+    }
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let done: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| {
+                r.get(0)
+            })?;
+        if !done {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![version, name, crate::unix_now()],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The store watcher: turns writes by other processes (the CLI) into pushed events.
+//!
+//! The CLI writes the SQLite file directly, so the daemon learns about a new repository from
+//! the file system: an inotify watch on the state dir wakes a task, which waits for the burst of
+//! writes to settle, re-reads the small tables it caches and publishes what changed. The
+//! daemon's own writes wake it too and are filtered out by the comparison in
+//! [`AppState::reload_repositories`]. No timer is involved.
+
+use std::path::Path;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+
+use crate::app::AppState;
+
+/// How long a burst of writes must be quiet before the tables are re-read. SQLite updates the
+/// WAL index right after the write that wakes us; this gives it time to.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// Starts watching the store; logs and carries on without the watch when inotify refuses.
+pub fn spawn(state: AppState) {
+    let (wake, mut woken) = mpsc::channel::<()>(1);
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| e.paths.iter().any(|p| is_store_file(p))) {
+            // A full channel already holds a wake-up; one is enough.
+            let _ = wake.try_send(());
+        }
+    };
+    let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
+        w.watch(&state.config().state_dir, RecursiveMode::NonRecursive)?;
+        Ok(w)
+    });
+    let watcher = match watcher {
+        Ok(w) => w,
+        Err(err) => {
+            tracing::warn!("cannot watch the store ({err}); changes made by the CLI show after a daemon restart");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        // The watcher stops when dropped; keep it for the life of this task.
+        let _watcher = watcher;
+        loop {
+            tokio::select! {
+                () = state.cancelled() => break,
+                woke = woken.recv() => if woke.is_none() { break },
+            }
+            // Let the burst settle, then swallow the wake-ups it produced.
+            tokio::time::sleep(SETTLE).await;
+            while woken.try_recv().is_ok() {}
+            if let Err(err) = state.reload_repositories().await {
+                tracing::error!("cannot reload repositories: {err:#}");
+            }
+        }
+    });
+}
+
+fn is_store_file(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n == "qcold.sqlite3" || n == "qcold.sqlite3-wal")
+}

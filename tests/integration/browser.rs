@@ -1,0 +1,107 @@
+//! The dashboard in real headless Chromium, driven through Debian's chromedriver.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use qcold_tests::{Daemon, Env, host_cpu_count, wait_until};
+
+/// A chromedriver on a free loopback port; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver must be installed (`cargo xtask setup` installs Debian's chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        let status = format!("{url}/status");
+        assert!(
+            wait_until(Duration::from_secs(20), || ureq::get(&status).call().is_ok()),
+            "chromedriver did not come up on {url}"
+        );
+        Self { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect(driver: &Driver, profile: &std::path::Path) -> Client {
+    // Chromium runs as root here, so without its sandbox; the network flags stop it from
+    // reaching for Google services this machine cannot reach.
+    let args = [
+        "--headless=new".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--no-first-run".to_owned(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".to_owned(), serde_json::json!({ "args": args }));
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    let element =
+        client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| {
+            panic!("{css} never appeared: {e}");
+        });
+    element.text().await.expect("element text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_renders_state_and_live_updates() {
+    let env = Env::new();
+    env.git_repo("alpha");
+    env.qcold(&["repo", "add", "alpha", "alpha", "--set-active"]).ok();
+    let daemon = Daemon::start(&env);
+    let driver = Driver::start();
+    let client = connect(&driver, &env.path().join("chromium-profile")).await;
+
+    client.goto(&daemon.url).await.expect("open the dashboard");
+    let alpha = text_of(&client, "[data-testid='repo-alpha']").await;
+    assert!(alpha.contains("alpha") && alpha.contains("main"), "{alpha}");
+    let cpus = text_of(&client, "[data-testid='cpu-count']").await;
+    assert_eq!(cpus, host_cpu_count().to_string(), "the dashboard shows the host's CPU count");
+    let memory = text_of(&client, "[data-testid='memory']").await;
+    assert!(memory.contains("used of"), "{memory}");
+
+    // A marker on `window` survives only if the page is never reloaded.
+    client.execute("window.__qcoldMarker = 'kept'; return null;", vec![]).await.unwrap();
+    env.git_repo("beta");
+    tokio::task::spawn_blocking({
+        let mut cmd = env.command();
+        cmd.args(["repo", "add", "beta", "beta"]);
+        move || assert!(cmd.output().unwrap().status.success())
+    })
+    .await
+    .unwrap();
+    let beta = text_of(&client, "[data-testid='repo-beta']").await;
+    assert!(beta.contains("beta"), "{beta}");
+    let marker = client.execute("return window.__qcoldMarker;", vec![]).await.unwrap();
+    assert_eq!(marker, serde_json::json!("kept"), "the new repository arrived without a reload");
+    let link = text_of(&client, "[data-testid='connection']").await;
+    assert_eq!(link, "live");
+
+    client.close().await.unwrap();
+}

@@ -1,0 +1,7 @@
+//! Q-COLD's integration suite: one test binary, real processes and files throughout.
+
+mod browser;
+mod cli_repo;
+mod cli_status;
+mod daemon;
+mod node;

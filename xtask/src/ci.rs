@@ -1,0 +1,40 @@
+//! `cargo xtask ci`: the definition of green.
+
+use crate::process::{self, cargo};
+
+pub(crate) fn run() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let tools = crate::setup::all()?;
+
+    crate::step("fmt");
+    process::run(cargo().args(["fmt", "--all", "--check"]))?;
+
+    crate::step("clippy (native)");
+    process::run(cargo().args(["clippy", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+
+    crate::step("clippy (wasm32: qcold-core, qcold-web)");
+    process::run(cargo().args([
+        "clippy",
+        "--locked",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "qcold-core",
+        "-p",
+        "qcold-web",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    crate::web::build(&tools)?;
+
+    crate::step("build qcold (embeds the dashboard)");
+    process::run(cargo().args(["build", "--locked", "-p", "qcold-cli"]))?;
+
+    crate::step("tests");
+    process::run(cargo().args(["test", "--locked"]))?;
+
+    eprintln!("\nci: all green in {:.0?}", started.elapsed());
+    Ok(())
+}

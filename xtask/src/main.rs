@@ -1,0 +1,55 @@
+//! `cargo xtask`: all of Q-COLD's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `ci`: everything CI checks, from a clean clone (installs what is missing first);
+//! - `demo`: builds everything and runs the daemon on a fresh state dir with a sample repository;
+//! - `web`: builds the dashboard with trunk into `crates/qcold-web/dist`;
+//! - `setup`: installs the tools the other tasks need, skipping what is present.
+
+mod ci;
+mod demo;
+mod process;
+mod setup;
+mod web;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup>
+
+  ci      fmt, clippy, wasm32 check, dashboard build, all tests (incl. headless Chromium)
+  demo    build everything, start the daemon on a fresh state dir with a sample repo
+          [--listen ADDR]  (default 127.0.0.1:8787)
+  web     build the dashboard (trunk, offline) into crates/qcold-web/dist
+  setup   install missing tools: wasm32 target, trunk, wasm-bindgen-cli, binaryen, chromium, tmux";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(),
+        Some("demo") => demo::run(&args[1..]),
+        Some("web") => setup::web_tools().and_then(|tools| web::build(&tools)),
+        Some("setup") => setup::all().map(|_| ()),
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown task {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+/// Prints a step heading, so a CI log reads as a list of what happened.
+fn step(name: &str) {
+    eprintln!("\n==> {name}");
+}
