@@ -3,8 +3,10 @@
 //! - `ci`: everything CI checks, from a clean clone (installs what is missing first);
 //! - `demo`: builds everything and runs the daemon on a fresh state dir with a sample repository;
 //! - `web`: builds the dashboard with trunk into `crates/qcold-web/dist`;
-//! - `setup`: installs the tools the other tasks need, skipping what is present.
+//! - `setup`: installs the tools the other tasks need, skipping what is present;
+//! - `bench`: measures the release daemon (idle CPU, read latency, push latency).
 
+mod bench;
 mod ci;
 mod demo;
 mod process;
@@ -14,13 +16,14 @@ mod web;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup>
+const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup|bench>
 
   ci      fmt, clippy, wasm32 check, dashboard build, all tests (incl. headless Chromium)
   demo    build everything, start the daemon on a fresh state dir with a sample repo
           [--listen ADDR]  (default 127.0.0.1:8787)
   web     build the dashboard (trunk, offline) into crates/qcold-web/dist
-  setup   install missing tools: wasm32 target, trunk, wasm-bindgen-cli, binaryen, chromium, tmux";
+  setup   install missing tools: wasm32 target, trunk, wasm-bindgen-cli, binaryen, chromium, tmux
+  bench   measure the release daemon: idle CPU, /api/state latency, push latency";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("web") => setup::web_tools().and_then(|tools| web::build(&tools)),
         Some("setup") => setup::all().map(|_| ()),
+        Some("bench") => bench::run(),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -13,12 +13,7 @@ pub(crate) fn build(tools: &WebTools) -> anyhow::Result<()> {
     dirs.extend(std::env::split_paths(&path));
     let web = crate::root().join("crates/qcold-web");
     process::run(
-        Command::new("trunk")
-            .args(["build", "--release"])
-            .current_dir(&web)
-            .env("PATH", std::env::join_paths(dirs)?)
-            // trunk must not pick up a NO_COLOR-less CI terminal's escape codes into the log.
-            .env("NO_COLOR", "1"),
+        Command::new("trunk").args(["build", "--release"]).current_dir(&web).env("PATH", std::env::join_paths(dirs)?),
     )?;
     let index = web.join("dist/index.html");
     anyhow::ensure!(index.is_file(), "trunk reported success but {} is missing", index.display());

@@ -32,6 +32,8 @@
 //! assert!(status.is_terminal());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod event;
 pub mod ids;

@@ -1,0 +1,165 @@
+//! `cargo xtask bench`: measures the daemon the way an operator feels it.
+//!
+//! - idle CPU of a daemon holding many repositories (the original burns ≈24 % of a core idling);
+//! - `/api/state` latency, sequential, and the first read right after a write;
+//! - push latency: from `qcold repo add` returning to the `repositories` event reaching a client.
+//!
+//! It prints numbers and asserts nothing: speed is tracked here, never by timed test assertions.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::process::{self, cargo};
+
+const REPOSITORIES: usize = 200;
+const STATE_READS: usize = 1_000;
+const PUSHES: usize = 20;
+const IDLE_WINDOW: Duration = Duration::from_secs(10);
+
+pub(crate) fn run() -> anyhow::Result<()> {
+    crate::step("build qcold (release)");
+    process::run(cargo().args(["build", "--release", "-p", "qcold-cli"]))?;
+    let qcold = crate::root().join("target/release/qcold");
+    let dir = crate::root().join("target/bench").join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir)?;
+    let state = dir.join("state");
+    let qcold_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&qcold);
+        cmd.args(args).env("QCOLD_STATE_DIR", &state).stdout(Stdio::null());
+        cmd
+    };
+
+    crate::step(&format!("register {REPOSITORIES} repositories"));
+    for i in 0..REPOSITORIES {
+        let repo = dir.join(format!("repo-{i}"));
+        git_repo(&repo)?;
+        process::run(qcold_cmd(&["repo", "add", &format!("r{i}")]).arg(&repo))?;
+    }
+
+    crate::step("start the daemon");
+    let mut daemon = qcold_cmd(&["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn()?;
+    let url = daemon_url(&mut daemon)?;
+    let result = measure(&url, daemon.id(), &dir, &qcold_cmd);
+    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+    let _ = daemon.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn measure(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<()> {
+    // Let start-up settle before measuring idle.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = cpu_ticks(pid)?;
+    std::thread::sleep(IDLE_WINDOW);
+    let after = cpu_ticks(pid)?;
+    #[allow(clippy::cast_precision_loss)]
+    let idle_percent = (after - before) as f64 / clock_ticks_per_second() / IDLE_WINDOW.as_secs_f64() * 100.0;
+
+    let state_url = format!("{url}/api/state");
+    let mut reads = Vec::with_capacity(STATE_READS);
+    for _ in 0..STATE_READS {
+        let started = Instant::now();
+        ureq::get(&state_url).call()?.into_string()?;
+        reads.push(started.elapsed());
+    }
+    reads.sort();
+
+    let events = subscribe(&format!("{url}/api/events"))?;
+    let mut pushes = Vec::with_capacity(PUSHES);
+    let mut first_reads = Vec::with_capacity(PUSHES);
+    for i in 0..PUSHES {
+        let repo = dir.join(format!("push-{i}"));
+        git_repo(&repo)?;
+        while events.try_recv().is_ok() {}
+        process::run(qcold_cmd(&["repo", "add", &format!("p{i}")]).arg(&repo))?;
+        let written = Instant::now();
+        ureq::get(&state_url).call()?.into_string()?;
+        first_reads.push(written.elapsed());
+        loop {
+            let name = events.recv_timeout(Duration::from_secs(10))?;
+            if name == "repositories" {
+                pushes.push(written.elapsed());
+                break;
+            }
+        }
+    }
+    pushes.sort();
+    first_reads.sort();
+
+    println!("\nbenchmark                                   result");
+    println!(
+        "daemon idle CPU, {REPOSITORIES} repositories, {}s     {idle_percent:.2} % of one core",
+        IDLE_WINDOW.as_secs()
+    );
+    println!(
+        "GET /api/state x{STATE_READS}                      p50 {:?}  p99 {:?}  max {:?}",
+        pct(&reads, 50),
+        pct(&reads, 99),
+        reads[reads.len() - 1]
+    );
+    println!(
+        "first GET /api/state after a write         p50 {:?}  max {:?}",
+        pct(&first_reads, 50),
+        first_reads[first_reads.len() - 1]
+    );
+    println!(
+        "repo add -> `repositories` event pushed    p50 {:?}  max {:?}",
+        pct(&pushes, 50),
+        pushes[pushes.len() - 1]
+    );
+    Ok(())
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() - 1) * p / 100]
+}
+
+fn git_repo(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let status = Command::new("git")
+        .args(["-c", "user.name=bench", "-c", "user.email=bench@qcold.invalid", "init", "-q", "-b", "main"])
+        .current_dir(dir)
+        .status()?;
+    anyhow::ensure!(status.success(), "git init failed in {}", dir.display());
+    Ok(())
+}
+
+fn daemon_url(daemon: &mut Child) -> anyhow::Result<String> {
+    let stdout = daemon.stdout.take().ok_or_else(|| anyhow::anyhow!("no daemon stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    line.trim().rsplit(' ').next().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("daemon printed {line:?}"))
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default().split_whitespace().collect();
+    // After the command name: state is field 0, utime 11, stime 12.
+    Ok(fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
+
+fn clock_ticks_per_second() -> f64 {
+    process::output("getconf", &["CLK_TCK"]).and_then(|v| v.parse().ok()).unwrap_or(100.0)
+}
+
+/// Event names from an SSE endpoint, on a background thread.
+fn subscribe(url: &str) -> anyhow::Result<mpsc::Receiver<String>> {
+    let response = ureq::get(url).call()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(response.into_reader()).lines() {
+            let Ok(line) = line else { return };
+            if let Some(name) = line.strip_prefix("event:")
+                && tx.send(name.trim().to_owned()).is_err()
+            {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
