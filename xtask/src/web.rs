@@ -13,7 +13,12 @@ pub(crate) fn build(tools: &WebTools) -> anyhow::Result<()> {
     dirs.extend(std::env::split_paths(&path));
     let web = crate::root().join("crates/qcold-web");
     process::run(
-        Command::new("trunk").args(["build", "--release"]).current_dir(&web).env("PATH", std::env::join_paths(dirs)?),
+        Command::new("trunk")
+            .args(["build", "--release"])
+            .current_dir(&web)
+            .env("PATH", std::env::join_paths(dirs)?)
+            // trunk reads NO_COLOR as a boolean flag and rejects the common `NO_COLOR=1`.
+            .env_remove("NO_COLOR"),
     )?;
     let index = web.join("dist/index.html");
     anyhow::ensure!(index.is_file(), "trunk reported success but {} is missing", index.display());
