@@ -5,3 +5,4 @@ mod cli_repo;
 mod cli_status;
 mod daemon;
 mod node;
+mod task_open;

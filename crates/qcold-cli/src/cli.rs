@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
-use qcold_core::{AdapterKind, BranchName, RepoId};
+use qcold_core::{AdapterKind, BranchName, RepoId, TaskSlug, TaskStatus};
 
 /// The address the daemon listens on unless told otherwise.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -32,6 +32,9 @@ pub(crate) enum Command {
     Repo(RepoCommand),
     /// Show the active repository and its primary checkout.
     Status(StatusArgs),
+    /// Tasks: one worktree and branch each, from open to closeout.
+    #[command(subcommand)]
+    Task(TaskCommand),
     /// Node health.
     #[command(subcommand)]
     Node(NodeCommand),
@@ -81,6 +84,9 @@ pub(crate) struct RepoAddArgs {
     /// The branch tasks start from and deliver to [default: the branch checked out in <root>].
     #[arg(long)]
     pub(crate) default_branch: Option<BranchName>,
+    /// Where task worktrees go [default: <root's parent>/WT/<root's name>].
+    #[arg(long)]
+    pub(crate) worktree_root: Option<std::path::PathBuf>,
     /// Also make it the active repository.
     #[arg(long)]
     pub(crate) set_active: bool,
@@ -158,4 +164,68 @@ pub(crate) struct ServeTarget {
     /// The address the daemon was started with.
     #[arg(long, default_value = DEFAULT_LISTEN)]
     pub(crate) listen: SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TaskCommand {
+    /// Open a task: branch `task/<slug>` in a new worktree (or resume a paused one).
+    Open(TaskOpenArgs),
+    /// Print `cd` and exports for a task's worktree, for `eval "$(qcold task enter <slug>)"`.
+    Enter(TaskKey),
+    /// List tasks, newest first.
+    List(TaskListArgs),
+    /// Show a task's record, events and bundles.
+    Show(TaskShowArgs),
+    /// Pause the task of the current worktree; the worktree is kept.
+    Pause {
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TaskOpenArgs {
+    /// The slug: ASCII letters, digits, '-' and '_', at most 64, no leading '-'.
+    pub(crate) slug: TaskSlug,
+    /// The repository [default: the active one].
+    #[arg(long)]
+    pub(crate) repo: Option<RepoId>,
+    /// A profile name, recorded with the task.
+    #[arg(long)]
+    pub(crate) profile: Option<String>,
+    /// The prompt, recorded with the task.
+    #[arg(long)]
+    pub(crate) prompt: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TaskKey {
+    /// A task id (`<repo>/<NNN>-<slug>`) or a slug of the repository.
+    pub(crate) task: String,
+    /// The repository a slug belongs to [default: the active one].
+    #[arg(long)]
+    pub(crate) repo: Option<RepoId>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TaskListArgs {
+    /// Only tasks with this status.
+    #[arg(long)]
+    pub(crate) status: Option<TaskStatus>,
+    /// Only tasks of this repository [default: all].
+    #[arg(long)]
+    pub(crate) repo: Option<RepoId>,
+    /// Print JSON (a list of TaskRecord).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TaskShowArgs {
+    #[command(flatten)]
+    pub(crate) key: TaskKey,
+    /// Print JSON (a TaskDetails).
+    #[arg(long)]
+    pub(crate) json: bool,
 }

@@ -6,6 +6,7 @@ mod node;
 mod output;
 mod repo;
 mod status;
+mod task;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match command {
         cli::Command::Repo(cmd) => repo::run(&config, cmd),
         cli::Command::Status(args) => status::run(&config, &args),
+        cli::Command::Task(cmd) => return task::run(&config, cmd),
         cli::Command::Node(cli::NodeCommand::Snapshot(args)) => node::snapshot(&config, &args),
         cli::Command::Serve(cmd) | cli::Command::Telegram(cli::TelegramCommand::Serve(cmd)) => daemon::run(config, cmd),
     }

@@ -19,6 +19,7 @@ pub(crate) fn run(config: &Config, command: RepoCommand) -> anyhow::Result<()> {
                 xtask_manifest: args.xtask_manifest,
                 verify_command: args.verify_command,
                 default_branch: args.default_branch,
+                worktree_root: args.worktree_root,
                 set_active: args.set_active,
             };
             let (repo, upserted) = repos::add(&mut store, &request, unix_now())?;

@@ -13,7 +13,8 @@
 //! - [`ids`]: validating newtypes ([`RepoId`], [`TaskSlug`], [`RunId`], [`ItemId`], [`TabId`],
 //!   [`AgentId`]) with one error type, [`IdError`], that names the broken rule.
 //! - [`repo`]: the registered [`Repository`], its [`AdapterKind`] and [`BranchName`].
-//! - [`task`]: the [`TaskStatus`] of a task record.
+//! - [`task`]: task records, their [`TaskStatus`], closeout outcomes and phases.
+//! - [`taskenv`]: the `.task/task.env` file format.
 //! - [`snapshot`]: the node snapshot protocol, version [`snapshot::PROTOCOL_VERSION`].
 //! - [`api`]: request and response bodies of the daemon's HTTP API.
 //! - [`event`]: the [`Event`] enum pushed on `/api/events`.
@@ -40,6 +41,7 @@ pub mod ids;
 pub mod repo;
 pub mod snapshot;
 pub mod task;
+pub mod taskenv;
 pub mod units;
 
 pub use event::Event;

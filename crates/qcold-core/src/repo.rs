@@ -142,6 +142,9 @@ pub struct Repository {
     pub verify_command: Option<String>,
     /// The branch tasks start from and deliver to.
     pub default_branch: BranchName,
+    /// Where task worktrees go; `None` means `<root's parent>/WT/<root's name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree_root: Option<String>,
     /// Registration time, Unix seconds.
     pub created_at: i64,
     /// Last change, Unix seconds.

@@ -86,6 +86,34 @@ pub fn dirty_files(root: &Path) -> Result<Vec<DirtyFile>, GitError> {
     Ok(parse_porcelain_z(&out))
 }
 
+/// Resolves a revision to a full commit hash.
+pub fn rev_parse(root: &Path, rev: &str) -> Result<String, GitError> {
+    let out = run(root, &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])?;
+    Ok(String::from_utf8_lossy(&out).trim().to_owned())
+}
+
+/// Creates `branch` at `commit` and checks it out in a new worktree at `path`.
+pub fn worktree_add(root: &Path, path: &Path, branch: &str, commit: &str) -> Result<(), GitError> {
+    let path = path.to_string_lossy();
+    run(root, &["worktree", "add", "--quiet", "-b", branch, &path, commit]).map(drop)
+}
+
+/// Removes a worktree; `force` also removes one with uncommitted changes (callers snapshot first).
+pub fn worktree_remove(root: &Path, path: &Path, force: bool) -> Result<(), GitError> {
+    let path = path.to_string_lossy();
+    let mut args = vec!["worktree", "remove"];
+    if force {
+        args.push("--force");
+    }
+    args.push(&path);
+    run(root, &args).map(drop)
+}
+
+/// Deletes a local branch; `force` deletes it even when it is not merged.
+pub fn branch_delete(root: &Path, branch: &str, force: bool) -> Result<(), GitError> {
+    run(root, &["branch", if force { "-D" } else { "-d" }, "--quiet", branch]).map(drop)
+}
+
 /// Parses `git status --porcelain=v1 -z`: `XY path\0`, where renames and copies are followed by
 /// one more `\0`-terminated field holding the original path (which is not reported).
 fn parse_porcelain_z(out: &[u8]) -> Vec<DirtyFile> {

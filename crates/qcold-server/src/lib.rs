@@ -21,6 +21,8 @@
 //! - [`repos`]: registering and resolving repositories (path checks, adapter defaults).
 //! - [`git`]: the git commands Q-COLD runs.
 //! - [`status`]: the `qcold status` report.
+//! - [`taskflow`]: task worktrees from open to closeout.
+//! - [`lock`]: cross-process locks (one delivery per repository at a time).
 //! - [`node`]: node snapshot collection with `sysinfo`.
 //! - [`app`]: the daemon's shared state and event hub.
 //! - [`watch`]: the store watcher that turns CLI writes into events.
@@ -30,10 +32,12 @@ pub mod app;
 pub mod config;
 pub mod git;
 pub mod http;
+pub mod lock;
 pub mod node;
 pub mod repos;
 pub mod status;
 pub mod store;
+pub mod taskflow;
 pub mod watch;
 
 use std::future::Future;

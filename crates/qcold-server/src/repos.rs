@@ -25,6 +25,8 @@ pub struct AddRepo {
     pub verify_command: Option<String>,
     /// The default branch; `None` takes the branch checked out in the root.
     pub default_branch: Option<BranchName>,
+    /// Where task worktrees go [default: `<root's parent>/WT/<root's name>`].
+    pub worktree_root: Option<PathBuf>,
     /// Make it the active repository.
     pub set_active: bool,
 }
@@ -57,6 +59,9 @@ pub enum RepoError {
     /// The adapter options do not fit the adapter.
     #[error(transparent)]
     AdapterOptions(#[from] AdapterOptionError),
+    /// The worktree root cannot be made absolute.
+    #[error("worktree root {0} cannot be resolved")]
+    BadWorktreeRoot(PathBuf),
     /// The verify command is blank.
     #[error("--verify-command must not be empty")]
     EmptyVerifyCommand,
@@ -125,6 +130,7 @@ pub fn prepare(request: &AddRepo) -> Result<RepoRow, RepoError> {
         xtask_manifest: xtask_manifest.as_deref().map(display),
         verify_command,
         default_branch,
+        worktree_root: request.worktree_root.as_deref().map(absolute).transpose()?.as_deref().map(display),
     })
 }
 
@@ -159,6 +165,21 @@ fn canonical_dir(path: &Path) -> Result<PathBuf, RepoError> {
         return Err(RepoError::BadRoot { path: path.to_owned(), problem: "is not a directory" });
     }
     Ok(canonical)
+}
+
+/// An absolute form of a path that need not exist yet (a worktree root is created on first use).
+fn absolute(path: &Path) -> Result<PathBuf, RepoError> {
+    std::path::absolute(path).map_err(|_| RepoError::BadWorktreeRoot(path.to_owned()))
+}
+
+/// Where the task worktrees of `repo` go.
+pub fn worktree_root(repo: &Repository) -> PathBuf {
+    if let Some(root) = &repo.worktree_root {
+        return PathBuf::from(root);
+    }
+    let root = Path::new(&repo.root);
+    let name = root.file_name().map_or_else(|| "repo".into(), |n| n.to_owned());
+    root.parent().unwrap_or(root).join("WT").join(name)
 }
 
 fn canonical_file(path: &Path) -> Result<PathBuf, RepoError> {

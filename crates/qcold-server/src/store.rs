@@ -3,6 +3,7 @@
 
 mod migrations;
 mod repos;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +45,9 @@ pub enum StoreError {
     /// No repository has this id.
     #[error("no repository {0:?} is registered; `qcold repo list` shows the registered ones")]
     UnknownRepo(String),
+    /// No task has this id.
+    #[error("no task {0:?}; `qcold task list` shows the tasks")]
+    UnknownTask(String),
     /// Any other SQLite failure.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),

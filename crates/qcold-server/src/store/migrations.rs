@@ -11,7 +11,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// `(version, name, sql)`, in order. Versions start at 1 and have no gaps.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+(
     1,
     "repositories",
     "CREATE TABLE repositories (
@@ -27,6 +28,49 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
     CREATE TABLE active_repository (
         singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
         repo_id TEXT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE
+    ) STRICT;",
+),
+(
+    2,
+    "tasks",
+    "ALTER TABLE repositories ADD COLUMN worktree_root TEXT;
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY NOT NULL,
+        repo_id TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        sequence INTEGER NOT NULL CHECK (sequence > 0),
+        status TEXT NOT NULL CHECK (status IN ('open', 'paused', 'failed-closeout', 'closed:success', 'closed:blocked', 'closed:failed')),
+        profile TEXT,
+        prompt TEXT,
+        branch TEXT NOT NULL,
+        worktree TEXT NOT NULL,
+        primary_root TEXT NOT NULL,
+        base_branch TEXT NOT NULL,
+        base_commit TEXT NOT NULL,
+        failed_phase TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        closed_at INTEGER,
+        UNIQUE (repo_id, sequence)
+    ) STRICT;
+    CREATE UNIQUE INDEX tasks_one_unfinished_per_slug ON tasks (repo_id, slug) WHERE status NOT LIKE 'closed:%';
+    CREATE TABLE task_sequences (
+        repo_id TEXT PRIMARY KEY NOT NULL,
+        last INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE task_events (
+        id INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX task_events_by_task ON task_events (task_id, id);
+    CREATE TABLE task_bundles (
+        path TEXT PRIMARY KEY NOT NULL,
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL
     ) STRICT;",
 )];
 

@@ -20,6 +20,8 @@ pub struct RepoRow {
     pub verify_command: Option<String>,
     /// Default branch.
     pub default_branch: BranchName,
+    /// Where task worktrees go, when not the default.
+    pub worktree_root: Option<String>,
 }
 
 /// Whether an upsert created the repository or changed an existing one.
@@ -50,11 +52,12 @@ impl Store {
         let existed: bool =
             tx.query_row("SELECT EXISTS (SELECT 1 FROM repositories WHERE id = ?1)", [row.id.as_str()], |r| r.get(0))?;
         tx.execute(
-            "INSERT INTO repositories (id, root, adapter, xtask_manifest, verify_command, default_branch, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+            "INSERT INTO repositories (id, root, adapter, xtask_manifest, verify_command, default_branch, worktree_root, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)
              ON CONFLICT (id) DO UPDATE SET root = excluded.root, adapter = excluded.adapter,
                  xtask_manifest = excluded.xtask_manifest, verify_command = excluded.verify_command,
-                 default_branch = excluded.default_branch, updated_at = excluded.updated_at",
+                 default_branch = excluded.default_branch, worktree_root = excluded.worktree_root,
+                 updated_at = excluded.updated_at",
             params![
                 row.id.as_str(),
                 row.root,
@@ -62,7 +65,8 @@ impl Store {
                 row.xtask_manifest,
                 row.verify_command,
                 row.default_branch.as_str(),
-                now
+                now,
+                row.worktree_root
             ],
         )?;
         if set_active {
@@ -75,7 +79,7 @@ impl Store {
     /// Every repository ordered by id, and the active one.
     pub fn repositories(&self) -> Result<RepositoryList, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, root, adapter, xtask_manifest, verify_command, default_branch, created_at, updated_at
+            "SELECT id, root, adapter, xtask_manifest, verify_command, default_branch, created_at, updated_at, worktree_root
              FROM repositories ORDER BY id",
         )?;
         let repositories = stmt.query_map([], read_repo)?.collect::<Result<Vec<_>, _>>()?;
@@ -132,11 +136,12 @@ fn read_repo(row: &rusqlite::Row<'_>) -> rusqlite::Result<Repository> {
         default_branch: BranchName::new(branch).map_err(|e| conversion_error(5, e))?,
         created_at: row.get(6)?,
         updated_at: row.get(7)?,
+        worktree_root: row.get(8)?,
     })
 }
 
 /// Stored values are validated on the way out too: a hand-edited row must not smuggle an
 /// invalid id into the typed world.
-fn conversion_error(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+pub(super) fn conversion_error(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
 }

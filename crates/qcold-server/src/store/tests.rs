@@ -18,6 +18,7 @@ fn row(id: &str, root: &str) -> RepoRow {
         xtask_manifest: None,
         verify_command: Some("true".to_owned()),
         default_branch: BranchName::new("main").unwrap(),
+        worktree_root: None,
     }
 }
 
@@ -39,12 +40,50 @@ fn schema_snapshot() {
                 default_branch TEXT NOT NULL,
                 created_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL
-            ) STRICT;
+            , worktree_root TEXT) STRICT;
         CREATE TABLE schema_migrations (
                     version INTEGER PRIMARY KEY NOT NULL,
                     name TEXT NOT NULL,
                     applied_at INTEGER NOT NULL
                 ) STRICT;
+        CREATE TABLE task_bundles (
+                path TEXT PRIMARY KEY NOT NULL,
+                task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                status TEXT NOT NULL,
+                created_at INTEGER NOT NULL
+            ) STRICT;
+        CREATE TABLE task_events (
+                id INTEGER PRIMARY KEY,
+                task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                kind TEXT NOT NULL,
+                message TEXT NOT NULL,
+                at INTEGER NOT NULL
+            ) STRICT;
+        CREATE TABLE task_sequences (
+                repo_id TEXT PRIMARY KEY NOT NULL,
+                last INTEGER NOT NULL
+            ) STRICT;
+        CREATE TABLE tasks (
+                id TEXT PRIMARY KEY NOT NULL,
+                repo_id TEXT NOT NULL,
+                slug TEXT NOT NULL,
+                sequence INTEGER NOT NULL CHECK (sequence > 0),
+                status TEXT NOT NULL CHECK (status IN ('open', 'paused', 'failed-closeout', 'closed:success', 'closed:blocked', 'closed:failed')),
+                profile TEXT,
+                prompt TEXT,
+                branch TEXT NOT NULL,
+                worktree TEXT NOT NULL,
+                primary_root TEXT NOT NULL,
+                base_branch TEXT NOT NULL,
+                base_commit TEXT NOT NULL,
+                failed_phase TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                closed_at INTEGER,
+                UNIQUE (repo_id, sequence)
+            ) STRICT;
+        CREATE INDEX task_events_by_task ON task_events (task_id, id);
+        CREATE UNIQUE INDEX tasks_one_unfinished_per_slug ON tasks (repo_id, slug) WHERE status NOT LIKE 'closed:%';
     "#]]
     .assert_eq(&store.schema().unwrap());
 }

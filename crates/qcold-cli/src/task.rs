@@ -1,0 +1,90 @@
+//! `qcold task …`: the task flow.
+
+use std::process::ExitCode;
+
+use qcold_core::task::{TaskDetails, TaskRecord};
+use qcold_server::store::Store;
+use qcold_server::taskflow::{self, OpenRequest, Opened};
+use qcold_server::{Config, unix_now};
+
+use crate::cli::TaskCommand;
+use crate::output;
+
+pub(crate) fn run(config: &Config, command: TaskCommand) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout)?;
+    match command {
+        TaskCommand::Open(args) => {
+            let request = OpenRequest { repo: args.repo, slug: args.slug, profile: args.profile, prompt: args.prompt };
+            let (verb, task) = match taskflow::open(config, &mut store, &request, unix_now())? {
+                Opened::Created(task) => ("opened", task),
+                Opened::Resumed(task) => ("resumed", task),
+            };
+            output::line(format_args!("{verb} task {} on {} at {}", task.id, task.branch, task.worktree))?;
+            output::line(format_args!("TASK_WORKTREE={}", task.worktree))?;
+        }
+        TaskCommand::Enter(key) => {
+            let task = taskflow::find(&store, key.repo.as_ref(), &key.task)?;
+            if task.status.is_terminal() || !std::path::Path::new(&task.worktree).is_dir() {
+                anyhow::bail!("task {} is {} and has no worktree to enter", task.id, task.status);
+            }
+            output::line(taskflow::enter_snippet(&task).trim_end())?;
+        }
+        TaskCommand::List(args) => {
+            let tasks = store.tasks(args.repo.as_ref(), args.status)?;
+            if args.json {
+                output::json(&tasks, false)?;
+            } else if tasks.is_empty() {
+                output::line("no tasks; `qcold task open <slug>` opens one")?;
+            } else {
+                let rows: Vec<Vec<String>> = tasks.iter().map(row).collect();
+                output::table(&["ID", "STATUS", "BRANCH", "WORKTREE"], &rows)?;
+            }
+        }
+        TaskCommand::Show(args) => {
+            let task = taskflow::find(&store, args.key.repo.as_ref(), &args.key.task)?;
+            let details =
+                TaskDetails { events: store.task_events(&task.id)?, bundles: store.task_bundles(&task.id)?, task };
+            if args.json {
+                output::json(&details, true)?;
+            } else {
+                show(&details)?;
+            }
+        }
+        TaskCommand::Pause { reason } => {
+            let cwd = std::env::current_dir()?;
+            let task = taskflow::pause(&mut store, &cwd, &reason, unix_now())?;
+            output::line(format_args!("paused task {}; `qcold task open {}` resumes it", task.id, task.slug))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn row(task: &TaskRecord) -> Vec<String> {
+    vec![task.id.clone(), task.status.to_string(), task.branch.clone(), task.worktree.clone()]
+}
+
+fn show(details: &TaskDetails) -> anyhow::Result<()> {
+    let task = &details.task;
+    output::line(format_args!("task      {}", task.id))?;
+    output::line(format_args!("status    {}", task.status))?;
+    if let Some(phase) = task.failed_phase {
+        output::line(format_args!("failed in {phase}"))?;
+    }
+    output::line(format_args!("branch    {} from {} at {}", task.branch, task.base_branch, task.base_commit))?;
+    output::line(format_args!("worktree  {}", task.worktree))?;
+    if let Some(prompt) = &task.prompt {
+        output::line(format_args!("prompt    {prompt}"))?;
+    }
+    output::line("events")?;
+    for event in &details.events {
+        let kind = serde_json::to_value(event.kind)?;
+        output::line(format_args!("  {} {} {}", event.at, kind.as_str().unwrap_or("?"), event.message))?;
+    }
+    if !details.bundles.is_empty() {
+        output::line("bundles")?;
+        for bundle in &details.bundles {
+            output::line(format_args!("  {} {}", bundle.status, bundle.path))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Queries on the `tasks`, `task_sequences`, `task_events` and `task_bundles` tables.
+
+use qcold_core::task::{Bundle, CloseoutPhase, EventKind, TaskEvent, TaskRecord};
+use qcold_core::{BranchName, RepoId, TaskSlug, TaskStatus};
+use rusqlite::{OptionalExtension as _, params};
+
+use super::repos::conversion_error;
+use super::{Store, StoreError};
+
+const COLUMNS: &str = "id, repo_id, slug, sequence, status, profile, prompt, branch, worktree, primary_root, \
+    base_branch, base_commit, failed_phase, created_at, updated_at, closed_at";
+
+impl Store {
+    /// The sequence number the next task of `repo` gets; nothing is reserved until
+    /// [`Store::insert_task`] stores a task with it.
+    pub fn next_task_sequence(&self, repo: &RepoId) -> Result<u32, StoreError> {
+        let last: i64 = self.conn.query_row(
+            "SELECT max(coalesce((SELECT last FROM task_sequences WHERE repo_id = ?1), 0),
+                        coalesce((SELECT max(sequence) FROM tasks WHERE repo_id = ?1), 0))",
+            [repo.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(last + 1).unwrap_or(u32::MAX))
+    }
+
+    /// Stores a new task and its first event, and advances the repository's sequence.
+    pub fn insert_task(&mut self, task: &TaskRecord, event: &TaskEvent) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            &format!("INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            params![
+                task.id,
+                task.repo.as_str(),
+                task.slug.as_str(),
+                task.sequence,
+                task.status.as_str(),
+                task.profile,
+                task.prompt,
+                task.branch,
+                task.worktree,
+                task.primary,
+                task.base_branch.as_str(),
+                task.base_commit,
+                task.failed_phase.map(CloseoutPhase::as_str),
+                task.created_at,
+                task.updated_at,
+                task.closed_at
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO task_sequences (repo_id, last) VALUES (?1, ?2)
+             ON CONFLICT (repo_id) DO UPDATE SET last = max(last, excluded.last)",
+            params![task.repo.as_str(), task.sequence],
+        )?;
+        insert_event(&tx, &task.id, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes a task's status (and failed phase), recording `event` in the same transaction.
+    pub fn update_task_status(
+        &mut self,
+        id: &str,
+        status: TaskStatus,
+        failed_phase: Option<CloseoutPhase>,
+        event: &TaskEvent,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let closed_at = status.is_terminal().then_some(event.at);
+        let changed = tx.execute(
+            "UPDATE tasks SET status = ?2, failed_phase = ?3, updated_at = ?4, closed_at = coalesce(?5, closed_at) WHERE id = ?1",
+            params![id, status.as_str(), failed_phase.map(CloseoutPhase::as_str), event.at, closed_at],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::UnknownTask(id.to_owned()));
+        }
+        insert_event(&tx, id, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records an event for a task.
+    pub fn add_task_event(&mut self, id: &str, event: &TaskEvent) -> Result<(), StoreError> {
+        insert_event(&self.conn, id, event)
+    }
+
+    /// Records a bundle written for a task.
+    pub fn add_task_bundle(&mut self, id: &str, bundle: &Bundle) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO task_bundles (path, task_id, status, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![bundle.path, id, bundle.status.as_str(), bundle.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// One task by id.
+    pub fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        Ok(self.conn.query_row(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id], read_task).optional()?)
+    }
+
+    /// The newest task of `repo` with `slug`: the unfinished one if there is one.
+    pub fn task_by_slug(&self, repo: &RepoId, slug: &TaskSlug) -> Result<Option<TaskRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM tasks WHERE repo_id = ?1 AND slug = ?2
+                     ORDER BY status LIKE 'closed:%', sequence DESC LIMIT 1"
+                ),
+                [repo.as_str(), slug.as_str()],
+                read_task,
+            )
+            .optional()?)
+    }
+
+    /// Tasks, newest first, optionally of one repository and one status.
+    pub fn tasks(&self, repo: Option<&RepoId>, status: Option<TaskStatus>) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE (?1 IS NULL OR repo_id = ?1) AND (?2 IS NULL OR status = ?2)
+             ORDER BY created_at DESC, sequence DESC"
+        ))?;
+        let rows = stmt.query_map(params![repo.map(RepoId::as_str), status.map(TaskStatus::as_str)], read_task)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A task's events, oldest first.
+    pub fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT kind, message, at FROM task_events WHERE task_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([id], |row| {
+            let kind: String = row.get(0)?;
+            Ok(TaskEvent {
+                kind: serde_json::from_value(serde_json::Value::String(kind)).map_err(|e| conversion_error(0, e))?,
+                message: row.get(1)?,
+                at: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A task's bundles, oldest first.
+    pub fn task_bundles(&self, id: &str) -> Result<Vec<Bundle>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT path, status, created_at FROM task_bundles WHERE task_id = ?1 ORDER BY created_at, path",
+        )?;
+        let rows = stmt.query_map([id], |row| {
+            Ok(Bundle {
+                path: row.get(0)?,
+                status: row.get::<_, String>(1)?.parse().map_err(|e| conversion_error(1, e))?,
+                created_at: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn insert_event(conn: &rusqlite::Connection, id: &str, event: &TaskEvent) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO task_events (task_id, kind, message, at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, event_kind(event.kind), event.message, event.at],
+    )?;
+    Ok(())
+}
+
+fn event_kind(kind: EventKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn read_task(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRecord> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let parse_enum = |i: usize, value: String| -> rusqlite::Result<_> {
+        serde_json::from_value(serde_json::Value::String(value)).map_err(|e| conversion_error(i, e))
+    };
+    Ok(TaskRecord {
+        id: text(0)?,
+        repo: RepoId::new(text(1)?).map_err(|e| conversion_error(1, e))?,
+        slug: TaskSlug::new(text(2)?).map_err(|e| conversion_error(2, e))?,
+        sequence: row.get(3)?,
+        status: text(4)?.parse().map_err(|e| conversion_error(4, e))?,
+        profile: row.get(5)?,
+        prompt: row.get(6)?,
+        branch: text(7)?,
+        worktree: text(8)?,
+        primary: text(9)?,
+        base_branch: BranchName::new(text(10)?).map_err(|e| conversion_error(10, e))?,
+        base_commit: text(11)?,
+        failed_phase: row.get::<_, Option<String>>(12)?.map(|p| parse_enum(12, p)).transpose()?,
+        created_at: row.get(13)?,
+        updated_at: row.get(14)?,
+        closed_at: row.get(15)?,
+    })
+}

@@ -1,0 +1,124 @@
+//! `qcold task open`: a new worktree and branch, or the resumption of a paused task.
+
+use std::path::Path;
+
+use qcold_core::task::{EventKind, TaskRecord, branch_name, task_id, worktree_name};
+use qcold_core::{RepoId, TaskSlug, TaskStatus};
+
+use super::{TaskError, event, files, io, transition};
+use crate::Config;
+use crate::git;
+use crate::repos;
+use crate::store::Store;
+
+/// What `qcold task open` asks for.
+#[derive(Debug, Clone)]
+pub struct OpenRequest {
+    /// The repository; `None` means the active one.
+    pub repo: Option<RepoId>,
+    /// The slug.
+    pub slug: TaskSlug,
+    /// An operator profile name.
+    pub profile: Option<String>,
+    /// The prompt, recorded with the task.
+    pub prompt: Option<String>,
+}
+
+/// The result of an open.
+#[derive(Debug, Clone)]
+pub enum Opened {
+    /// A new task and worktree.
+    Created(TaskRecord),
+    /// A paused or failed-closeout task, reopened in place.
+    Resumed(TaskRecord),
+}
+
+/// Opens a task. Every check runs before anything is created; if storing the record fails after
+/// the worktree was made, the fresh (still empty) worktree and branch are removed again.
+pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64) -> Result<Opened, TaskError> {
+    let repo = repos::resolve(store, request.repo.as_ref())?;
+    if let Some(mut task) = store.task_by_slug(&repo.id, &request.slug)?.filter(|t| !t.status.is_terminal()) {
+        if !task.status.is_resumable() {
+            return Err(TaskError::AlreadyOpen { id: task.id, slug: task.slug.to_string(), worktree: task.worktree });
+        }
+        if !Path::new(&task.worktree).is_dir() {
+            return Err(TaskError::WorktreeMissing { id: task.id, worktree: task.worktree });
+        }
+        let message = format!("resumed from {}", task.status);
+        transition(store, &mut task, TaskStatus::Open, None, &event(EventKind::Resume, message, now))?;
+        return Ok(Opened::Resumed(task));
+    }
+
+    let root = Path::new(&repo.root);
+    let base = repo.default_branch.as_str();
+    let current = git::current_branch(root)?;
+    if current.as_deref() != Some(base) {
+        return Err(TaskError::WrongBranch {
+            root: repo.root.clone(),
+            current: current.unwrap_or_else(|| "a detached HEAD".to_owned()),
+            expected: base.to_owned(),
+        });
+    }
+    let dirty = git::dirty_files(root)?;
+    if !dirty.is_empty() {
+        let mut files: Vec<&str> = dirty.iter().take(5).map(|f| f.path.as_str()).collect();
+        if dirty.len() > 5 {
+            files.push("…");
+        }
+        return Err(TaskError::PrimaryDirty { root: repo.root.clone(), files: files.join(", ") });
+    }
+    let branch = branch_name(&request.slug);
+    if git::branch_exists(root, &branch)? {
+        return Err(TaskError::BranchExists { branch, root: repo.root.clone() });
+    }
+    let base_commit = git::rev_parse(root, base)?;
+
+    // Sequence allocation and the record insert happen under the repository lock, so two opens
+    // never take the same number.
+    let _lock = crate::lock::acquire(
+        &config.state_dir,
+        &format!("repo-{}", repo.id),
+        &format!("open of {}", request.slug),
+        |_| {},
+    )
+    .map_err(io("cannot take the repository lock"))?;
+    let sequence = store.next_task_sequence(&repo.id)?;
+    let worktree = repos::worktree_root(&repo).join(worktree_name(sequence, &request.slug));
+    if worktree.exists() {
+        return Err(TaskError::WorktreeExists(worktree));
+    }
+    let task = TaskRecord {
+        id: task_id(&repo.id, sequence, &request.slug),
+        repo: repo.id.clone(),
+        slug: request.slug.clone(),
+        sequence,
+        status: TaskStatus::Open,
+        profile: request.profile.clone(),
+        prompt: request.prompt.clone(),
+        branch: branch.clone(),
+        worktree: worktree.to_string_lossy().into_owned(),
+        primary: repo.root.clone(),
+        base_branch: repo.default_branch.clone(),
+        base_commit: base_commit.clone(),
+        failed_phase: None,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    };
+    if let Some(parent) = worktree.parent() {
+        std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
+    }
+    git::worktree_add(root, &worktree, &branch, &base_commit)?;
+    let opened = event(EventKind::Open, format!("opened {branch} at {base_commit} from {base}"), now);
+    let stored = files::write_env(&task)
+        .and_then(|()| files::append_event(&worktree, &opened))
+        .map_err(io(format!("cannot write {}", files::env_path(&worktree).display())))
+        .and_then(|()| store.insert_task(&task, &opened).map_err(TaskError::from));
+    if let Err(err) = stored {
+        // Nothing but our own .task/ files is in the new worktree: removing it loses no work.
+        let _ = git::worktree_remove(root, &worktree, true);
+        let _ = git::branch_delete(root, &branch, true);
+        return Err(err);
+    }
+    Ok(Opened::Created(task))
+}
