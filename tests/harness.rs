@@ -124,9 +124,23 @@ impl Env {
         std::fs::create_dir_all(&dir).expect("repo dir");
         std::fs::write(dir.join("README.md"), format!("# {name}\n")).expect("readme");
         git(&dir, &["init", "-q", "-b", "main"]);
+        // qcold commits in task worktrees with the repository's own identity.
+        git(&dir, &["config", "user.name", "Test"]);
+        git(&dir, &["config", "user.email", "test@qcold.invalid"]);
         git(&dir, &["add", "README.md"]);
         git(&dir, &["commit", "-q", "-m", "init"]);
         dir
+    }
+
+    /// Like [`Env::git_repo`], plus a bare `origin` (`<temp>/<name>-origin.git`) that `main`
+    /// tracks; returns `(checkout, origin)`.
+    pub fn git_repo_with_origin(&self, name: &str) -> (PathBuf, PathBuf) {
+        let dir = self.git_repo(name);
+        let origin = self.path().join(format!("{name}-origin.git"));
+        git(self.path(), &["init", "-q", "--bare", "-b", "main", origin.to_str().expect("utf-8 path")]);
+        git(&dir, &["remote", "add", "origin", origin.to_str().expect("utf-8 path")]);
+        git(&dir, &["push", "-q", "-u", "origin", "main"]);
+        (dir, origin)
     }
 }
 

@@ -5,4 +5,5 @@ mod cli_repo;
 mod cli_status;
 mod daemon;
 mod node;
+mod task_closeout;
 mod task_open;

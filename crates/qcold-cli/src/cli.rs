@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
+use qcold_core::task::Outcome;
 use qcold_core::{AdapterKind, BranchName, RepoId, TaskSlug, TaskStatus};
 
 /// The address the daemon listens on unless told otherwise.
@@ -176,6 +177,17 @@ pub(crate) enum TaskCommand {
     List(TaskListArgs),
     /// Show a task's record, events and bundles.
     Show(TaskShowArgs),
+    /// Close out the task of the current worktree. Exit codes: 0 success, 10 blocked, 11 failed,
+    /// 12 failed-closeout (a success closeout stopped in a phase; repair and run it again).
+    Closeout(TaskCloseoutArgs),
+    /// List the snapshots of undelivered work (refs/qcold/snapshots/…) of the active repository.
+    Snapshots {
+        /// Only this slug's snapshots.
+        slug: Option<TaskSlug>,
+        /// The repository [default: the active one].
+        #[arg(long)]
+        repo: Option<RepoId>,
+    },
     /// Pause the task of the current worktree; the worktree is kept.
     Pause {
         /// Why, for the record.
@@ -228,4 +240,17 @@ pub(crate) struct TaskShowArgs {
     /// Print JSON (a TaskDetails).
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TaskCloseoutArgs {
+    /// success delivers the branch; blocked and failed stop the task with its evidence kept.
+    #[arg(long)]
+    pub(crate) outcome: Outcome,
+    /// The commit message of a success closeout.
+    #[arg(long)]
+    pub(crate) message: Option<String>,
+    /// Why the task is blocked or failed.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
 }

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
+use qcold_core::task::Outcome;
 use qcold_core::task::{TaskDetails, TaskRecord};
 use qcold_server::store::Store;
-use qcold_server::taskflow::{self, OpenRequest, Opened};
+use qcold_server::taskflow::{self, CloseoutRequest, OpenRequest, Opened, Progress};
 use qcold_server::{Config, unix_now};
 
 use crate::cli::TaskCommand;
@@ -50,6 +51,20 @@ pub(crate) fn run(config: &Config, command: TaskCommand) -> anyhow::Result<ExitC
                 show(&details)?;
             }
         }
+        TaskCommand::Closeout(args) => return closeout(config, &mut store, args),
+        TaskCommand::Snapshots { slug, repo } => {
+            let repo = qcold_server::repos::resolve(&store, repo.as_ref())?;
+            let snapshots = taskflow::preserve::list(std::path::Path::new(&repo.root), slug.as_ref())?;
+            if snapshots.is_empty() {
+                output::line("no snapshots")?;
+            } else {
+                let rows: Vec<Vec<String>> = snapshots
+                    .into_iter()
+                    .map(|(name, commit, at)| vec![name, commit[..12.min(commit.len())].to_owned(), at.to_string()])
+                    .collect();
+                output::table(&["REF", "COMMIT", "TIME"], &rows)?;
+            }
+        }
         TaskCommand::Pause { reason } => {
             let cwd = std::env::current_dir()?;
             let task = taskflow::pause(&mut store, &cwd, &reason, unix_now())?;
@@ -87,4 +102,45 @@ fn show(details: &TaskDetails) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn closeout(config: &Config, store: &mut Store, args: crate::cli::TaskCloseoutArgs) -> anyhow::Result<ExitCode> {
+    let text = match (args.outcome, args.message, args.reason) {
+        (Outcome::Success, Some(message), None) if !message.trim().is_empty() => message,
+        (Outcome::Success, _, Some(_)) => anyhow::bail!("a success closeout takes --message, not --reason"),
+        (Outcome::Success, _, None) => anyhow::bail!("a success closeout needs --message with the commit message"),
+        (_, None, Some(reason)) if !reason.trim().is_empty() => reason,
+        (outcome, Some(_), _) => anyhow::bail!("a {outcome} closeout takes --reason, not --message"),
+        (outcome, None, _) => anyhow::bail!("a {outcome} closeout needs --reason"),
+    };
+    let cwd = std::env::current_dir()?;
+    let request = CloseoutRequest { outcome: args.outcome, text };
+    let mut printed = Ok(());
+    let mut report = |progress: Progress| {
+        let line = match progress {
+            Progress::Start(phase) => format!("phase {phase}: start"),
+            Progress::Done(phase, detail) => format!("phase {phase}: ok ({detail})"),
+            Progress::Waiting(what) => what,
+            Progress::Warning(what) => format!("warning: {what}"),
+        };
+        if printed.is_ok() {
+            printed = output::line(line);
+        }
+    };
+    let closed = taskflow::closeout(config, store, &cwd, &request, unix_now, &mut report)?;
+    printed?;
+    if let Some((phase, error)) = &closed.failure {
+        eprintln!("error: closeout of {} failed in phase {phase}: {error}", closed.task.id);
+        output::line(format_args!("CLOSEOUT_FAILURE_PHASE={phase}"))?;
+        output::line(format_args!("TASK_WORKTREE={}", closed.task.worktree))?;
+    } else {
+        output::line(format_args!("closed task {} as {}", closed.task.id, closed.task.status))?;
+    }
+    if let Some(reference) = &closed.snapshot {
+        output::line(format_args!("SNAPSHOT_REF={reference}"))?;
+    }
+    if let Some(bundle) = &closed.bundle {
+        output::line(format_args!("BUNDLE_PATH={}", bundle.display()))?;
+    }
+    Ok(ExitCode::from(closed.exit_code(request.outcome)))
 }

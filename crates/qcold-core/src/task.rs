@@ -399,3 +399,50 @@ pub struct TaskDetails {
     /// Its evidence bundles, oldest first.
     pub bundles: Vec<Bundle>,
 }
+
+/// What the repository's adapter said about a closed-out change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verification {
+    /// The verify step passed.
+    Passed,
+    /// The verify step failed or timed out.
+    Failed,
+    /// The repository has no verify step; the change was delivered unverified.
+    Unverified,
+}
+
+/// The version of the evidence bundle layout; bumped when entries change meaning.
+pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+
+/// `receipt.json` of an evidence bundle: how the task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// [`BUNDLE_FORMAT_VERSION`] when written.
+    pub format_version: u32,
+    /// The task.
+    pub task_id: String,
+    /// The outcome asked for.
+    pub outcome: Outcome,
+    /// The status the task reached (`failed-closeout` when a success closeout stopped).
+    pub status: TaskStatus,
+    /// The phase that failed, if one did.
+    #[serde(default)]
+    pub failed_phase: Option<CloseoutPhase>,
+    /// The failure, in words.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The verify result, when verify ran or was skipped.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+    /// The closeout message (success) or reason (blocked, failed).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The snapshot ref holding work that was not delivered, if one was made.
+    #[serde(default)]
+    pub snapshot_ref: Option<String>,
+    /// Seconds from open to this receipt.
+    pub duration_seconds: i64,
+    /// Written at, Unix seconds.
+    pub created_at: i64,
+}

@@ -20,6 +20,8 @@ pub struct Config {
     pub sqlite_busy_timeout: Duration,
     /// Proxy variables of the environment, unredacted; redaction happens when they are reported.
     pub proxy_env: Vec<(String, String)>,
+    /// How long a repository's verify step may run before it counts as failed.
+    pub verify_timeout: Duration,
 }
 
 impl Config {
@@ -31,6 +33,7 @@ impl Config {
             node_sample_interval: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(30),
             proxy_env: Vec::new(),
+            verify_timeout: Duration::from_secs(30 * 60),
         }
     }
 
@@ -39,6 +42,7 @@ impl Config {
     /// - `QCOLD_STATE_DIR`, else `$XDG_STATE_HOME/qcold`, else `$HOME/.local/state/qcold`;
     /// - `QCOLD_NODE_SAMPLE_INTERVAL_SECONDS` (default 5, at least 1);
     /// - `QCOLD_SQLITE_BUSY_TIMEOUT_MS` (default 30000);
+    /// - `QCOLD_VERIFY_TIMEOUT_SECONDS` (default 1800);
     /// - the proxy variables (`http_proxy`, `HTTPS_PROXY`, ...).
     pub fn from_env(build_id: impl Into<String>) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -56,6 +60,12 @@ impl Config {
             })?;
             config.sqlite_busy_timeout = Duration::from_millis(ms);
         }
+        if let Some(secs) = var("QCOLD_VERIFY_TIMEOUT_SECONDS") {
+            let secs: u64 = secs.parse().map_err(|_| {
+                anyhow::anyhow!("QCOLD_VERIFY_TIMEOUT_SECONDS must be a whole number of seconds, got {secs:?}")
+            })?;
+            config.verify_timeout = Duration::from_secs(secs);
+        }
         config.proxy_env =
             PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();
         Ok(config)
@@ -64,6 +74,11 @@ impl Config {
     /// The SQLite file.
     pub fn database_path(&self) -> PathBuf {
         self.state_dir.join("qcold.sqlite3")
+    }
+
+    /// The directory for evidence bundles of one repository.
+    pub fn bundle_dir(&self, repo: &qcold_core::RepoId) -> PathBuf {
+        self.state_dir.join("bundles").join(repo.as_str())
     }
 
     /// The directory for daemon and agent logs.

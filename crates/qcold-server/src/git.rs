@@ -35,7 +35,16 @@ fn command(cwd: &Path, args: &[&str]) -> Command {
 
 /// Runs git and returns its stdout; a non-zero exit is an error carrying stderr.
 fn run(cwd: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
-    let output = command(cwd, args).output()?;
+    run_env(cwd, args, &[])
+}
+
+/// [`run`] with extra environment variables.
+fn run_env(cwd: &Path, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Result<Vec<u8>, GitError> {
+    let mut cmd = command(cwd, args);
+    for (key, value) in envs {
+        cmd.env(key, value);
+    }
+    let output = cmd.output()?;
     if output.status.success() {
         Ok(output.stdout)
     } else {
@@ -112,6 +121,121 @@ pub fn worktree_remove(root: &Path, path: &Path, force: bool) -> Result<(), GitE
 /// Deletes a local branch; `force` deletes it even when it is not merged.
 pub fn branch_delete(root: &Path, branch: &str, force: bool) -> Result<(), GitError> {
     run(root, &["branch", if force { "-D" } else { "-d" }, "--quiet", branch]).map(drop)
+}
+
+/// The pathspec that leaves out the task's own `.task/` directory.
+const NOT_TASK_DIR: &str = ":(exclude).task";
+
+/// Stages every change of a worktree except `.task/`; returns whether anything is staged.
+pub fn stage_all_but_task_dir(worktree: &Path) -> Result<bool, GitError> {
+    run(worktree, &["add", "--all", "--", ".", NOT_TASK_DIR])?;
+    Ok(!succeeds(worktree, &["diff", "--cached", "--quiet"])?)
+}
+
+/// Commits what is staged.
+pub fn commit(worktree: &Path, message: &str) -> Result<(), GitError> {
+    run(worktree, &["commit", "--quiet", "--no-verify", "-m", message]).map(drop)
+}
+
+/// The upstream of a local branch as `(remote, remote ref)`, e.g. `("origin", "refs/heads/main")`.
+pub fn upstream(root: &Path, branch: &str) -> Result<Option<(String, String)>, GitError> {
+    let get = |key: String| -> Result<Option<String>, GitError> {
+        match run(root, &["config", "--get", &key]) {
+            Ok(out) => Ok(Some(String::from_utf8_lossy(&out).trim().to_owned()).filter(|v| !v.is_empty())),
+            Err(GitError::Failed { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let remote = get(format!("branch.{branch}.remote"))?;
+    let merge = get(format!("branch.{branch}.merge"))?;
+    Ok(remote.zip(merge).filter(|(remote, _)| remote != "."))
+}
+
+/// Fetches one remote.
+pub fn fetch(root: &Path, remote: &str) -> Result<(), GitError> {
+    run(root, &["fetch", "--quiet", remote]).map(drop)
+}
+
+/// Fast-forwards the checked-out branch of `root` to `rev`; fails when that is not a fast-forward.
+pub fn merge_ff_only(root: &Path, rev: &str) -> Result<(), GitError> {
+    run(root, &["merge", "--quiet", "--ff-only", rev]).map(drop)
+}
+
+/// Rebases the checked-out branch of `worktree` onto `onto`; a conflicted rebase is aborted, so
+/// the worktree is left as it was.
+pub fn rebase(worktree: &Path, onto: &str) -> Result<(), GitError> {
+    let result = run(worktree, &["rebase", "--quiet", onto]).map(drop);
+    if result.is_err() {
+        let _ = run(worktree, &["rebase", "--abort"]);
+    }
+    result
+}
+
+/// Pushes `local` to `remote_ref` on `remote`.
+pub fn push(root: &Path, remote: &str, local: &str, remote_ref: &str) -> Result<(), GitError> {
+    run(root, &["push", "--quiet", remote, &format!("{local}:{remote_ref}")]).map(drop)
+}
+
+/// Whether `ancestor` is reachable from `descendant`.
+pub fn is_ancestor(root: &Path, ancestor: &str, descendant: &str) -> Result<bool, GitError> {
+    succeeds(root, &["merge-base", "--is-ancestor", ancestor, descendant])
+}
+
+/// A tree object holding the worktree's full current state — tracked, modified and untracked
+/// files (ignored ones excepted) — built in a throw-away index so the real index is untouched.
+pub fn state_tree(worktree: &Path, scratch_index: &Path) -> Result<String, GitError> {
+    let envs = [("GIT_INDEX_FILE", scratch_index.as_os_str())];
+    run_env(worktree, &["read-tree", "HEAD"], &envs)?;
+    run_env(worktree, &["add", "--all", "--", "."], &envs)?;
+    let out = run_env(worktree, &["write-tree"], &envs)?;
+    let _ = std::fs::remove_file(scratch_index);
+    Ok(String::from_utf8_lossy(&out).trim().to_owned())
+}
+
+/// Creates a commit of `tree` on top of `parent`, authored by Q-COLD itself (the operator's
+/// identity may not be configured, and this commit is Q-COLD's record, not the operator's work).
+pub fn commit_tree(root: &Path, tree: &str, parent: &str, message: &str) -> Result<String, GitError> {
+    let name = std::ffi::OsStr::new("Q-COLD");
+    let email = std::ffi::OsStr::new("qcold@localhost");
+    let envs = [
+        ("GIT_AUTHOR_NAME", name),
+        ("GIT_AUTHOR_EMAIL", email),
+        ("GIT_COMMITTER_NAME", name),
+        ("GIT_COMMITTER_EMAIL", email),
+    ];
+    let out = run_env(root, &["commit-tree", tree, "-p", parent, "-m", message], &envs)?;
+    Ok(String::from_utf8_lossy(&out).trim().to_owned())
+}
+
+/// Points `reference` at `commit`.
+pub fn update_ref(root: &Path, reference: &str, commit: &str) -> Result<(), GitError> {
+    run(root, &["update-ref", reference, commit]).map(drop)
+}
+
+/// `(refname, commit, unix time)` of every ref under `prefix`, sorted by name.
+pub fn refs_under(root: &Path, prefix: &str) -> Result<Vec<(String, String, i64)>, GitError> {
+    let out = run(
+        root,
+        &["for-each-ref", "--sort=refname", "--format=%(refname) %(objectname) %(creatordate:unix)", prefix],
+    )?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned(), parts.next()?.parse().ok()?))
+        })
+        .collect())
+}
+
+/// The diff from `base` to `tree`, leaving out `.task/`.
+pub fn diff(worktree: &Path, base: &str, tree: &str) -> Result<String, GitError> {
+    let out = run(worktree, &["diff", "--binary", base, tree, "--", ".", NOT_TASK_DIR])?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Drops the metadata of worktrees whose directories are gone.
+pub fn worktree_prune(root: &Path) -> Result<(), GitError> {
+    run(root, &["worktree", "prune"]).map(drop)
 }
 
 /// Parses `git status --porcelain=v1 -z`: `XY path\0`, where renames and copies are followed by

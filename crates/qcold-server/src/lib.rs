@@ -20,6 +20,7 @@
 //! - [`store`]: SQLite schema, migrations and queries (the only SQL in the workspace).
 //! - [`repos`]: registering and resolving repositories (path checks, adapter defaults).
 //! - [`git`]: the git commands Q-COLD runs.
+//! - [`adapter`]: how a repository verifies a change (command or xtask).
 //! - [`status`]: the `qcold status` report.
 //! - [`taskflow`]: task worktrees from open to closeout.
 //! - [`lock`]: cross-process locks (one delivery per repository at a time).
@@ -28,6 +29,7 @@
 //! - [`watch`]: the store watcher that turns CLI writes into events.
 //! - [`http`]: the axum router, handlers and embedded dashboard assets.
 
+pub mod adapter;
 pub mod app;
 pub mod config;
 pub mod git;

@@ -4,14 +4,18 @@
 //! Every step records its facts in the store first and mirrors them into the worktree's
 //! `.task/` files ([`files`]), so `qcold task show` works after the worktree is gone.
 
+mod bundle;
+mod closeout;
 pub mod files;
 mod open;
+pub mod preserve;
 
 use std::path::{Path, PathBuf};
 
 use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
+pub use closeout::{Closed, CloseoutRequest, Progress, closeout};
 pub use open::{OpenRequest, Opened, open};
 
 use crate::git::GitError;

@@ -1,0 +1,349 @@
+//! `qcold task closeout`: deliver a task through the repository's validation, or stop it with
+//! its evidence kept.
+//!
+//! Success runs named phases ([`CloseoutPhase`]), each recorded as an event and reported as it
+//! runs. A failing phase leaves the task `failed-closeout` with the phase named, writes a bundle
+//! and keeps the worktree; running closeout again after a repair continues, because every phase
+//! is idempotent (nothing to commit, already rebased, already fast-forwarded, already pushed).
+//!
+//! Delivery — rebase, fast-forward, push — runs under the repository's lock, so concurrent
+//! closeouts of one repository land one after the other and none is lost.
+
+use std::path::Path;
+
+use qcold_core::task::{
+    BUNDLE_FORMAT_VERSION, Bundle, CloseoutPhase, EventKind, Outcome, Receipt, TaskRecord, Verification,
+};
+use qcold_core::{Repository, TaskStatus};
+
+use super::{TaskError, bundle, event, files, preserve, transition};
+use crate::store::Store;
+use crate::{Config, adapter, git, repos};
+
+/// What the operator asked for.
+#[derive(Debug, Clone)]
+pub struct CloseoutRequest {
+    /// success, blocked or failed.
+    pub outcome: Outcome,
+    /// The commit message (success) or the reason (blocked, failed).
+    pub text: String,
+}
+
+/// Progress reported while a closeout runs.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// A phase started.
+    Start(CloseoutPhase),
+    /// A phase finished; the text says what it did.
+    Done(CloseoutPhase, String),
+    /// Waiting for another process to release the repository's delivery lock.
+    Waiting(String),
+    /// Something went wrong after the task was already closed; the operator should know.
+    Warning(String),
+}
+
+/// How a closeout ended.
+#[derive(Debug, Clone)]
+pub struct Closed {
+    /// The task as it is now.
+    pub task: TaskRecord,
+    /// The bundle written, if writing it worked.
+    pub bundle: Option<std::path::PathBuf>,
+    /// The snapshot ref holding undelivered work, if one was made.
+    pub snapshot: Option<String>,
+    /// The failed phase and error, when a success closeout stopped.
+    pub failure: Option<(CloseoutPhase, String)>,
+}
+
+impl Closed {
+    /// The process exit code for this result.
+    pub fn exit_code(&self, outcome: Outcome) -> u8 {
+        if self.failure.is_some() { qcold_core::task::EXIT_FAILED_CLOSEOUT } else { outcome.exit_code() }
+    }
+}
+
+/// Closes out the task whose worktree contains `cwd`.
+pub fn closeout(
+    config: &Config,
+    store: &mut Store,
+    cwd: &Path,
+    request: &CloseoutRequest,
+    now: impl Fn() -> i64,
+    report: &mut dyn FnMut(Progress),
+) -> Result<Closed, TaskError> {
+    let mut task = super::at(store, cwd)?;
+    match task.status {
+        TaskStatus::Open | TaskStatus::FailedCloseout => {}
+        TaskStatus::Paused if request.outcome != Outcome::Success => {}
+        TaskStatus::Paused => {
+            return Err(TaskError::WrongStatus {
+                id: task.id,
+                status: task.status,
+                hint: "`qcold task open <slug>` resumes it first",
+            });
+        }
+        _ => return Err(TaskError::WrongStatus { id: task.id, status: task.status, hint: "it is already closed" }),
+    }
+    let repo = repos::resolve(store, Some(&task.repo))?;
+    match request.outcome {
+        Outcome::Success => deliver(config, store, &repo, &mut task, &request.text, &now, report),
+        Outcome::Blocked | Outcome::Failed => stop(config, store, &mut task, request, &now, report),
+    }
+}
+
+/// Blocked or failed: snapshot undelivered work, record the status, bundle, remove.
+fn stop(
+    config: &Config,
+    store: &mut Store,
+    task: &mut TaskRecord,
+    request: &CloseoutRequest,
+    now: &impl Fn() -> i64,
+    report: &mut dyn FnMut(Progress),
+) -> Result<Closed, TaskError> {
+    // The snapshot comes first: if it cannot be made, nothing else happens and nothing is lost.
+    let snapshot = preserve::preserve(task, &config.state_dir.join("tmp"), request.outcome.as_str(), now())?;
+    if let Some(reference) = &snapshot {
+        store.add_task_event(&task.id, &event(EventKind::Snapshot, reference.clone(), now()))?;
+    }
+    let diff = state_diff(config, task);
+    let closing = event(EventKind::Closeout, format!("{}: {}", request.outcome, request.text), now());
+    transition(store, task, request.outcome.status(), None, &closing)?;
+    let receipt = receipt(task, request.outcome, None, None, Some(request.text.clone()), snapshot.clone(), now());
+    let bundle =
+        write_bundle(config, store, task, &receipt, diff.as_deref()).map_err(|e| report(Progress::Warning(e))).ok();
+    remove(task, report);
+    Ok(Closed { task: task.clone(), bundle, snapshot, failure: None })
+}
+
+/// Success: the phases, then record, bundle and cleanup.
+fn deliver(
+    config: &Config,
+    store: &mut Store,
+    repo: &Repository,
+    task: &mut TaskRecord,
+    message: &str,
+    now: &impl Fn() -> i64,
+    report: &mut dyn FnMut(Progress),
+) -> Result<Closed, TaskError> {
+    let mut verification = None;
+    let result = run_phases(config, store, repo, task, message, &mut verification, now, report);
+    if let Err((phase, error)) = result {
+        let failed = event(EventKind::PhaseFailed, format!("{phase}: {error}"), now());
+        transition(store, task, TaskStatus::FailedCloseout, Some(phase), &failed)?;
+        let diff = state_diff(config, task);
+        let receipt = receipt(
+            task,
+            Outcome::Success,
+            Some((phase, error.clone())),
+            verification,
+            Some(message.to_owned()),
+            None,
+            now(),
+        );
+        let bundle =
+            write_bundle(config, store, task, &receipt, diff.as_deref()).map_err(|e| report(Progress::Warning(e))).ok();
+        return Ok(Closed { task: task.clone(), bundle, snapshot: None, failure: Some((phase, error)) });
+    }
+
+    report(Progress::Start(CloseoutPhase::Record));
+    transition(
+        store,
+        task,
+        TaskStatus::ClosedSuccess,
+        None,
+        &event(EventKind::Closeout, format!("success: {message}"), now()),
+    )?;
+    report(Progress::Done(CloseoutPhase::Record, "closed:success".into()));
+    // From here the work is delivered and the status is final; a failure only leaves litter,
+    // which `qcold task health` collects.
+    report(Progress::Start(CloseoutPhase::Bundle));
+    let diff = git::diff(Path::new(&task.worktree), &task.base_commit, "HEAD").ok();
+    let receipt = receipt(task, Outcome::Success, None, verification, Some(message.to_owned()), None, now());
+    let bundle = match write_bundle(config, store, task, &receipt, diff.as_deref()) {
+        Ok(path) => {
+            report(Progress::Done(CloseoutPhase::Bundle, path.display().to_string()));
+            Some(path)
+        }
+        Err(e) => {
+            report(Progress::Warning(e));
+            None
+        }
+    };
+    report(Progress::Start(CloseoutPhase::Cleanup));
+    remove(task, report);
+    report(Progress::Done(CloseoutPhase::Cleanup, format!("removed {} and {}", task.worktree, task.branch)));
+    Ok(Closed { task: task.clone(), bundle, snapshot: None, failure: None })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_phases(
+    config: &Config,
+    store: &mut Store,
+    repo: &Repository,
+    task: &TaskRecord,
+    message: &str,
+    verification: &mut Option<Verification>,
+    now: &impl Fn() -> i64,
+    report: &mut dyn FnMut(Progress),
+) -> Result<(), (CloseoutPhase, String)> {
+    let worktree = Path::new(&task.worktree);
+    let primary = Path::new(&task.primary);
+    let base = task.base_branch.as_str();
+    let phase = |store: &mut Store,
+                 report: &mut dyn FnMut(Progress),
+                 phase: CloseoutPhase,
+                 work: &mut dyn FnMut() -> Result<String, String>| {
+        report(Progress::Start(phase));
+        let _ = store.add_task_event(&task.id, &event(EventKind::PhaseStart, phase.as_str(), now()));
+        let _ = files::append_event(worktree, &event(EventKind::PhaseStart, phase.as_str(), now()));
+        let detail = work().map_err(|e| (phase, e))?;
+        let done = event(EventKind::PhaseOk, format!("{phase}: {detail}"), now());
+        let _ = store.add_task_event(&task.id, &done);
+        let _ = files::append_event(worktree, &done);
+        report(Progress::Done(phase, detail));
+        Ok::<(), (CloseoutPhase, String)>(())
+    };
+
+    phase(store, report, CloseoutPhase::PrimaryClean, &mut || {
+        let current = git::current_branch(primary).map_err(|e| e.to_string())?;
+        if current.as_deref() != Some(base) {
+            return Err(format!(
+                "the primary checkout {} is on {}, not on {base}",
+                task.primary,
+                current.unwrap_or_else(|| "a detached HEAD".into())
+            ));
+        }
+        let dirty = git::dirty_files(primary).map_err(|e| e.to_string())?;
+        if let Some(first) = dirty.first() {
+            return Err(format!(
+                "the primary checkout {} has {} uncommitted change(s), first {}",
+                task.primary,
+                dirty.len(),
+                first.path
+            ));
+        }
+        Ok("clean".into())
+    })?;
+
+    phase(store, report, CloseoutPhase::Verify, &mut || {
+        let adapter = adapter::for_repository(repo);
+        let log = files::log_dir(worktree).join("verify.log");
+        let result =
+            adapter::verify(adapter.as_ref(), worktree, &log, config.verify_timeout).map_err(|e| e.to_string())?;
+        *verification = Some(result);
+        match result {
+            Verification::Passed => Ok(format!("{} adapter passed", adapter.kind())),
+            Verification::Unverified => Ok("no verify step registered; delivering unverified".into()),
+            Verification::Failed => Err(format!("{} adapter failed; see {}", adapter.kind(), log.display())),
+        }
+    })?;
+
+    phase(store, report, CloseoutPhase::Commit, &mut || {
+        if git::stage_all_but_task_dir(worktree).map_err(|e| e.to_string())? {
+            git::commit(worktree, message).map_err(|e| e.to_string())?;
+            Ok("committed the worktree's changes".into())
+        } else {
+            Ok("nothing to commit".into())
+        }
+    })?;
+
+    let holder = format!("closeout of {}", task.id);
+    let _lock = crate::lock::acquire(&config.state_dir, &format!("repo-{}", task.repo), &holder, |who| {
+        report(Progress::Waiting(format!("waiting for the delivery lock of repository {}, held by {who}", task.repo)));
+    })
+    .map_err(|e| (CloseoutPhase::Rebase, format!("cannot take the delivery lock: {e}")))?;
+    let upstream = git::upstream(primary, base).map_err(|e| (CloseoutPhase::Rebase, e.to_string()))?;
+
+    phase(store, report, CloseoutPhase::Rebase, &mut || {
+        if let Some((remote, merge_ref)) = &upstream {
+            git::fetch(primary, remote).map_err(|e| e.to_string())?;
+            let tracking = format!("refs/remotes/{remote}/{}", merge_ref.trim_start_matches("refs/heads/"));
+            git::merge_ff_only(primary, &tracking)
+                .map_err(|e| format!("{base} cannot fast-forward to {tracking}: {e}"))?;
+        }
+        git::rebase(worktree, base).map_err(|e| format!("rebase onto {base} failed and was aborted: {e}"))?;
+        Ok(format!("on top of {base}"))
+    })?;
+
+    phase(store, report, CloseoutPhase::FastForward, &mut || {
+        git::merge_ff_only(primary, &task.branch).map_err(|e| e.to_string())?;
+        Ok(format!("{base} is at {}", git::rev_parse(primary, base).unwrap_or_default()))
+    })?;
+
+    phase(store, report, CloseoutPhase::Push, &mut || match &upstream {
+        Some((remote, merge_ref)) => {
+            git::push(primary, remote, base, merge_ref).map_err(|e| e.to_string())?;
+            Ok(format!("pushed {base} to {remote}"))
+        }
+        None => Ok(format!("{base} has no upstream; nothing to push")),
+    })?;
+    Ok(())
+}
+
+fn receipt(
+    task: &TaskRecord,
+    outcome: Outcome,
+    failure: Option<(CloseoutPhase, String)>,
+    verification: Option<Verification>,
+    message: Option<String>,
+    snapshot_ref: Option<String>,
+    now: i64,
+) -> Receipt {
+    let (failed_phase, error) = failure.map_or((None, None), |(p, e)| (Some(p), Some(e)));
+    Receipt {
+        format_version: BUNDLE_FORMAT_VERSION,
+        task_id: task.id.clone(),
+        outcome,
+        status: task.status,
+        failed_phase,
+        error,
+        verification,
+        message,
+        snapshot_ref,
+        duration_seconds: now - task.created_at,
+        created_at: now,
+    }
+}
+
+fn write_bundle(
+    config: &Config,
+    store: &mut Store,
+    task: &TaskRecord,
+    receipt: &Receipt,
+    diff: Option<&str>,
+) -> Result<std::path::PathBuf, String> {
+    let events = store.task_events(&task.id).map_err(|e| e.to_string())?;
+    let path = bundle::write(&config.bundle_dir(&task.repo), task, &events, receipt, diff)
+        .map_err(|e| format!("cannot write the bundle: {e}"))?;
+    let record =
+        Bundle { path: path.to_string_lossy().into_owned(), status: task.status, created_at: receipt.created_at };
+    store.add_task_bundle(&task.id, &record).map_err(|e| e.to_string())?;
+    let _ = store.add_task_event(&task.id, &event(EventKind::Bundle, record.path, receipt.created_at));
+    Ok(path)
+}
+
+/// The worktree's full state against the base commit, for the bundle.
+fn state_diff(config: &Config, task: &TaskRecord) -> Option<String> {
+    let worktree = Path::new(&task.worktree);
+    let index = config.state_dir.join("tmp").join(format!("diff-index-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(config.state_dir.join("tmp"));
+    let tree = git::state_tree(worktree, &index).ok()?;
+    git::diff(worktree, &task.base_commit, &tree).ok()
+}
+
+/// Removes the worktree and branch of a task whose work is delivered or preserved.
+fn remove(task: &TaskRecord, report: &mut dyn FnMut(Progress)) {
+    let primary = Path::new(&task.primary);
+    let worktree = Path::new(&task.worktree);
+    if worktree.exists()
+        && let Err(e) = git::worktree_remove(primary, worktree, true)
+    {
+        report(Progress::Warning(format!("cannot remove {}: {e}", task.worktree)));
+        return;
+    }
+    if git::branch_exists(primary, &task.branch).unwrap_or(false)
+        && let Err(e) = git::branch_delete(primary, &task.branch, true)
+    {
+        report(Progress::Warning(format!("cannot delete {}: {e}", task.branch)));
+    }
+}

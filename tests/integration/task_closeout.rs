@@ -1,0 +1,233 @@
+//! `qcold task closeout` on real repositories with a bare `origin`.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use qcold_core::TaskStatus;
+use qcold_core::task::{CloseoutPhase, Outcome, Receipt, TaskDetails, Verification};
+use qcold_tests::{Env, Run, git};
+
+fn details(env: &Env, key: &str) -> TaskDetails {
+    serde_json::from_str(&env.qcold(&["task", "show", key, "--json"]).ok()).unwrap()
+}
+
+/// Runs `qcold args…` with `cwd` as working directory.
+fn qcold_in(env: &Env, cwd: &Path, args: &[&str]) -> Run {
+    let out = env.command().args(args).current_dir(cwd).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn open(env: &Env, slug: &str) -> PathBuf {
+    let out = env.qcold(&["task", "open", slug]).ok();
+    let line = out.lines().find_map(|l| l.strip_prefix("TASK_WORKTREE=")).expect("TASK_WORKTREE line");
+    PathBuf::from(line)
+}
+
+fn bundle_entries(path: &str) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().to_owned()).collect()
+}
+
+fn receipt(path: &str) -> Receipt {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut text = String::new();
+    archive.by_name("receipt.json").unwrap().read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn success_lands_on_origin_with_a_bundle_and_cleans_up() {
+    let env = Env::new();
+    let (repo, origin) = env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "test -f feature.txt"]).ok();
+    let worktree = open(&env, "feature");
+    std::fs::write(worktree.join("feature.txt"), "new feature\n").unwrap();
+
+    let out =
+        qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "success", "--message", "Add the feature"]).ok();
+    let phases: Vec<&str> =
+        out.lines().filter_map(|l| l.strip_prefix("phase ")).filter(|l| l.ends_with("start")).collect();
+    assert_eq!(phases.len(), CloseoutPhase::ALL.len(), "every phase is printed as it runs:\n{out}");
+    assert_eq!(git(&origin, &["log", "-1", "--format=%s", "main"]).trim(), "Add the feature");
+    assert_eq!(git(&origin, &["show", "main:feature.txt"]), "new feature\n");
+    assert_eq!(
+        git(&repo, &["rev-parse", "main"]),
+        git(&origin, &["rev-parse", "main"]),
+        "the primary was fast-forwarded"
+    );
+    assert!(!worktree.exists(), "the worktree is removed");
+    assert!(git(&repo, &["branch", "--list", "task/feature"]).trim().is_empty(), "the branch is removed");
+
+    let shown = details(&env, "feature");
+    assert_eq!(shown.task.status, TaskStatus::ClosedSuccess);
+    assert_eq!(shown.bundles.len(), 1);
+    let bundle = &shown.bundles[0].path;
+    assert!(bundle.starts_with(env.state_dir().join("bundles/web").to_str().unwrap()), "{bundle}");
+    let entries = bundle_entries(bundle);
+    for entry in ["receipt.json", "task.json", "events.ndjson", "diff.patch", "logs/events.ndjson", "logs/verify.log"] {
+        assert!(entries.iter().any(|e| e == entry), "bundle lacks {entry}: {entries:?}");
+    }
+    let receipt = receipt(bundle);
+    assert_eq!(
+        (receipt.outcome, receipt.status, receipt.verification),
+        (Outcome::Success, TaskStatus::ClosedSuccess, Some(Verification::Passed))
+    );
+    assert_eq!(receipt.format_version, 1);
+    assert_eq!(receipt.task_id, "web/001-feature");
+}
+
+#[test]
+fn task_files_never_reach_the_delivered_branch() {
+    let env = Env::new();
+    let (_repo, origin) = env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
+    let worktree = open(&env, "clean-history");
+    std::fs::write(worktree.join("a.txt"), "a\n").unwrap();
+    let out = qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "success", "--message", "Add a"]).ok();
+    assert!(out.contains("delivering unverified"), "{out}");
+    let files = git(&origin, &["ls-tree", "-r", "--name-only", "main"]);
+    assert_eq!(files.lines().collect::<Vec<_>>(), ["README.md", "a.txt"]);
+    let shown = details(&env, "clean-history");
+    assert_eq!(receipt(&shown.bundles[0].path).verification, Some(Verification::Unverified));
+}
+
+#[test]
+fn a_failed_verify_keeps_the_worktree_and_a_repaired_closeout_succeeds() {
+    let env = Env::new();
+    let (_repo, origin) = env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "grep -q fixed src.txt"]).ok();
+    let worktree = open(&env, "repair");
+    std::fs::write(worktree.join("src.txt"), "broken\n").unwrap();
+
+    let run = qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "success", "--message", "Fix it"]);
+    assert_eq!(run.code, 12, "failed-closeout exits 12\n{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("CLOSEOUT_FAILURE_PHASE=verify"), "{}", run.stdout);
+    assert!(run.stderr.contains("failed in phase verify"), "{}", run.stderr);
+    assert!(worktree.join("src.txt").is_file(), "the worktree and its work are kept");
+    let shown = details(&env, "repair");
+    assert_eq!((shown.task.status, shown.task.failed_phase), (TaskStatus::FailedCloseout, Some(CloseoutPhase::Verify)));
+    let failed = receipt(&shown.bundles[0].path);
+    assert_eq!((failed.status, failed.failed_phase), (TaskStatus::FailedCloseout, Some(CloseoutPhase::Verify)));
+    assert_eq!(git(&origin, &["log", "--format=%s", "main"]).trim(), "init", "nothing was delivered");
+
+    std::fs::write(worktree.join("src.txt"), "fixed\n").unwrap();
+    qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "success", "--message", "Fix it"]).ok();
+    assert_eq!(git(&origin, &["show", "main:src.txt"]), "fixed\n");
+    let shown = details(&env, "repair");
+    assert_eq!((shown.task.status, shown.task.failed_phase), (TaskStatus::ClosedSuccess, None));
+    assert_eq!(shown.bundles.len(), 2, "one bundle per closeout attempt");
+}
+
+#[test]
+fn blocked_with_uncommitted_work_keeps_it_under_a_snapshot_ref() {
+    let env = Env::new();
+    let (repo, origin) = env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
+    let worktree = open(&env, "stuck");
+    std::fs::write(worktree.join("wip.txt"), "half of it\n").unwrap();
+    std::fs::write(worktree.join("README.md"), "edited readme\n").unwrap();
+
+    let run = qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "blocked", "--reason", "needs an API key"]);
+    assert_eq!(run.code, 10, "blocked exits 10\n{}", run.stderr);
+    let reference =
+        run.stdout.lines().find_map(|l| l.strip_prefix("SNAPSHOT_REF=")).expect("a snapshot ref").to_owned();
+    assert!(reference.starts_with("refs/qcold/snapshots/stuck/"), "{reference}");
+    assert_eq!(git(&repo, &["show", &format!("{reference}:wip.txt")]), "half of it\n");
+    assert_eq!(git(&repo, &["show", &format!("{reference}:README.md")]), "edited readme\n");
+    assert!(!worktree.exists());
+    assert!(git(&repo, &["branch", "--list", "task/stuck"]).trim().is_empty());
+    assert_eq!(git(&origin, &["log", "--format=%s", "main"]).trim(), "init");
+
+    let listed = env.qcold(&["task", "snapshots", "stuck"]).ok();
+    assert!(listed.contains(&reference), "{listed}");
+    // The README's restore command brings the work back as a branch.
+    git(&repo, &["branch", "restored/stuck", &reference]);
+    assert_eq!(git(&repo, &["show", "restored/stuck:wip.txt"]), "half of it\n");
+
+    let shown = details(&env, "stuck");
+    assert_eq!(shown.task.status, TaskStatus::ClosedBlocked);
+    let blocked = receipt(&shown.bundles[0].path);
+    assert_eq!(blocked.snapshot_ref.as_deref(), Some(reference.as_str()));
+    assert_eq!(blocked.message.as_deref(), Some("needs an API key"));
+    let diff = {
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&shown.bundles[0].path).unwrap()).unwrap();
+        let mut text = String::new();
+        archive.by_name("diff.patch").unwrap().read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(diff.contains("+half of it"), "{diff}");
+}
+
+#[test]
+fn failed_exits_11_and_a_clean_worktree_needs_no_snapshot() {
+    let env = Env::new();
+    env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
+    let worktree = open(&env, "nothing");
+    let run = qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "failed", "--reason", "wrong approach"]);
+    assert_eq!(run.code, 11, "{}", run.stderr);
+    assert!(!run.stdout.contains("SNAPSHOT_REF="), "{}", run.stdout);
+    assert_eq!(details(&env, "nothing").task.status, TaskStatus::ClosedFailed);
+}
+
+#[test]
+fn closeout_refuses_bad_input_and_changes_nothing() {
+    let env = Env::new();
+    env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
+    qcold_in(&env, env.path(), &["task", "closeout", "--outcome", "success", "--message", "x"])
+        .fails_with("is not inside a task worktree");
+    let worktree = open(&env, "careful");
+    qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "success"]).fails_with("needs --message");
+    qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "blocked"]).fails_with("needs --reason");
+    qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "done", "--reason", "x"])
+        .fails_with("invalid value 'done'");
+    assert_eq!(details(&env, "careful").task.status, TaskStatus::Open);
+    assert!(worktree.is_dir());
+}
+
+#[test]
+fn concurrent_closeouts_both_land_and_the_waiter_says_why() {
+    let env = Env::new();
+    let (_repo, origin) = env.git_repo_with_origin("web");
+    // A slow remote keeps the first delivery inside the lock long enough for the second to wait.
+    let hook = origin.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\nsleep 2\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
+    let first = open(&env, "first");
+    let second = open(&env, "second");
+    std::fs::write(first.join("one.txt"), "1\n").unwrap();
+    std::fs::write(second.join("two.txt"), "2\n").unwrap();
+
+    let mut a = env.command();
+    let mut a = a
+        .args(["task", "closeout", "--outcome", "success", "--message", "One"])
+        .current_dir(&first)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(a.stdout.take().unwrap()).lines();
+    // Start the second closeout once the first holds the lock (it is pushing).
+    for line in lines.by_ref() {
+        if line.unwrap() == "phase push: start" {
+            break;
+        }
+    }
+    let b = qcold_in(&env, &second, &["task", "closeout", "--outcome", "success", "--message", "Two"]);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(a.wait().unwrap().success(), "{rest:?}");
+    assert_eq!(b.code, 0, "{}\n{}", b.stdout, b.stderr);
+    assert!(
+        b.stdout.contains("waiting for the delivery lock of repository web, held by closeout of web/001-first"),
+        "the waiting closeout says what it waits for:\n{}",
+        b.stdout
+    );
+    let log = git(&origin, &["log", "--format=%s", "main"]);
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["Two", "One", "init"], "both landed, neither lost");
+}
