@@ -6,4 +6,5 @@ mod cli_status;
 mod daemon;
 mod node;
 mod task_closeout;
+mod task_health;
 mod task_open;

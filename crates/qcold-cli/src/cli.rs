@@ -188,6 +188,9 @@ pub(crate) enum TaskCommand {
         #[arg(long)]
         repo: Option<RepoId>,
     },
+    /// Remove what closed, expired and orphaned work left behind (snapshotting undelivered work
+    /// first); keeps open, failed-closeout and recently paused tasks. Prints what and why.
+    Health(TaskHealthArgs),
     /// Pause the task of the current worktree; the worktree is kept.
     Pause {
         /// Why, for the record.
@@ -253,4 +256,23 @@ pub(crate) struct TaskCloseoutArgs {
     /// Why the task is blocked or failed.
     #[arg(long)]
     pub(crate) reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TaskHealthArgs {
+    /// Report what would be removed; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print JSON (a health Report).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The repository [default: the active one].
+    #[arg(long)]
+    pub(crate) repo: Option<RepoId>,
+    /// How long a paused task keeps its worktree [default: QCOLD_PAUSED_TASK_TTL_HOURS or 2].
+    #[arg(long)]
+    pub(crate) paused_ttl_hours: Option<u64>,
+    /// How long bundles are kept [default: QCOLD_BUNDLE_RETENTION_DAYS or 7].
+    #[arg(long)]
+    pub(crate) bundle_retention_days: Option<u64>,
 }

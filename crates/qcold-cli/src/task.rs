@@ -1,7 +1,9 @@
 //! `qcold task …`: the task flow.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use qcold_core::health::Action;
 use qcold_core::task::Outcome;
 use qcold_core::task::{TaskDetails, TaskRecord};
 use qcold_server::store::Store;
@@ -63,6 +65,34 @@ pub(crate) fn run(config: &Config, command: TaskCommand) -> anyhow::Result<ExitC
                     .map(|(name, commit, at)| vec![name, commit[..12.min(commit.len())].to_owned(), at.to_string()])
                     .collect();
                 output::table(&["REF", "COMMIT", "TIME"], &rows)?;
+            }
+        }
+        TaskCommand::Health(args) => {
+            let repo = qcold_server::repos::resolve(&store, args.repo.as_ref())?;
+            let options = taskflow::HealthOptions {
+                dry_run: args.dry_run,
+                paused_ttl: args.paused_ttl_hours.map_or(config.paused_task_ttl, |h| Duration::from_secs(h * 3600)),
+                bundle_retention: args
+                    .bundle_retention_days
+                    .map_or(config.bundle_retention, |d| Duration::from_secs(d * 86_400)),
+            };
+            let report = taskflow::health(config, &mut store, &repo, options, unix_now())?;
+            if args.json {
+                output::json(&report, false)?;
+            } else if report.entries.is_empty() {
+                output::line(format_args!("nothing under the worktree root of {}", repo.id))?;
+            } else {
+                for entry in &report.entries {
+                    let verb = match (entry.action, report.dry_run) {
+                        (Action::Remove, false) => "removed",
+                        (Action::Remove, true) => "would remove",
+                        (Action::Keep, _) => "kept",
+                    };
+                    output::line(format_args!("{verb} {}: {}", entry.path, entry.reason))?;
+                    if let Some(reference) = &entry.snapshot_ref {
+                        output::line(format_args!("  undelivered work kept at {reference}"))?;
+                    }
+                }
             }
         }
         TaskCommand::Pause { reason } => {

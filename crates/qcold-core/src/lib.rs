@@ -18,6 +18,7 @@
 //! - [`snapshot`]: the node snapshot protocol, version [`snapshot::PROTOCOL_VERSION`].
 //! - [`api`]: request and response bodies of the daemon's HTTP API.
 //! - [`event`]: the [`Event`] enum pushed on `/api/events`.
+//! - [`health`]: which leftover worktrees `qcold task health` removes, and why.
 //! - [`units`]: human formatting of byte counts and durations used by the CLI and the dashboard.
 //!
 //! # Example
@@ -37,6 +38,7 @@
 
 pub mod api;
 pub mod event;
+pub mod health;
 pub mod ids;
 pub mod repo;
 pub mod snapshot;

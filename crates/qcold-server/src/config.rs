@@ -22,6 +22,10 @@ pub struct Config {
     pub proxy_env: Vec<(String, String)>,
     /// How long a repository's verify step may run before it counts as failed.
     pub verify_timeout: Duration,
+    /// How long `task health` lets a paused task keep its worktree.
+    pub paused_task_ttl: Duration,
+    /// How long `task health` keeps evidence bundles.
+    pub bundle_retention: Duration,
 }
 
 impl Config {
@@ -34,6 +38,8 @@ impl Config {
             sqlite_busy_timeout: Duration::from_secs(30),
             proxy_env: Vec::new(),
             verify_timeout: Duration::from_secs(30 * 60),
+            paused_task_ttl: Duration::from_secs(2 * 3600),
+            bundle_retention: Duration::from_secs(7 * 86_400),
         }
     }
 
@@ -43,6 +49,7 @@ impl Config {
     /// - `QCOLD_NODE_SAMPLE_INTERVAL_SECONDS` (default 5, at least 1);
     /// - `QCOLD_SQLITE_BUSY_TIMEOUT_MS` (default 30000);
     /// - `QCOLD_VERIFY_TIMEOUT_SECONDS` (default 1800);
+    /// - `QCOLD_PAUSED_TASK_TTL_HOURS` (default 2) and `QCOLD_BUNDLE_RETENTION_DAYS` (default 7);
     /// - the proxy variables (`http_proxy`, `HTTPS_PROXY`, ...).
     pub fn from_env(build_id: impl Into<String>) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -65,6 +72,18 @@ impl Config {
                 anyhow::anyhow!("QCOLD_VERIFY_TIMEOUT_SECONDS must be a whole number of seconds, got {secs:?}")
             })?;
             config.verify_timeout = Duration::from_secs(secs);
+        }
+        if let Some(hours) = var("QCOLD_PAUSED_TASK_TTL_HOURS") {
+            let hours: u64 = hours.parse().map_err(|_| {
+                anyhow::anyhow!("QCOLD_PAUSED_TASK_TTL_HOURS must be a whole number of hours, got {hours:?}")
+            })?;
+            config.paused_task_ttl = Duration::from_secs(hours * 3600);
+        }
+        if let Some(days) = var("QCOLD_BUNDLE_RETENTION_DAYS") {
+            let days: u64 = days.parse().map_err(|_| {
+                anyhow::anyhow!("QCOLD_BUNDLE_RETENTION_DAYS must be a whole number of days, got {days:?}")
+            })?;
+            config.bundle_retention = Duration::from_secs(days * 86_400);
         }
         config.proxy_env =
             PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();

@@ -233,6 +233,16 @@ pub fn diff(worktree: &Path, base: &str, tree: &str) -> Result<String, GitError>
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// The paths of every worktree git knows for the repository at `root`, the primary included.
+pub fn worktree_list(root: &Path) -> Result<Vec<PathBuf>, GitError> {
+    let out = run(root, &["worktree", "list", "--porcelain", "-z"])?;
+    Ok(out
+        .split(|b| *b == 0)
+        .filter_map(|field| field.strip_prefix(b"worktree "))
+        .map(|path| PathBuf::from(String::from_utf8_lossy(path).into_owned()))
+        .collect())
+}
+
 /// Drops the metadata of worktrees whose directories are gone.
 pub fn worktree_prune(root: &Path) -> Result<(), GitError> {
     run(root, &["worktree", "prune"]).map(drop)

@@ -7,6 +7,7 @@
 mod bundle;
 mod closeout;
 pub mod files;
+mod health;
 mod open;
 pub mod preserve;
 
@@ -16,6 +17,7 @@ use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
 pub use closeout::{Closed, CloseoutRequest, Progress, closeout};
+pub use health::{HealthOptions, health};
 pub use open::{OpenRequest, Opened, open};
 
 use crate::git::GitError;

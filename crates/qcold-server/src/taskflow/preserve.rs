@@ -12,36 +12,48 @@ use crate::git::{self, GitError};
 /// The ref namespace of snapshots.
 pub const SNAPSHOT_PREFIX: &str = "refs/qcold/snapshots";
 
-/// Whether the worktree holds work that is not on the base branch: changes outside `.task/`, or
-/// commits the base branch does not contain.
-pub fn has_undelivered_work(task: &TaskRecord) -> Result<bool, GitError> {
-    let worktree = Path::new(&task.worktree);
+/// Whether `worktree` holds work that is not on `base`: changes outside `.task/`, or commits
+/// `base` does not contain.
+pub fn has_undelivered_work(worktree: &Path, base: &str) -> Result<bool, GitError> {
     if !worktree.is_dir() {
         return Ok(false);
     }
     let dirty = git::dirty_files(worktree)?.iter().any(|f| !f.path.starts_with(".task/") && f.path != ".task");
-    Ok(dirty || !git::is_ancestor(worktree, "HEAD", task.base_branch.as_str())?)
+    Ok(dirty || !git::is_ancestor(worktree, "HEAD", base)?)
 }
 
-/// Stores the worktree's state when it holds undelivered work; returns the ref it made.
+/// Stores a task worktree's state when it holds undelivered work; returns the ref it made.
 pub fn preserve(task: &TaskRecord, scratch_dir: &Path, why: &str, now: i64) -> Result<Option<String>, GitError> {
-    if !has_undelivered_work(task)? {
+    let worktree = Path::new(&task.worktree);
+    preserve_worktree(worktree, task.slug.as_str(), task.base_branch.as_str(), &task.id, scratch_dir, why, now)
+}
+
+/// Stores the state of any worktree (`label` names its snapshot directory) when it holds work
+/// that is not on `base`; returns the ref it made.
+pub fn preserve_worktree(
+    worktree: &Path,
+    label: &str,
+    base: &str,
+    what: &str,
+    scratch_dir: &Path,
+    why: &str,
+    now: i64,
+) -> Result<Option<String>, GitError> {
+    if !has_undelivered_work(worktree, base)? {
         return Ok(None);
     }
-    let worktree = Path::new(&task.worktree);
     let _ = std::fs::create_dir_all(scratch_dir);
     let scratch_index = scratch_dir.join(format!("snapshot-index-{}", std::process::id()));
     let tree = git::state_tree(worktree, &scratch_index)?;
     let head = git::rev_parse(worktree, "HEAD")?;
-    let message = format!("qcold snapshot of {} ({why})", task.id);
-    let commit = git::commit_tree(worktree, &tree, &head, &message)?;
+    let commit = git::commit_tree(worktree, &tree, &head, &format!("qcold snapshot of {what} ({why})"))?;
     let taken: Vec<String> =
-        git::refs_under(worktree, &format!("{SNAPSHOT_PREFIX}/{}/", task.slug))?.into_iter().map(|r| r.0).collect();
-    let base = format!("{SNAPSHOT_PREFIX}/{}/{now}", task.slug);
+        git::refs_under(worktree, &format!("{SNAPSHOT_PREFIX}/{label}/"))?.into_iter().map(|r| r.0).collect();
+    let first = format!("{SNAPSHOT_PREFIX}/{label}/{now}");
     let reference = (0..)
-        .map(|n| if n == 0 { base.clone() } else { format!("{base}-{n}") })
+        .map(|n| if n == 0 { first.clone() } else { format!("{first}-{n}") })
         .find(|r| !taken.contains(r))
-        .unwrap_or(base);
+        .unwrap_or(first);
     git::update_ref(worktree, &reference, &commit)?;
     Ok(Some(reference))
 }

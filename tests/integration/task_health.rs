@@ -1,0 +1,154 @@
+//! `qcold task health` on a prepared mix of worktrees.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use qcold_core::TaskStatus;
+use qcold_core::health::{Action, Report};
+use qcold_core::task::TaskDetails;
+use qcold_tests::{Env, git};
+
+fn open(env: &Env, slug: &str) -> PathBuf {
+    let out = env.qcold(&["task", "open", slug]).ok();
+    PathBuf::from(out.lines().find_map(|l| l.strip_prefix("TASK_WORKTREE=")).expect("TASK_WORKTREE"))
+}
+
+fn in_dir(env: &Env, dir: &Path, args: &[&str]) -> std::process::Output {
+    env.command().args(args).current_dir(dir).output().unwrap()
+}
+
+fn status(env: &Env, slug: &str) -> TaskStatus {
+    let details: TaskDetails = serde_json::from_str(&env.qcold(&["task", "show", slug, "--json"]).ok()).unwrap();
+    details.task.status
+}
+
+/// Edits the store the way time and a crashed cleanup would have.
+fn sql(env: &Env, statement: &str) {
+    let conn = rusqlite::Connection::open(env.state_dir().join("qcold.sqlite3")).unwrap();
+    conn.execute(statement, []).unwrap();
+}
+
+fn action_for<'a>(report: &'a Report, path: &Path) -> (Action, &'a str) {
+    let entry = report
+        .entries
+        .iter()
+        .find(|e| Path::new(&e.path) == path)
+        .unwrap_or_else(|| panic!("{} not in the report: {report:#?}", path.display()));
+    (entry.action, entry.reason.as_str())
+}
+
+#[test]
+fn health_removes_exactly_what_it_should() {
+    let env = Env::new();
+    let repo = env.git_repo("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "test ! -e FAIL"]).ok();
+    let root = env.path().join("WT/web");
+
+    let active = open(&env, "active");
+    std::fs::write(active.join("work.txt"), "in progress\n").unwrap();
+
+    let broken = open(&env, "broken");
+    std::fs::write(broken.join("FAIL"), "x\n").unwrap();
+    assert_eq!(
+        in_dir(&env, &broken, &["task", "closeout", "--outcome", "success", "--message", "m"]).status.code(),
+        Some(12)
+    );
+
+    let waiting = open(&env, "waiting");
+    assert!(in_dir(&env, &waiting, &["task", "pause", "--reason", "review"]).status.success());
+
+    let stale = open(&env, "stale");
+    std::fs::write(stale.join("draft.txt"), "unfinished thought\n").unwrap();
+    assert!(in_dir(&env, &stale, &["task", "pause", "--reason", "lunch"]).status.success());
+    sql(&env, "UPDATE tasks SET updated_at = updated_at - 3 * 3600 WHERE slug = 'stale'");
+
+    let done = open(&env, "done");
+    sql(&env, "UPDATE tasks SET status = 'closed:success' WHERE slug = 'done'");
+
+    let orphan = root.join("900-orphan");
+    git(&repo, &["worktree", "add", "-q", "-b", "side", orphan.to_str().unwrap()]);
+    std::fs::write(orphan.join("stray.txt"), "someone's work\n").unwrap();
+
+    let metadata_only = root.join("800-gone");
+    std::fs::create_dir_all(metadata_only.join(".task")).unwrap();
+    std::fs::write(metadata_only.join(".task/task.env"), "TASK_ID=web/800-gone\nTASK_BRANCH=task/gone\n").unwrap();
+
+    let unrelated = root.join("notes");
+    std::fs::create_dir_all(&unrelated).unwrap();
+    std::fs::write(unrelated.join("todo.md"), "keep me\n").unwrap();
+
+    let bundles = env.state_dir().join("bundles/web");
+    let old_bundle = bundles.join("000-ancient-1-closed-success.zip");
+    std::fs::write(&old_bundle, b"old").unwrap();
+    let ten_days_ago = SystemTime::now() - Duration::from_secs(10 * 86_400);
+    std::fs::File::options().write(true).open(&old_bundle).unwrap().set_modified(ten_days_ago).unwrap();
+
+    // A dry run reports and changes nothing.
+    let dry: Report = serde_json::from_str(&env.qcold(&["task", "health", "--dry-run", "--json"]).ok()).unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(action_for(&dry, &stale).0, Action::Remove);
+    for dir in [&active, &broken, &waiting, &stale, &done, &orphan, &metadata_only, &unrelated] {
+        assert!(dir.exists(), "dry run removed {}", dir.display());
+    }
+    assert!(old_bundle.exists());
+
+    let report: Report = serde_json::from_str(&env.qcold(&["task", "health", "--json"]).ok()).unwrap();
+    let kept = [
+        (&active, "its task is open"),
+        (&broken, "failed-closeout: repair it and run closeout again"),
+        (&unrelated, "not a task worktree; left alone"),
+    ];
+    for (dir, reason) in kept {
+        assert_eq!(action_for(&report, dir), (Action::Keep, reason));
+        assert!(dir.exists(), "{} must be kept", dir.display());
+    }
+    assert_eq!(action_for(&report, &waiting).0, Action::Keep);
+    assert!(waiting.exists());
+    assert_eq!(std::fs::read_to_string(active.join("work.txt")).unwrap(), "in progress\n");
+
+    for dir in [&stale, &done, &orphan, &metadata_only] {
+        assert_eq!(action_for(&report, dir).0, Action::Remove, "{}", dir.display());
+        assert!(!dir.exists(), "{} must be removed", dir.display());
+    }
+    assert!(action_for(&report, &stale).1.starts_with("paused for 3h"), "{report:#?}");
+    assert!(!old_bundle.exists(), "old bundles are deleted");
+    assert!(report.entries.iter().any(|e| e.path == old_bundle.to_str().unwrap() && e.action == Action::Remove));
+    assert!(
+        !report.entries.iter().any(|e| e.path.contains("broken") && e.path.ends_with(".zip")),
+        "recent bundles stay"
+    );
+
+    // Removals went through snapshots first: the stale draft and the orphan's file survive.
+    let stale_ref = report
+        .entries
+        .iter()
+        .find(|e| Path::new(&e.path) == stale)
+        .and_then(|e| e.snapshot_ref.clone())
+        .expect("stale snapshot");
+    assert_eq!(git(&repo, &["show", &format!("{stale_ref}:draft.txt")]), "unfinished thought\n");
+    let orphan_ref = report
+        .entries
+        .iter()
+        .find(|e| Path::new(&e.path) == orphan)
+        .and_then(|e| e.snapshot_ref.clone())
+        .expect("orphan snapshot");
+    assert!(orphan_ref.starts_with("refs/qcold/snapshots/orphan-900-orphan/"), "{orphan_ref}");
+    assert_eq!(git(&repo, &["show", &format!("{orphan_ref}:stray.txt")]), "someone's work\n");
+    assert!(
+        report.entries.iter().find(|e| Path::new(&e.path) == done).is_some_and(|e| e.snapshot_ref.is_none()),
+        "nothing to keep"
+    );
+
+    assert_eq!(status(&env, "stale"), TaskStatus::ClosedBlocked, "an expired pause is closed as blocked");
+    assert_eq!(status(&env, "waiting"), TaskStatus::Paused);
+    assert!(git(&repo, &["branch", "--list", "task/stale", "task/done"]).trim().is_empty());
+    assert!(
+        !git(&repo, &["branch", "--list", "side"]).trim().is_empty(),
+        "an orphan's own branch is not ours to delete"
+    );
+    let worktrees = git(&repo, &["worktree", "list"]);
+    assert!(!worktrees.contains("900-orphan") && !worktrees.contains("stale"), "{worktrees}");
+
+    let text = env.qcold(&["task", "health"]).ok();
+    assert!(text.contains("kept") && text.contains("its task is open"), "{text}");
+}
