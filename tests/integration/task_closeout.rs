@@ -231,3 +231,46 @@ fn concurrent_closeouts_both_land_and_the_waiter_says_why() {
     let log = git(&origin, &["log", "--format=%s", "main"]);
     assert_eq!(log.lines().collect::<Vec<_>>(), ["Two", "One", "init"], "both landed, neither lost");
 }
+
+#[test]
+fn clear_snapshots_and_removes_from_outside_the_worktree() {
+    let env = Env::new();
+    let (repo, _origin) = env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
+    let worktree = open(&env, "abandon");
+    std::fs::write(worktree.join("idea.txt"), "maybe later\n").unwrap();
+    git(&worktree, &["add", "idea.txt"]);
+    git(&worktree, &["commit", "-q", "-m", "An idea"]);
+    let out = env.qcold(&["task", "clear", "abandon", "--reason", "superseded"]).ok();
+    let reference = out.lines().find_map(|l| l.strip_prefix("SNAPSHOT_REF=")).expect("committed work is snapshotted");
+    assert_eq!(git(&repo, &["show", &format!("{reference}:idea.txt")]), "maybe later\n");
+    assert!(!worktree.exists());
+    let shown = details(&env, "abandon");
+    assert_eq!(shown.task.status, TaskStatus::ClosedFailed);
+    env.qcold(&["task", "clear", "abandon", "--reason", "again"]).fails_with("is closed:failed; it is already closed");
+}
+
+#[test]
+fn a_failed_closeout_resumes_through_open_and_a_missing_manifest_is_named() {
+    let env = Env::new();
+    let repo = env.git_repo("tool");
+    std::fs::create_dir_all(repo.join("xtask")).unwrap();
+    std::fs::write(repo.join("xtask/Cargo.toml"), "[package]\nname = \"xtask\"\n").unwrap();
+    git(&repo, &["add", "xtask"]);
+    git(&repo, &["commit", "-q", "-m", "xtask"]);
+    env.qcold(&["repo", "add", "tool", "tool", "--set-active"]).ok();
+    let worktree = open(&env, "fix");
+    // The task's copy of the manifest is gone: verify names it instead of running cargo blindly.
+    std::fs::remove_file(worktree.join("xtask/Cargo.toml")).unwrap();
+    let run = qcold_in(&env, &worktree, &["task", "closeout", "--outcome", "success", "--message", "m"]);
+    assert_eq!(run.code, 12);
+    assert!(run.stderr.contains("failed in phase verify") && run.stderr.contains("xtask manifest"), "{}", run.stderr);
+    let out = env.qcold(&["task", "open", "fix"]).ok();
+    assert!(out.starts_with("resumed task tool/001-fix"), "{out}");
+    assert_eq!(details(&env, "fix").task.status, TaskStatus::Open);
+
+    // With the primary's manifest gone too, opening new tasks is refused up front.
+    std::fs::remove_file(repo.join("xtask/Cargo.toml")).unwrap();
+    git(&repo, &["commit", "-q", "-am", "drop xtask"]);
+    env.qcold(&["task", "open", "next"]).fails_with("does not exist; re-register the repository with --xtask-manifest");
+}

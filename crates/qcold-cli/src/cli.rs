@@ -180,6 +180,15 @@ pub(crate) enum TaskCommand {
     /// Close out the task of the current worktree. Exit codes: 0 success, 10 blocked, 11 failed,
     /// 12 failed-closeout (a success closeout stopped in a phase; repair and run it again).
     Closeout(TaskCloseoutArgs),
+    /// Stop an unfinished task from anywhere: snapshot its undelivered work, close it as
+    /// `closed:failed`, remove its worktree and branch.
+    Clear {
+        #[command(flatten)]
+        key: TaskKey,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+    },
     /// List the snapshots of undelivered work (refs/qcold/snapshots/…) of the active repository.
     Snapshots {
         /// Only this slug's snapshots.

@@ -54,6 +54,25 @@ pub(crate) fn run(config: &Config, command: TaskCommand) -> anyhow::Result<ExitC
             }
         }
         TaskCommand::Closeout(args) => return closeout(config, &mut store, args),
+        TaskCommand::Clear { key, reason } => {
+            let mut task = taskflow::find(&store, key.repo.as_ref(), &key.task)?;
+            let mut warnings = Vec::new();
+            let closed = taskflow::clear(config, &mut store, &mut task, &reason, unix_now, &mut |p| {
+                if let Progress::Warning(w) = p {
+                    warnings.push(w);
+                }
+            })?;
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+            output::line(format_args!("cleared task {} ({})", closed.task.id, closed.task.status))?;
+            if let Some(reference) = &closed.snapshot {
+                output::line(format_args!("SNAPSHOT_REF={reference}"))?;
+            }
+            if let Some(bundle) = &closed.bundle {
+                output::line(format_args!("BUNDLE_PATH={}", bundle.display()))?;
+            }
+        }
         TaskCommand::Snapshots { slug, repo } => {
             let repo = qcold_server::repos::resolve(&store, repo.as_ref())?;
             let snapshots = taskflow::preserve::list(std::path::Path::new(&repo.root), slug.as_ref())?;

@@ -38,6 +38,9 @@ pub enum AdapterError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The xtask manifest is gone.
+    #[error("xtask manifest {0} does not exist; re-register the repository with --xtask-manifest")]
+    MissingManifest(PathBuf),
     /// The log could not be written.
     #[error("cannot write the verify log {path}: {source}")]
     Log {
@@ -96,6 +99,9 @@ impl Adapter for XtaskAdapter {
             Ok(relative) => worktree.join(relative),
             Err(_) => self.manifest.clone(),
         };
+        if !manifest.is_file() {
+            return Err(AdapterError::MissingManifest(manifest));
+        }
         Ok(Some(vec![
             "cargo".into(),
             "run".into(),
@@ -106,6 +112,11 @@ impl Adapter for XtaskAdapter {
             "verify".into(),
         ]))
     }
+}
+
+/// Checks that the adapter can run at all for the primary checkout (its xtask manifest exists).
+pub fn check_ready(repo: &Repository) -> Result<(), AdapterError> {
+    for_repository(repo).verify_argv(Path::new(&repo.root)).map(drop)
 }
 
 /// The adapter registered for `repo`.
@@ -191,10 +202,26 @@ mod tests {
         assert_eq!(none.verify_argv(wt).unwrap(), None);
         let broken = for_repository(&repo(AdapterKind::Command, Some("echo 'unclosed"), None));
         assert!(broken.verify_argv(wt).unwrap_err().to_string().contains("cannot be split"));
-        let xtask = for_repository(&repo(AdapterKind::XtaskProcess, None, Some("/src/r/xtask/Cargo.toml")));
-        let argv = xtask.verify_argv(wt).unwrap().unwrap();
-        assert_eq!(argv[4], "/wt/001-x/xtask/Cargo.toml", "the worktree's own xtask verifies the change");
+        let dir = tempfile::tempdir().unwrap();
+        let primary = dir.path().join("r");
+        let wt = dir.path().join("001-x");
+        for root in [&primary, &wt] {
+            std::fs::create_dir_all(root.join("xtask")).unwrap();
+            std::fs::write(root.join("xtask/Cargo.toml"), "").unwrap();
+        }
+        let mut registered =
+            repo(AdapterKind::XtaskProcess, None, Some(primary.join("xtask/Cargo.toml").to_str().unwrap()));
+        registered.root = primary.to_string_lossy().into_owned();
+        let xtask = for_repository(&registered);
+        let argv = xtask.verify_argv(&wt).unwrap().unwrap();
+        assert_eq!(
+            argv[4],
+            wt.join("xtask/Cargo.toml").to_str().unwrap(),
+            "the worktree's own xtask verifies the change"
+        );
         assert_eq!(argv.last().map(String::as_str), Some("verify"));
+        std::fs::remove_file(wt.join("xtask/Cargo.toml")).unwrap();
+        assert!(matches!(xtask.verify_argv(&wt), Err(AdapterError::MissingManifest(_))));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
-pub use closeout::{Closed, CloseoutRequest, Progress, closeout};
+pub use closeout::{Closed, CloseoutRequest, Progress, clear, closeout};
 pub use health::{HealthOptions, health};
 pub use open::{OpenRequest, Opened, open};
 
@@ -36,6 +36,9 @@ pub enum TaskError {
     /// A git failure.
     #[error(transparent)]
     Git(#[from] GitError),
+    /// The repository's adapter cannot run.
+    #[error(transparent)]
+    Adapter(#[from] crate::adapter::AdapterError),
     /// A file under the worktree or state dir could not be written.
     #[error("{what}: {source}")]
     Io {

@@ -91,6 +91,23 @@ pub fn closeout(
     }
 }
 
+/// `qcold task clear`: stops an unfinished task from outside its worktree, as a `failed`
+/// closeout — undelivered work is snapshotted before the worktree and branch go.
+pub fn clear(
+    config: &Config,
+    store: &mut Store,
+    task: &mut TaskRecord,
+    reason: &str,
+    now: impl Fn() -> i64,
+    report: &mut dyn FnMut(Progress),
+) -> Result<Closed, TaskError> {
+    if task.status.is_terminal() {
+        return Err(TaskError::WrongStatus { id: task.id.clone(), status: task.status, hint: "it is already closed" });
+    }
+    let request = CloseoutRequest { outcome: Outcome::Failed, text: format!("cleared: {reason}") };
+    stop(config, store, task, &request, &now, report)
+}
+
 /// Blocked or failed: snapshot undelivered work, record the status, bundle, remove.
 fn stop(
     config: &Config,

@@ -49,6 +49,7 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
         return Ok(Opened::Resumed(task));
     }
 
+    crate::adapter::check_ready(&repo)?;
     let root = Path::new(&repo.root);
     let base = repo.default_branch.as_str();
     let current = git::current_branch(root)?;
