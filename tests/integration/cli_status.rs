@@ -38,3 +38,25 @@ fn status_names_a_vanished_root() {
     std::fs::remove_dir_all(&repo).unwrap();
     env.qcold(&["status"]).fails_with("no longer exists");
 }
+
+#[test]
+fn malformed_settings_are_named() {
+    let env = Env::new();
+    for (name, value, message) in [
+        (
+            "QCOLD_PAUSED_TASK_TTL_HOURS",
+            "two",
+            "QCOLD_PAUSED_TASK_TTL_HOURS must be a whole number of hours, got \"two\"",
+        ),
+        ("QCOLD_SQLITE_BUSY_TIMEOUT_MS", "-1", "QCOLD_SQLITE_BUSY_TIMEOUT_MS must be a whole number of milliseconds"),
+    ] {
+        let out = env.command().arg("status").env(name, value).output().unwrap();
+        let run = qcold_tests::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        run.fails_with(message);
+    }
+    assert!(!env.state_dir().exists(), "a refused start creates no state");
+}

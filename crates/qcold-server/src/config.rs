@@ -55,35 +55,30 @@ impl Config {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let state_dir = state_dir_from(var("QCOLD_STATE_DIR"), var("XDG_STATE_HOME"), var("HOME"))?;
         let mut config = Self::new(state_dir, build_id);
-        if let Some(secs) = var("QCOLD_NODE_SAMPLE_INTERVAL_SECONDS") {
-            let secs: u64 = secs.parse().map_err(|_| {
-                anyhow::anyhow!("QCOLD_NODE_SAMPLE_INTERVAL_SECONDS must be a whole number of seconds, got {secs:?}")
-            })?;
-            config.node_sample_interval = Duration::from_secs(secs.max(1));
+        let duration = |name: &str, unit: &str, unit_secs: u64| -> anyhow::Result<Option<Duration>> {
+            var(name)
+                .map(|raw| {
+                    raw.parse::<u64>()
+                        .map(|n| Duration::from_millis(n.saturating_mul(unit_secs)))
+                        .map_err(|_| anyhow::anyhow!("{name} must be a whole number of {unit}, got {raw:?}"))
+                })
+                .transpose()
+        };
+        // Durations are read in milliseconds so one helper serves every unit.
+        if let Some(interval) = duration("QCOLD_NODE_SAMPLE_INTERVAL_SECONDS", "seconds", 1_000)? {
+            config.node_sample_interval = interval.max(Duration::from_secs(1));
         }
-        if let Some(ms) = var("QCOLD_SQLITE_BUSY_TIMEOUT_MS") {
-            let ms: u64 = ms.parse().map_err(|_| {
-                anyhow::anyhow!("QCOLD_SQLITE_BUSY_TIMEOUT_MS must be a whole number of milliseconds, got {ms:?}")
-            })?;
-            config.sqlite_busy_timeout = Duration::from_millis(ms);
+        if let Some(timeout) = duration("QCOLD_SQLITE_BUSY_TIMEOUT_MS", "milliseconds", 1)? {
+            config.sqlite_busy_timeout = timeout;
         }
-        if let Some(secs) = var("QCOLD_VERIFY_TIMEOUT_SECONDS") {
-            let secs: u64 = secs.parse().map_err(|_| {
-                anyhow::anyhow!("QCOLD_VERIFY_TIMEOUT_SECONDS must be a whole number of seconds, got {secs:?}")
-            })?;
-            config.verify_timeout = Duration::from_secs(secs);
+        if let Some(timeout) = duration("QCOLD_VERIFY_TIMEOUT_SECONDS", "seconds", 1_000)? {
+            config.verify_timeout = timeout;
         }
-        if let Some(hours) = var("QCOLD_PAUSED_TASK_TTL_HOURS") {
-            let hours: u64 = hours.parse().map_err(|_| {
-                anyhow::anyhow!("QCOLD_PAUSED_TASK_TTL_HOURS must be a whole number of hours, got {hours:?}")
-            })?;
-            config.paused_task_ttl = Duration::from_secs(hours * 3600);
+        if let Some(ttl) = duration("QCOLD_PAUSED_TASK_TTL_HOURS", "hours", 3_600_000)? {
+            config.paused_task_ttl = ttl;
         }
-        if let Some(days) = var("QCOLD_BUNDLE_RETENTION_DAYS") {
-            let days: u64 = days.parse().map_err(|_| {
-                anyhow::anyhow!("QCOLD_BUNDLE_RETENTION_DAYS must be a whole number of days, got {days:?}")
-            })?;
-            config.bundle_retention = Duration::from_secs(days * 86_400);
+        if let Some(retention) = duration("QCOLD_BUNDLE_RETENTION_DAYS", "days", 86_400_000)? {
+            config.bundle_retention = retention;
         }
         config.proxy_env =
             PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();
