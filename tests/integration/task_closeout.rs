@@ -274,3 +274,19 @@ fn a_failed_closeout_resumes_through_open_and_a_missing_manifest_is_named() {
     git(&repo, &["commit", "-q", "-am", "drop xtask"]);
     env.qcold(&["task", "open", "next"]).fails_with("does not exist; re-register the repository with --xtask-manifest");
 }
+
+#[test]
+fn clearing_a_task_whose_worktree_was_deleted_keeps_its_commits() {
+    let env = Env::new();
+    let (repo, _origin) = env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
+    let worktree = open(&env, "lost");
+    std::fs::write(worktree.join("kept.txt"), "committed before the accident\n").unwrap();
+    git(&worktree, &["add", "kept.txt"]);
+    git(&worktree, &["commit", "-q", "-m", "Work"]);
+    std::fs::remove_dir_all(&worktree).unwrap();
+    let out = env.qcold(&["task", "clear", "lost", "--reason", "worktree deleted by hand"]).ok();
+    let reference = out.lines().find_map(|l| l.strip_prefix("SNAPSHOT_REF=")).expect("the branch's commits are kept");
+    assert_eq!(git(&repo, &["show", &format!("{reference}:kept.txt")]), "committed before the accident\n");
+    assert!(git(&repo, &["branch", "--list", "task/lost"]).trim().is_empty(), "the branch itself is gone");
+}

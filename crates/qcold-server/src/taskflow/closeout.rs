@@ -358,6 +358,8 @@ fn remove(task: &TaskRecord, report: &mut dyn FnMut(Progress)) {
         report(Progress::Warning(format!("cannot remove {}: {e}", task.worktree)));
         return;
     }
+    // A worktree directory deleted by hand still holds its branch in git's metadata.
+    let _ = git::worktree_prune(primary);
     if git::branch_exists(primary, &task.branch).unwrap_or(false)
         && let Err(e) = git::branch_delete(primary, &task.branch, true)
     {

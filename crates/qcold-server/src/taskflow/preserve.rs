@@ -22,9 +22,20 @@ pub fn has_undelivered_work(worktree: &Path, base: &str) -> Result<bool, GitErro
     Ok(dirty || !git::is_ancestor(worktree, "HEAD", base)?)
 }
 
-/// Stores a task worktree's state when it holds undelivered work; returns the ref it made.
+/// Stores a task worktree's state when it holds undelivered work; returns the ref it made. When
+/// the worktree directory is gone, the task branch's commits that are not on the base branch are
+/// kept instead.
 pub fn preserve(task: &TaskRecord, scratch_dir: &Path, why: &str, now: i64) -> Result<Option<String>, GitError> {
     let worktree = Path::new(&task.worktree);
+    if !worktree.is_dir() {
+        let primary = Path::new(&task.primary);
+        let base = task.base_branch.as_str();
+        if git::branch_exists(primary, &task.branch)? && !git::is_ancestor(primary, &task.branch, base)? {
+            let tip = git::rev_parse(primary, &task.branch)?;
+            return store_ref(primary, task.slug.as_str(), &tip, now).map(Some);
+        }
+        return Ok(None);
+    }
     preserve_worktree(worktree, task.slug.as_str(), task.base_branch.as_str(), &task.id, scratch_dir, why, now)
 }
 
@@ -47,15 +58,20 @@ pub fn preserve_worktree(
     let tree = git::state_tree(worktree, &scratch_index)?;
     let head = git::rev_parse(worktree, "HEAD")?;
     let commit = git::commit_tree(worktree, &tree, &head, &format!("qcold snapshot of {what} ({why})"))?;
+    store_ref(worktree, label, &commit, now).map(Some)
+}
+
+/// Points a new `refs/qcold/snapshots/<label>/<now>[-n]` at `commit` and returns its name.
+fn store_ref(repo: &Path, label: &str, commit: &str, now: i64) -> Result<String, GitError> {
     let taken: Vec<String> =
-        git::refs_under(worktree, &format!("{SNAPSHOT_PREFIX}/{label}/"))?.into_iter().map(|r| r.0).collect();
+        git::refs_under(repo, &format!("{SNAPSHOT_PREFIX}/{label}/"))?.into_iter().map(|r| r.0).collect();
     let first = format!("{SNAPSHOT_PREFIX}/{label}/{now}");
     let reference = (0..)
         .map(|n| if n == 0 { first.clone() } else { format!("{first}-{n}") })
         .find(|r| !taken.contains(r))
         .unwrap_or(first);
-    git::update_ref(worktree, &reference, &commit)?;
-    Ok(Some(reference))
+    git::update_ref(repo, &reference, commit)?;
+    Ok(reference)
 }
 
 /// The snapshots in the repository at `root`, optionally of one slug: `(ref, commit, unix time)`.
