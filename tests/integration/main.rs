@@ -4,6 +4,7 @@ mod browser;
 mod cli_repo;
 mod cli_status;
 mod daemon;
+mod guard;
 mod node;
 mod task_closeout;
 mod task_health;

@@ -41,6 +41,9 @@ pub(crate) enum Command {
     Node(NodeCommand),
     /// Run the daemon (HTTP API and dashboard), or manage a detached one.
     Serve(ServeCommand),
+    /// Run a command, replaying its output and exit code, but stop it and print a one-line
+    /// summary instead (exit 2) once its combined output passes a limit.
+    Guard(GuardArgs),
     /// The original Q-COLD's spelling of `serve`.
     #[command(subcommand)]
     Telegram(TelegramCommand),
@@ -284,4 +287,17 @@ pub(crate) struct TaskHealthArgs {
     /// How long bundles are kept [default: QCOLD_BUNDLE_RETENTION_DAYS or 7].
     #[arg(long)]
     pub(crate) bundle_retention_days: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GuardArgs {
+    /// Most combined stdout+stderr bytes allowed.
+    #[arg(long, default_value_t = 16_384)]
+    pub(crate) max_bytes: u64,
+    /// Most combined stdout+stderr lines allowed.
+    #[arg(long, default_value_t = 400)]
+    pub(crate) max_lines: u64,
+    /// The command and its arguments, after `--`; run without a shell.
+    #[arg(last = true, required = true)]
+    pub(crate) command: Vec<String>,
 }

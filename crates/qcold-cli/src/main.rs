@@ -2,6 +2,7 @@
 
 mod cli;
 mod daemon;
+mod guard;
 mod node;
 mod output;
 mod repo;
@@ -40,6 +41,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Repo(cmd) => repo::run(&config, cmd),
         cli::Command::Status(args) => status::run(&config, &args),
         cli::Command::Task(cmd) => return task::run(&config, cmd),
+        cli::Command::Guard(args) => return guard::run(&args),
         cli::Command::Node(cli::NodeCommand::Snapshot(args)) => node::snapshot(&config, &args),
         cli::Command::Serve(cmd) | cli::Command::Telegram(cli::TelegramCommand::Serve(cmd)) => daemon::run(config, cmd),
     }

@@ -21,6 +21,7 @@
 //! - [`repos`]: registering and resolving repositories (path checks, adapter defaults).
 //! - [`git`]: the git commands Q-COLD runs.
 //! - [`adapter`]: how a repository verifies a change (command or xtask).
+//! - [`guard`]: the output guard (`qcold guard`).
 //! - [`status`]: the `qcold status` report.
 //! - [`taskflow`]: task worktrees from open to closeout.
 //! - [`lock`]: cross-process locks (one delivery per repository at a time).
@@ -33,6 +34,7 @@ pub mod adapter;
 pub mod app;
 pub mod config;
 pub mod git;
+pub mod guard;
 pub mod http;
 pub mod lock;
 pub mod node;
