@@ -1,5 +1,6 @@
 //! Q-COLD's integration suite: one test binary, real processes and files throughout.
 
+mod agents;
 mod browser;
 mod cli_repo;
 mod cli_status;

@@ -41,6 +41,19 @@ pub(crate) enum Command {
     Node(NodeCommand),
     /// Run the daemon (HTTP API and dashboard), or manage a detached one.
     Serve(ServeCommand),
+    /// Managed agents: detached process groups or tmux terminals, with recorded exit codes.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Internal: the wrapper every agent runs under; records the exit code.
+    #[command(hide = true)]
+    AgentRun {
+        /// Where to write the exit code.
+        #[arg(long)]
+        exit_file: std::path::PathBuf,
+        /// The command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Run a command, replaying its output and exit code, but stop it and print a one-line
     /// summary instead (exit 2) once its combined output passes a limit.
     Guard(GuardArgs),
@@ -300,4 +313,89 @@ pub(crate) struct GuardArgs {
     /// The command and its arguments, after `--`; run without a shell.
     #[arg(last = true, required = true)]
     pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentCommand {
+    /// Start a command as an agent: a detached process group, or a tmux terminal (--terminal).
+    Start(AgentStartArgs),
+    /// List agents: running, exited (with code) or vanished.
+    List(JsonFlag),
+    /// Attach this terminal to an agent's tmux session.
+    Attach(AgentSelector),
+    /// End an agent's whole process tree and terminal, and confirm nothing of it survives.
+    Stop(AgentSelector),
+    /// Remove exited agents (rows, logs, leftover sessions).
+    Prune {
+        /// Only agents that ended at least this many hours ago.
+        #[arg(long, default_value_t = 2)]
+        max_age_hours: u64,
+        /// List what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the last lines of an agent's terminal (colours kept) or output log.
+    Tail {
+        #[command(flatten)]
+        agent: AgentSelector,
+        /// How many lines.
+        #[arg(long, default_value_t = 40)]
+        lines: u32,
+    },
+    /// Type into an agent's terminal: paste TEXT and press Enter, type it (--literal), or press a key.
+    Send(AgentSendArgs),
+    /// Name a terminal and give it a scope; an empty value clears it.
+    Label {
+        #[command(flatten)]
+        agent: AgentSelector,
+        /// The display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The scope.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentStartArgs {
+    /// The track (grouping) to start it under.
+    #[arg(long)]
+    pub(crate) track: String,
+    /// The agent id [default: <track>-<time>].
+    #[arg(long)]
+    pub(crate) id: Option<qcold_core::AgentId>,
+    /// A display name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// The working directory [default: the current one].
+    #[arg(long)]
+    pub(crate) cwd: Option<std::path::PathBuf>,
+    /// Run in a tmux terminal the operator can attach to.
+    #[arg(long)]
+    pub(crate) terminal: bool,
+    /// The command and its arguments, after `--`; run without a shell.
+    #[arg(last = true, required = true)]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentSelector {
+    /// An agent id, name, tmux session or tmux target.
+    pub(crate) selector: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentSendArgs {
+    #[command(flatten)]
+    pub(crate) agent: AgentSelector,
+    /// The text to paste (and submit).
+    #[arg(required_unless_present = "key", conflicts_with = "key")]
+    pub(crate) text: Option<String>,
+    /// Type the text without pressing Enter.
+    #[arg(long, requires = "text")]
+    pub(crate) literal: bool,
+    /// Press a named key: Enter, Escape, Tab, Up, Down, Left, Right, Backspace, Delete, Home, End, PageUp, PageDown, C-c.
+    #[arg(long)]
+    pub(crate) key: Option<qcold_core::agent::Key>,
 }

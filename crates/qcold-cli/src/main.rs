@@ -1,5 +1,6 @@
 //! `qcold`: the operator's command line and the daemon, in one binary.
 
+mod agent;
 mod cli;
 mod daemon;
 mod guard;
@@ -42,6 +43,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Status(args) => status::run(&config, &args),
         cli::Command::Task(cmd) => return task::run(&config, cmd),
         cli::Command::Guard(args) => return guard::run(&args),
+        cli::Command::Agent(cmd) => agent::run(&config, cmd),
+        cli::Command::AgentRun { exit_file, command } => {
+            let code = qcold_server::agents::wrapper::run(&exit_file, &command);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
         cli::Command::Node(cli::NodeCommand::Snapshot(args)) => node::snapshot(&config, &args),
         cli::Command::Serve(cmd) | cli::Command::Telegram(cli::TelegramCommand::Serve(cmd)) => daemon::run(config, cmd),
     }

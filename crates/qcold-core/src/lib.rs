@@ -16,6 +16,7 @@
 //! - [`task`]: task records, their [`TaskStatus`], closeout outcomes and phases.
 //! - [`taskenv`]: the `.task/task.env` file format.
 //! - [`snapshot`]: the node snapshot protocol, version [`snapshot::PROTOCOL_VERSION`].
+//! - [`agent`]: managed agents, terminal keys and selector matching.
 //! - [`api`]: request and response bodies of the daemon's HTTP API.
 //! - [`event`]: the [`Event`] enum pushed on `/api/events`.
 //! - [`health`]: which leftover worktrees `qcold task health` removes, and why.
@@ -36,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod api;
 pub mod event;
 pub mod health;

@@ -22,6 +22,7 @@
 //! - [`git`]: the git commands Q-COLD runs.
 //! - [`adapter`]: how a repository verifies a change (command or xtask).
 //! - [`guard`]: the output guard (`qcold guard`).
+//! - [`agents`]: managed agents and their terminals (tmux), process trees, the exit-code wrapper.
 //! - [`status`]: the `qcold status` report.
 //! - [`taskflow`]: task worktrees from open to closeout.
 //! - [`lock`]: cross-process locks (one delivery per repository at a time).
@@ -31,6 +32,7 @@
 //! - [`http`]: the axum router, handlers and embedded dashboard assets.
 
 pub mod adapter;
+pub mod agents;
 pub mod app;
 pub mod config;
 pub mod git;

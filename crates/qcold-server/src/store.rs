@@ -1,6 +1,7 @@
 //! The SQLite store: one file in the state dir, opened with WAL and a busy timeout, migrated by
 //! numbered append-only migrations. All SQL of the workspace lives under this module.
 
+mod agents;
 mod migrations;
 mod repos;
 mod tasks;

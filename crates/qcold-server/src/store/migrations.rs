@@ -72,6 +72,28 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         status TEXT NOT NULL,
         created_at INTEGER NOT NULL
     ) STRICT;",
+),
+(
+    3,
+    "agents",
+    "CREATE TABLE agents (
+        id TEXT PRIMARY KEY NOT NULL,
+        track TEXT NOT NULL,
+        name TEXT,
+        scope TEXT,
+        argv TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        pgid INTEGER NOT NULL,
+        tmux_session TEXT,
+        tmux_target TEXT,
+        stdout_log TEXT,
+        stderr_log TEXT,
+        exit_file TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        exited_at INTEGER,
+        exit_code INTEGER
+    ) STRICT;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

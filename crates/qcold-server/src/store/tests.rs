@@ -31,6 +31,24 @@ fn schema_snapshot() {
                 singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
                 repo_id TEXT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE
             ) STRICT;
+        CREATE TABLE agents (
+                id TEXT PRIMARY KEY NOT NULL,
+                track TEXT NOT NULL,
+                name TEXT,
+                scope TEXT,
+                argv TEXT NOT NULL,
+                cwd TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                pgid INTEGER NOT NULL,
+                tmux_session TEXT,
+                tmux_target TEXT,
+                stdout_log TEXT,
+                stderr_log TEXT,
+                exit_file TEXT NOT NULL,
+                started_at INTEGER NOT NULL,
+                exited_at INTEGER,
+                exit_code INTEGER
+            ) STRICT;
         CREATE TABLE repositories (
                 id TEXT PRIMARY KEY NOT NULL,
                 root TEXT NOT NULL UNIQUE,

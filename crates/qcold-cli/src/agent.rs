@@ -1,0 +1,120 @@
+//! `qcold agent …`: managed agents and their terminals.
+
+use std::os::unix::process::CommandExt as _;
+use std::time::Duration;
+
+use qcold_core::agent::AgentState;
+use qcold_server::agents::{self, AgentView, Input, StartRequest};
+use qcold_server::store::Store;
+use qcold_server::{Config, unix_now};
+
+use crate::cli::AgentCommand;
+use crate::output;
+
+pub(crate) fn run(config: &Config, command: AgentCommand) -> anyhow::Result<()> {
+    let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout)?;
+    match command {
+        AgentCommand::Start(args) => {
+            let request = StartRequest {
+                track: args.track,
+                id: args.id,
+                name: args.name,
+                cwd: match args.cwd {
+                    Some(cwd) => cwd,
+                    None => std::env::current_dir()?,
+                },
+                terminal: args.terminal,
+                env: Vec::new(),
+                argv: args.command,
+            };
+            let qcold = std::env::current_exe()?;
+            let agent = agents::start(config, &mut store, &qcold, &request, unix_now())?;
+            match &agent.terminal {
+                Some(terminal) => output::line(format_args!(
+                    "started agent {} in tmux session {} (pid {})",
+                    agent.id, terminal.session, agent.pid
+                )),
+                None => output::line(format_args!(
+                    "started agent {} (pid {}); output in {}",
+                    agent.id,
+                    agent.pid,
+                    agent.stdout_log.as_deref().unwrap_or("-")
+                )),
+            }
+        }
+        AgentCommand::List(flag) => {
+            let views = agents::list(&store)?;
+            if flag.json {
+                return output::json(&views, false);
+            }
+            if views.is_empty() {
+                return output::line("no agents; `qcold agent start --track T -- CMD` starts one");
+            }
+            let rows: Vec<Vec<String>> = views.iter().map(row).collect();
+            output::table(&["ID", "STATE", "TRACK", "NAME", "TERMINAL", "COMMAND"], &rows)
+        }
+        AgentCommand::Attach(selector) => {
+            let agent = agents::find(&store, &selector.selector)?;
+            let mut attach = agents::attach_command(config, &agent)?;
+            // exec only returns on failure.
+            Err(anyhow::Error::new(attach.exec()).context("cannot run tmux attach"))
+        }
+        AgentCommand::Stop(selector) => {
+            let (agent, count) = agents::stop(config, &mut store, &selector.selector, unix_now())?;
+            output::line(format_args!("stopped agent {}: {count} process(es) ended, none survive", agent.id))
+        }
+        AgentCommand::Prune { max_age_hours, dry_run } => {
+            let pruned =
+                agents::prune(config, &mut store, Duration::from_secs(max_age_hours * 3600), dry_run, unix_now())?;
+            let verb = if dry_run { "would prune" } else { "pruned" };
+            for view in &pruned {
+                output::line(format_args!("{verb} agent {} ({})", view.agent.id, state_text(view.state)))?;
+            }
+            output::line(format_args!("{verb} {} agent(s)", pruned.len()))
+        }
+        AgentCommand::Tail { agent, lines } => {
+            let agent = agents::find(&store, &agent.selector)?;
+            output::line(agents::tail(config, &agent, lines)?)
+        }
+        AgentCommand::Send(args) => {
+            let agent = agents::find(&store, &args.agent.selector)?;
+            let input = match (args.key, args.text, args.literal) {
+                (Some(key), _, _) => Input::Key(key),
+                (None, Some(text), true) => Input::Literal(text),
+                (None, Some(text), false) => Input::Submit(text),
+                (None, None, _) => anyhow::bail!("give TEXT or --key"),
+            };
+            agents::send(config, &agent, &input)?;
+            output::line(format_args!("sent to {}", agent.id))
+        }
+        AgentCommand::Label { agent, name, scope } => {
+            let agent = agents::label(&mut store, &agent.selector, name.as_deref(), scope.as_deref())?;
+            output::line(format_args!(
+                "agent {}: name {}, scope {}",
+                agent.id,
+                agent.name.as_deref().unwrap_or("(none)"),
+                agent.scope.as_deref().unwrap_or("(none)")
+            ))
+        }
+    }
+}
+
+fn state_text(state: AgentState) -> String {
+    match state {
+        AgentState::Running => "running".into(),
+        AgentState::Exited { code } => format!("exited {code}"),
+        AgentState::Vanished => "vanished".into(),
+    }
+}
+
+fn row(view: &AgentView) -> Vec<String> {
+    let agent = &view.agent;
+    vec![
+        agent.id.to_string(),
+        state_text(view.state),
+        agent.track.clone(),
+        agent.name.clone().unwrap_or_default(),
+        agent.terminal.as_ref().map(|t| t.target.clone()).unwrap_or_default(),
+        agent.argv.join(" "),
+    ]
+}

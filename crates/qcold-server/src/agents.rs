@@ -1,0 +1,404 @@
+//! Managed agents: start a command as a detached process group or in a tmux terminal, list them
+//! with states derived from evidence, drive their terminals, stop whole process trees, prune.
+//!
+//! Every agent's root is the wrapper ([`wrapper`]), which records the exit code in a file. An
+//! agent's state comes from that file and the process table ([`procs`]), never from screen text.
+
+pub mod procs;
+pub mod tmux;
+pub mod wrapper;
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qcold_core::AgentId;
+use qcold_core::agent::{self, AgentRecord, AgentState, Key, SelectError, Terminal};
+
+use crate::Config;
+use crate::store::{Store, StoreError};
+use tmux::{Tmux, TmuxError};
+
+/// Why an agent operation was refused or failed. Refusals start nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// No command was given.
+    #[error("no command given; put it after `--`")]
+    EmptyCommand,
+    /// The track is unusable.
+    #[error("track {0:?} must be non-empty and hold no whitespace or control characters")]
+    BadTrack(String),
+    /// The working directory does not exist.
+    #[error("working directory {0} does not exist or is not a directory")]
+    BadCwd(PathBuf),
+    /// The program cannot be found.
+    #[error("command not found: {0}")]
+    NotFound(String),
+    /// The id is taken.
+    #[error("an agent with id {0} already exists; pick another --id or `qcold agent prune` it")]
+    IdTaken(String),
+    /// The selector matched no single agent.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// The agent has no terminal.
+    #[error("agent {0} runs without a terminal; start it with --terminal to type into it or attach to it")]
+    NoTerminal(String),
+    /// The agent's terminal is gone.
+    #[error("agent {0}'s terminal has ended")]
+    TerminalGone(String),
+    /// Text to send is empty.
+    #[error("nothing to send: the text is empty")]
+    EmptyText,
+    /// Processes survived the stop.
+    #[error("agent {id}: {count} process(es) survived SIGKILL: {pids:?}")]
+    Survivors {
+        /// The agent.
+        id: String,
+        /// How many.
+        count: usize,
+        /// Which.
+        pids: Vec<u32>,
+    },
+    /// A tmux failure.
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    /// A store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file or process could not be handled.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AgentError {
+    let what = what.into();
+    move |source| AgentError::Io { what, source }
+}
+
+/// What `qcold agent start` asks for.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// The track (grouping).
+    pub track: String,
+    /// The id; generated when `None`.
+    pub id: Option<AgentId>,
+    /// A display name.
+    pub name: Option<String>,
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// Run in a tmux terminal rather than as a detached process group.
+    pub terminal: bool,
+    /// Extra environment for the command.
+    pub env: Vec<(String, String)>,
+    /// The command.
+    pub argv: Vec<String>,
+}
+
+/// An agent with its derived state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AgentView {
+    /// The stored record.
+    #[serde(flatten)]
+    pub agent: AgentRecord,
+    /// Running, exited (with code) or vanished.
+    #[serde(flatten)]
+    pub state: AgentState,
+}
+
+/// Starts an agent. `qcold` is the binary the wrapper runs as (`qcold agent-run …`).
+pub fn start(
+    config: &Config,
+    store: &mut Store,
+    qcold: &Path,
+    request: &StartRequest,
+    now: i64,
+) -> Result<AgentRecord, AgentError> {
+    let program = request.argv.first().filter(|p| !p.is_empty()).ok_or(AgentError::EmptyCommand)?;
+    if request.track.is_empty() || request.track.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AgentError::BadTrack(request.track.clone()));
+    }
+    let cwd = request
+        .cwd
+        .canonicalize()
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| AgentError::BadCwd(request.cwd.clone()))?;
+    if !is_runnable(program, &cwd) {
+        return Err(AgentError::NotFound(program.clone()));
+    }
+    if request.terminal {
+        Tmux::check_installed()?;
+    }
+    let id = match &request.id {
+        Some(id) if store.agent_exists(id)? => return Err(AgentError::IdTaken(id.to_string())),
+        Some(id) => id.clone(),
+        None => generate_id(store, &request.track, now)?,
+    };
+    let dir = config.state_dir.join("agents").join(id.as_str());
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let exit_file = dir.join("exit-code");
+    let mut wrapped = vec![
+        qcold.to_string_lossy().into_owned(),
+        "agent-run".into(),
+        "--exit-file".into(),
+        exit_file.to_string_lossy().into_owned(),
+        "--".into(),
+    ];
+    wrapped.extend(request.argv.iter().cloned());
+
+    let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
+        let session = agent::session_name(&id);
+        let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &request.env, &wrapped)?;
+        (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
+    } else {
+        let stdout_log = dir.join("stdout.log");
+        let stderr_log = dir.join("stderr.log");
+        let open = |path: &Path| std::fs::File::create(path).map_err(io(format!("cannot create {}", path.display())));
+        let child = Command::new(&wrapped[0])
+            .args(&wrapped[1..])
+            .current_dir(&cwd)
+            .envs(request.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(open(&stdout_log)?)
+            .stderr(open(&stderr_log)?)
+            // Its own process group, so a stop reaches everything it starts.
+            .process_group(0)
+            .spawn()
+            .map_err(io(format!("cannot start {program}")))?;
+        let display = |p: PathBuf| Some(p.to_string_lossy().into_owned());
+        (child.id(), None, display(stdout_log), display(stderr_log))
+    };
+    let record = AgentRecord {
+        id,
+        track: request.track.clone(),
+        name: request.name.clone(),
+        scope: None,
+        argv: request.argv.clone(),
+        cwd: cwd.to_string_lossy().into_owned(),
+        pid,
+        // The wrapper leads its group: `process_group(0)` for detached agents, tmux's setsid for panes.
+        pgid: pid,
+        terminal,
+        stdout_log,
+        stderr_log,
+        exit_file: exit_file.to_string_lossy().into_owned(),
+        started_at: now,
+        exited_at: None,
+        exit_code: None,
+    };
+    store.insert_agent(&record)?;
+    Ok(record)
+}
+
+/// Every agent with its state.
+pub fn list(store: &Store) -> Result<Vec<AgentView>, AgentError> {
+    Ok(store.agents()?.into_iter().map(view).collect())
+}
+
+/// Derives an agent's state from its exit file and its wrapper's liveness.
+pub fn view(agent: AgentRecord) -> AgentView {
+    let code = agent.exit_code.or_else(|| wrapper::recorded(Path::new(&agent.exit_file)));
+    let alive = agent.exited_at.is_none() && is_our_wrapper(&agent);
+    AgentView { state: agent::state(code, alive), agent }
+}
+
+/// Whether the agent's pid still is its wrapper (and not a reused pid).
+fn is_our_wrapper(agent: &AgentRecord) -> bool {
+    procs::alive(agent.pid) && procs::cmdline(agent.pid).iter().any(|a| a == &agent.exit_file)
+}
+
+/// Finds the agent a selector names.
+pub fn find(store: &Store, selector: &str) -> Result<AgentRecord, AgentError> {
+    let agents = store.agents()?;
+    Ok(agent::select(&agents, selector)?.clone())
+}
+
+/// Ends an agent's whole process tree — SIGTERM, then SIGKILL after a grace period — and its
+/// terminal session; returns how many processes it ended. Fails if anything survives.
+pub fn stop(config: &Config, store: &mut Store, selector: &str, now: i64) -> Result<(AgentRecord, usize), AgentError> {
+    let agent = find(store, selector)?;
+    let mut targets =
+        if is_our_wrapper(&agent) { procs::tree(agent.pid, agent.pgid) } else { procs::tree(0, agent.pgid) };
+    let count = targets.len();
+    if let Some(terminal) = &agent.terminal {
+        let tmux = Tmux::new(&config.state_dir);
+        if tmux.has_session(&terminal.session) {
+            tmux.kill_session(&terminal.session)?;
+        }
+    }
+    for signal in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGKILL] {
+        for pid in &targets {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(*pid).unwrap_or(i32::MAX)), signal);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            // Re-read the tree: a dying process may have forked, or been reparented into the group.
+            targets.retain(|p| procs::alive(*p));
+            targets.extend(procs::tree(0, agent.pgid));
+            if targets.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if targets.is_empty() {
+            break;
+        }
+    }
+    if !targets.is_empty() {
+        return Err(AgentError::Survivors {
+            id: agent.id.to_string(),
+            count: targets.len(),
+            pids: targets.into_iter().collect(),
+        });
+    }
+    store.set_agent_exit(&agent.id, now, wrapper::recorded(Path::new(&agent.exit_file)))?;
+    Ok((agent, count))
+}
+
+/// Removes agents that are no longer running and ended (or started) more than `max_age` ago,
+/// with their logs and any leftover terminal. Returns what was (or would be) removed.
+pub fn prune(
+    config: &Config,
+    store: &mut Store,
+    max_age: Duration,
+    dry_run: bool,
+    now: i64,
+) -> Result<Vec<AgentView>, AgentError> {
+    let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    let tmux = Tmux::new(&config.state_dir);
+    let mut pruned = Vec::new();
+    for view in list(store)? {
+        let ended = view.agent.exited_at.unwrap_or(view.agent.started_at);
+        if view.state == AgentState::Running || now - ended < max_age {
+            continue;
+        }
+        if !dry_run {
+            if let Some(terminal) = &view.agent.terminal
+                && tmux.has_session(&terminal.session)
+            {
+                tmux.kill_session(&terminal.session)?;
+            }
+            let dir = config.state_dir.join("agents").join(view.agent.id.as_str());
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(io(format!("cannot remove {}", dir.display())))?;
+            }
+            store.delete_agent(&view.agent.id)?;
+        }
+        pruned.push(view);
+    }
+    Ok(pruned)
+}
+
+/// Sets or clears an agent's name and scope labels.
+pub fn label(
+    store: &mut Store,
+    selector: &str,
+    name: Option<&str>,
+    scope: Option<&str>,
+) -> Result<AgentRecord, AgentError> {
+    let agent = find(store, selector)?;
+    let clean =
+        |v: Option<&str>| v.map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty());
+    store.set_agent_labels(&agent.id, clean(name).as_deref(), clean(scope).as_deref())?;
+    find(store, agent.id.as_str())
+}
+
+/// The last `lines` lines of an agent's terminal (colours kept), or of its stdout log.
+pub fn tail(config: &Config, agent: &AgentRecord, lines: u32) -> Result<String, AgentError> {
+    match (&agent.terminal, &agent.stdout_log) {
+        (Some(terminal), _) => {
+            let tmux = Tmux::new(&config.state_dir);
+            if !tmux.has_session(&terminal.session) {
+                return Err(AgentError::TerminalGone(agent.id.to_string()));
+            }
+            Ok(tmux.capture(&terminal.target, lines)?)
+        }
+        (None, Some(log)) => {
+            let text = std::fs::read_to_string(log).map_err(io(format!("cannot read {log}")))?;
+            let all: Vec<&str> = text.lines().collect();
+            Ok(all[all.len().saturating_sub(lines as usize)..].join("\n"))
+        }
+        (None, None) => Ok(String::new()),
+    }
+}
+
+/// What to type into a terminal.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Paste the text and press Enter.
+    Submit(String),
+    /// Type the text; do not press Enter.
+    Literal(String),
+    /// Press a key.
+    Key(Key),
+}
+
+/// Types into an agent's terminal.
+pub fn send(config: &Config, agent: &AgentRecord, input: &Input) -> Result<(), AgentError> {
+    let terminal = agent.terminal.as_ref().ok_or_else(|| AgentError::NoTerminal(agent.id.to_string()))?;
+    let tmux = Tmux::new(&config.state_dir);
+    if !tmux.has_session(&terminal.session) {
+        return Err(AgentError::TerminalGone(agent.id.to_string()));
+    }
+    match input {
+        Input::Submit(text) | Input::Literal(text) if text.is_empty() => Err(AgentError::EmptyText),
+        Input::Submit(text) => Ok(tmux.paste(&terminal.target, &format!("qcold-{}", agent.id), text, true)?),
+        Input::Literal(text) => Ok(tmux.literal(&terminal.target, text)?),
+        Input::Key(key) => Ok(tmux.key(&terminal.target, *key)?),
+    }
+}
+
+/// The command that attaches the operator's terminal to an agent's session.
+pub fn attach_command(config: &Config, agent: &AgentRecord) -> Result<Command, AgentError> {
+    let terminal = agent.terminal.as_ref().ok_or_else(|| AgentError::NoTerminal(agent.id.to_string()))?;
+    let tmux = Tmux::new(&config.state_dir);
+    if !tmux.has_session(&terminal.session) {
+        return Err(AgentError::TerminalGone(agent.id.to_string()));
+    }
+    Ok(tmux.attach_command(&terminal.session))
+}
+
+/// Whether `program` can be executed from `cwd`: a path to an executable file, or a name on PATH.
+fn is_runnable(program: &str, cwd: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        return executable(&cwd.join(program));
+    }
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
+}
+
+/// `<track>-<base36 time>`, with a counter when that is taken.
+fn generate_id(store: &Store, track: &str, now: i64) -> Result<AgentId, AgentError> {
+    let track: String =
+        track.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(40).collect();
+    let track = track.trim_start_matches('-');
+    let stem = if track.is_empty() { format!("agent-{}", base36(now)) } else { format!("{track}-{}", base36(now)) };
+    for n in 0u32.. {
+        let candidate = if n == 0 { stem.clone() } else { format!("{stem}-{n}") };
+        let id = AgentId::new(candidate).map_err(|e| AgentError::BadTrack(e.to_string()))?;
+        if !store.agent_exists(&id)? {
+            return Ok(id);
+        }
+    }
+    unreachable!("u32 ids ran out")
+}
+
+fn base36(n: i64) -> String {
+    let mut n = u64::try_from(n).unwrap_or(0);
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from_digit(u32::try_from(n % 36).unwrap_or(0), 36).unwrap_or('0'));
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
+}

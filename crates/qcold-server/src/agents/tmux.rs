@@ -1,0 +1,165 @@
+//! The tmux commands Q-COLD runs, against a server of its own (a socket in the state dir), so
+//! agents never mix with the operator's sessions and every state dir is isolated.
+//!
+//! Commands are argv vectors: text typed into a terminal goes through `load-buffer` from stdin or
+//! `send-keys -l`, never through a shell.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use qcold_core::agent::Key;
+
+/// A tmux command failed, or tmux is missing.
+#[derive(Debug, thiserror::Error)]
+pub enum TmuxError {
+    /// tmux is not installed.
+    #[error("tmux is not installed (or not on PATH); install it, or start the agent without --terminal")]
+    Missing,
+    /// tmux could not be started.
+    #[error("cannot run tmux: {0}")]
+    Spawn(std::io::Error),
+    /// tmux refused.
+    #[error("`tmux {args}` failed: {stderr}")]
+    Failed {
+        /// The arguments.
+        args: String,
+        /// What tmux said.
+        stderr: String,
+    },
+}
+
+/// Q-COLD's tmux server.
+#[derive(Debug, Clone)]
+pub struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// The server whose socket is `<state dir>/tmux.sock`.
+    pub fn new(state_dir: &Path) -> Self {
+        Self { socket: state_dir.join("tmux.sock") }
+    }
+
+    /// The socket path, for `tmux -S <socket> …` by hand.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Fails with [`TmuxError::Missing`] when tmux is not installed.
+    pub fn check_installed() -> Result<(), TmuxError> {
+        match Command::new("tmux").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+            Ok(status) if status.success() => Ok(()),
+            Ok(_) | Err(_) => Err(TmuxError::Missing),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, TmuxError> {
+        let out = self.command(args).output().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound { TmuxError::Missing } else { TmuxError::Spawn(e) }
+        })?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(TmuxError::Failed {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
+        }
+    }
+
+    /// Starts `argv` in a new detached session in `cwd` with extra environment, and returns the
+    /// pane's pid. With several arguments tmux executes the command directly, without a shell.
+    pub fn new_session(
+        &self,
+        session: &str,
+        cwd: &Path,
+        env: &[(String, String)],
+        argv: &[String],
+    ) -> Result<u32, TmuxError> {
+        let cwd = cwd.to_string_lossy();
+        let mut args: Vec<String> = ["new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", &cwd]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        for (key, value) in env {
+            args.push("-e".into());
+            args.push(format!("{key}={value}"));
+        }
+        args.extend(argv.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&refs)?;
+        let pid = self.run(&["display-message", "-p", "-t", &format!("={session}:0.0"), "#{pane_pid}"])?;
+        pid.trim().parse().map_err(|_| TmuxError::Failed {
+            args: "display-message".into(),
+            stderr: format!("unexpected pane pid {pid:?}"),
+        })
+    }
+
+    /// Whether a session exists.
+    pub fn has_session(&self, session: &str) -> bool {
+        self.run(&["has-session", "-t", &format!("={session}")]).is_ok()
+    }
+
+    /// Ends a session (its processes get SIGHUP).
+    pub fn kill_session(&self, session: &str) -> Result<(), TmuxError> {
+        self.run(&["kill-session", "-t", &format!("={session}")]).map(drop)
+    }
+
+    /// The last `lines` lines of a pane, with colours as ANSI escapes.
+    pub fn capture(&self, target: &str, lines: u32) -> Result<String, TmuxError> {
+        let start = format!("-{lines}");
+        let text = self.run(&["capture-pane", "-p", "-e", "-J", "-t", target, "-S", &start])?;
+        let trimmed: Vec<&str> = text.trim_end_matches('\n').lines().collect();
+        let keep = trimmed.len().saturating_sub(lines as usize);
+        Ok(trimmed[keep..].join("\n"))
+    }
+
+    /// Pastes `text` into a pane (bracketed if the program asked for it), then presses Enter
+    /// when `submit`.
+    pub fn paste(&self, target: &str, buffer: &str, text: &str, submit: bool) -> Result<(), TmuxError> {
+        let mut child = self
+            .command(&["load-buffer", "-b", buffer, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(TmuxError::Spawn)?;
+        child.stdin.take().expect("piped").write_all(text.as_bytes()).map_err(TmuxError::Spawn)?;
+        let out = child.wait_with_output().map_err(TmuxError::Spawn)?;
+        if !out.status.success() {
+            return Err(TmuxError::Failed {
+                args: "load-buffer".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        self.run(&["paste-buffer", "-d", "-p", "-b", buffer, "-t", target])?;
+        if submit {
+            self.key(target, Key::Enter)?;
+        }
+        Ok(())
+    }
+
+    /// Types `text` literally, without pressing Enter.
+    pub fn literal(&self, target: &str, text: &str) -> Result<(), TmuxError> {
+        self.run(&["send-keys", "-t", target, "-l", "--", text]).map(drop)
+    }
+
+    /// Presses a named key.
+    pub fn key(&self, target: &str, key: Key) -> Result<(), TmuxError> {
+        self.run(&["send-keys", "-t", target, key.tmux_name()]).map(drop)
+    }
+
+    /// The command that attaches the operator's terminal to a session.
+    pub fn attach_command(&self, session: &str) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket).args(["attach-session", "-t", &format!("={session}")]);
+        cmd
+    }
+}

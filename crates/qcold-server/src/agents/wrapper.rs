@@ -1,0 +1,53 @@
+//! The agent wrapper: the root process of every agent (`qcold agent-run --exit-file F -- CMD…`).
+//!
+//! It runs the command, waits for it and writes its exit code to the exit file, so liveness and
+//! outcome never depend on reading a screen. It survives the group-wide SIGTERM/SIGINT/SIGHUP
+//! that stop an agent (the command still receives them) so the code is always recorded, and it is
+//! a child subreaper, so processes the command leaves behind stay in its tree until `agent stop`.
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Runs `argv`, records its exit code in `exit_file`, and returns the code.
+pub fn run(exit_file: &Path, argv: &[String]) -> i32 {
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
+        // A registered handler replaces the default "terminate"; exec resets it for the command.
+        let _ = signal_hook::flag::register(signal, Arc::new(AtomicBool::new(false)));
+    }
+    let code = match argv.split_first() {
+        None => {
+            eprintln!("qcold agent-run: no command given");
+            127
+        }
+        Some((program, args)) => match Command::new(program).args(args).spawn() {
+            Ok(mut child) => loop {
+                match child.wait() {
+                    Ok(status) => break status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        eprintln!("qcold agent-run: lost track of {program}: {e}");
+                        break 125;
+                    }
+                }
+            },
+            Err(e) => {
+                eprintln!("qcold agent-run: cannot start {program}: {e}");
+                127
+            }
+        },
+    };
+    let tmp = exit_file.with_extension("tmp");
+    if std::fs::write(&tmp, format!("{code}\n")).and_then(|()| std::fs::rename(&tmp, exit_file)).is_err() {
+        eprintln!("qcold agent-run: cannot record exit code {code} in {}", exit_file.display());
+    }
+    code
+}
+
+/// Reads a recorded exit code.
+pub fn recorded(exit_file: &Path) -> Option<i32> {
+    std::fs::read_to_string(exit_file).ok()?.trim().parse().ok()
+}

@@ -1,0 +1,197 @@
+//! `qcold agent …` with real tmux and small scripted agents.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use qcold_tests::{Env, wait_until};
+
+fn list(env: &Env) -> Vec<serde_json::Value> {
+    serde_json::from_str(&env.qcold(&["agent", "list", "--json"]).ok()).unwrap()
+}
+
+fn agent(env: &Env, id: &str) -> serde_json::Value {
+    list(env).into_iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no agent {id}"))
+}
+
+fn tail(env: &Env, selector: &str) -> String {
+    env.qcold(&["agent", "tail", selector, "--lines", "50"]).ok()
+}
+
+/// `(pid, ppid, pgid, zombie)` of every process.
+fn processes() -> Vec<(u32, u32, u32, bool)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let fields: Vec<String> = stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect();
+            Some((pid, fields[1].parse().ok()?, fields[2].parse().ok()?, fields[0] == "Z"))
+        })
+        .collect()
+}
+
+/// The live descendants of `root`, itself included.
+fn live_tree(root: u32) -> BTreeSet<u32> {
+    let table = processes();
+    let mut tree = BTreeSet::from([root]);
+    loop {
+        let before = tree.len();
+        for (pid, ppid, _, _) in &table {
+            if tree.contains(ppid) {
+                tree.insert(*pid);
+            }
+        }
+        if tree.len() == before {
+            return tree.into_iter().filter(|p| table.iter().any(|(pid, _, _, zombie)| pid == p && !zombie)).collect();
+        }
+    }
+}
+
+#[test]
+fn detached_agent_records_its_exit_code_and_output() {
+    let env = Env::new();
+    let out = env
+        .qcold(&[
+            "agent",
+            "start",
+            "--track",
+            "t",
+            "--id",
+            "once",
+            "--",
+            "sh",
+            "-c",
+            "echo from-agent; echo oops >&2; exit 3",
+        ])
+        .ok();
+    assert!(out.contains("started agent once"), "{out}");
+    assert!(
+        wait_until(Duration::from_secs(10), || agent(&env, "once")["state"] == "exited"),
+        "{:?}",
+        agent(&env, "once")
+    );
+    let record = agent(&env, "once");
+    assert_eq!(record["code"], 3);
+    assert_eq!(record["argv"], serde_json::json!(["sh", "-c", "echo from-agent; echo oops >&2; exit 3"]));
+    assert_eq!(tail(&env, "once"), "from-agent\n");
+    let stderr_log = record["stderr_log"].as_str().unwrap();
+    assert_eq!(std::fs::read_to_string(stderr_log).unwrap(), "oops\n");
+    assert!(env.qcold(&["agent", "list"]).ok().contains("exited 3"));
+}
+
+#[test]
+fn terminal_agent_shows_colour_takes_input_and_records_its_exit() {
+    let env = Env::new();
+    let script = r#"printf '\033[31mready\033[0m\n'; read line; echo "got:$line"; read key; echo "then:$key"; exit 5"#;
+    env.qcold(&[
+        "agent",
+        "start",
+        "--track",
+        "t",
+        "--id",
+        "term",
+        "--name",
+        "Chatty",
+        "--terminal",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
+    assert!(wait_until(Duration::from_secs(10), || tail(&env, "term").contains("ready")));
+    let coloured = tail(&env, "chatty");
+    assert!(coloured.contains("\u{1b}[31mready"), "ANSI colours are kept: {coloured:?}");
+
+    env.qcold(&["agent", "send", "term", "hello agent"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || tail(&env, "term").contains("got:hello agent")),
+        "{}",
+        tail(&env, "term")
+    );
+    env.qcold(&["agent", "send", "term", "partial", "--literal"]).ok();
+    assert!(wait_until(Duration::from_secs(5), || tail(&env, "term").contains("partial")));
+    assert!(!tail(&env, "term").contains("then:"), "--literal does not submit");
+    env.qcold(&["agent", "send", "term", "--key", "Enter"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || agent(&env, "term")["state"] == "exited"), "{}", tail(&env, "term"));
+    assert_eq!(agent(&env, "term")["code"], 5, "the terminal agent's exit code is recorded");
+}
+
+#[test]
+fn stop_ends_the_whole_tree_of_both_kinds() {
+    let env = Env::new();
+    // Children in the background, one of which escapes the process group with setsid.
+    let script = "sleep 300 & setsid sleep 301 & (sleep 302 &) ; sleep 303";
+    env.qcold(&["agent", "start", "--track", "t", "--id", "bg", "--", "sh", "-c", script]).ok();
+    env.qcold(&["agent", "start", "--track", "t", "--id", "tm", "--terminal", "--", "sh", "-c", script]).ok();
+    for id in ["bg", "tm"] {
+        let pid = u32::try_from(agent(&env, id)["pid"].as_u64().unwrap()).unwrap();
+        assert!(wait_until(Duration::from_secs(10), || live_tree(pid).len() >= 5), "{id}: {:?}", live_tree(pid));
+        let before = live_tree(pid);
+        let out = env.qcold(&["agent", "stop", id]).ok();
+        assert!(out.contains("none survive"), "{out}");
+        let survivors: Vec<u32> =
+            before.iter().copied().filter(|p| processes().iter().any(|(q, _, _, z)| q == p && !z)).collect();
+        assert!(survivors.is_empty(), "{id}: processes of the agent survived: {survivors:?}");
+        assert_ne!(agent(&env, id)["state"], "running");
+    }
+}
+
+#[test]
+fn selectors_labels_and_prune() {
+    let env = Env::new();
+    for id in ["a1", "a2"] {
+        env.qcold(&["agent", "start", "--track", "t", "--id", id, "--name", "twin", "--", "true"]).ok();
+    }
+    env.qcold(&["agent", "tail", "twin"]).fails_with("\"twin\" matches several agents: a1, a2; use an id");
+    env.qcold(&["agent", "stop", "ghost"]).fails_with("no agent matches \"ghost\"; agents: a1, a2");
+    let out = env.qcold(&["agent", "label", "a2", "--name", "  Review   bot ", "--scope", "web"]).ok();
+    assert!(out.contains("name Review bot, scope web"), "{out}");
+    assert_eq!(agent(&env, "a2")["scope"], "web");
+    env.qcold(&["agent", "tail", "review bot"]).ok();
+
+    assert!(wait_until(Duration::from_secs(10), || list(&env).iter().all(|a| a["state"] == "exited")));
+    let dry = env.qcold(&["agent", "prune", "--max-age-hours", "0", "--dry-run"]).ok();
+    assert!(dry.contains("would prune 2 agent(s)"), "{dry}");
+    assert_eq!(list(&env).len(), 2);
+    env.qcold(&["agent", "prune", "--max-age-hours", "0"]).ok();
+    assert!(list(&env).is_empty());
+    assert!(!env.state_dir().join("agents/a1").exists(), "prune removes the agent's files");
+}
+
+#[test]
+fn bad_input_starts_nothing() {
+    let env = Env::new();
+    env.qcold(&["agent", "start", "--track", "t", "--"]).fails_with("required arguments were not provided");
+    env.qcold(&["agent", "start", "--track", "t", "--", "no-such-agent-binary"])
+        .fails_with("command not found: no-such-agent-binary");
+    env.qcold(&["agent", "start", "--track", "t", "--cwd", "missing-dir", "--", "true"])
+        .fails_with("working directory missing-dir does not exist");
+    env.qcold(&["agent", "start", "--track", "bad track", "--", "true"])
+        .fails_with("track \"bad track\" must be non-empty");
+    env.qcold(&["agent", "start", "--track", "t", "--id", "-x", "--", "true"]).fails_with("unexpected argument");
+    // A PATH without tmux.
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    let out = env
+        .command()
+        .args(["agent", "start", "--track", "t", "--terminal", "--", "sh"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tmux is not installed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(list(&env).is_empty(), "nothing was started");
+
+    env.qcold(&["agent", "start", "--track", "t", "--id", "plain", "--", "true"]).ok();
+    env.qcold(&["agent", "start", "--track", "t", "--id", "plain", "--", "true"])
+        .fails_with("an agent with id plain already exists");
+    env.qcold(&["agent", "send", "plain", "hi"]).fails_with("runs without a terminal");
+    env.qcold(&["agent", "send", "plain", "--key", "F13"]).fails_with("unknown key \"F13\"");
+}
