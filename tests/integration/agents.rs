@@ -195,3 +195,126 @@ fn bad_input_starts_nothing() {
     env.qcold(&["agent", "send", "plain", "hi"]).fails_with("runs without a terminal");
     env.qcold(&["agent", "send", "plain", "--key", "F13"]).fails_with("unknown key \"F13\"");
 }
+
+fn commands(env: &Env, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["agent", "command", "list", "--json"];
+    args.extend(extra);
+    serde_json::from_str(&env.qcold(&args).ok()).unwrap()
+}
+
+#[test]
+fn agent_commands_report_readiness_with_reasons_and_cache_it() {
+    let env = Env::new();
+    let counter = env.path().join("probes");
+    let probe = format!("sh -c 'echo run >> {}; echo agent-cli 1.2.3'", counter.display());
+    env.qcold(&["agent", "command", "add", "good", "--probe", &probe, "--", "sh", "-c", "exit 0"]).ok();
+    env.qcold(&[
+        "agent",
+        "command",
+        "add",
+        "limited",
+        "--probe",
+        "sh -c 'echo quota exhausted >&2; exit 4'",
+        "--",
+        "true",
+    ])
+    .ok();
+    env.qcold(&["agent", "command", "add", "missing", "--", "no-such-agent-cli-qcold", "{packet}"]).ok();
+
+    let listed = commands(&env, &[]);
+    let by_name = |name: &str| listed.iter().find(|c| c["name"] == name).unwrap().clone();
+    assert_eq!(by_name("good")["readiness"]["ready"], true);
+    assert_eq!(by_name("good")["readiness"]["reason"], "agent-cli 1.2.3");
+    assert_eq!(by_name("limited")["readiness"]["ready"], false);
+    assert_eq!(by_name("limited")["readiness"]["reason"], "probe exited 4: quota exhausted");
+    assert_eq!(by_name("missing")["readiness"]["reason"], "no-such-agent-cli-qcold not found");
+
+    commands(&env, &[]);
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap().lines().count(),
+        1,
+        "a fresh result is served from the cache"
+    );
+    commands(&env, &["--refresh"]);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 2, "--refresh probes again");
+
+    assert_eq!(env.qcold(&["agent", "command", "choose", "limited", "good"]).ok().trim(), "good");
+    env.qcold(&["agent", "command", "choose", "limited", "missing", "ghost"]).fails_with(
+        "no agent command is ready: limited: probe exited 4: quota exhausted; missing: no-such-agent-cli-qcold not found; ghost: no such agent command",
+    );
+}
+
+#[test]
+fn agent_commands_get_the_packet_as_an_argument_or_on_stdin_and_never_an_open_pipe() {
+    let env = Env::new();
+    let packet = env.path().join("packet.md");
+    std::fs::write(&packet, "Fix the login; don't `rm -rf` anything.\n").unwrap();
+    env.qcold(&[
+        "agent",
+        "command",
+        "add",
+        "arg",
+        "--",
+        "sh",
+        "-c",
+        "read x || echo stdin-empty; printf 'packet=%s\\n' \"$1\"; echo cwd={cwd}",
+        "sh",
+        "{packet}",
+    ])
+    .ok();
+    env.qcold(&["agent", "command", "add", "piped", "--stdin", "--", "sh", "-c", "cat; echo file={packet_file}"]).ok();
+    for name in ["arg", "piped"] {
+        env.qcold(&["agent", "command", "run", name, "--packet-file", packet.to_str().unwrap(), "--track", "t"]).ok();
+    }
+    assert!(wait_until(Duration::from_secs(10), || list(&env).iter().all(|a| a["state"] == "exited")));
+    let agents = list(&env);
+    let out = |name: &str| {
+        let agent = agents.iter().find(|a| a["name"] == name).unwrap();
+        std::fs::read_to_string(agent["stdout_log"].as_str().unwrap()).unwrap()
+    };
+    let cwd = env.path().canonicalize().unwrap();
+    assert_eq!(
+        out("arg"),
+        format!("stdin-empty\npacket=Fix the login; don't `rm -rf` anything.\n\ncwd={}\n", cwd.display())
+    );
+    assert_eq!(
+        out("piped"),
+        format!("Fix the login; don't `rm -rf` anything.\nfile={}\n", packet.canonicalize().unwrap().display())
+    );
+
+    // In a terminal, stdin would be the tty and `read` would wait forever; it gets /dev/null.
+    let started =
+        env.qcold(&["agent", "command", "run", "arg", "--packet-file", packet.to_str().unwrap(), "--terminal"]).ok();
+    let id = started.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(
+        wait_until(Duration::from_secs(10), || agent(&env, &id)["state"] == "exited"),
+        "the terminal agent was left waiting on stdin"
+    );
+    assert_eq!(agent(&env, &id)["code"], 0);
+}
+
+#[test]
+fn codex_and_claude_on_path_are_offered_and_bad_commands_refused() {
+    let env = Env::new();
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("codex");
+    std::fs::write(&fake, "#!/bin/sh\necho codex-cli 0.99\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let out = env.command().args(["agent", "command", "list", "--json"]).env("PATH", &path).output().unwrap();
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let codex = listed.iter().find(|c| c["name"] == "codex").expect("codex is offered");
+    assert_eq!(codex["source"], "default");
+    assert_eq!(codex["readiness"]["reason"], "codex-cli 0.99");
+    assert!(!listed.iter().any(|c| c["name"] == "claude"), "claude is not on this PATH");
+
+    env.qcold(&["agent", "command", "add", "x", "--", "tool", "{prompt}"])
+        .fails_with("unknown placeholder \"{prompt}\"");
+    env.qcold(&["agent", "command", "add", "x", "--", "{packet}"]).fails_with("must be a name or path");
+    env.qcold(&["agent", "command", "add", "x", "--probe", "sh -c 'unclosed", "--", "true"])
+        .fails_with("cannot be split into arguments");
+    env.qcold(&["agent", "command", "add", "bad name", "--", "true"]).fails_with("agent command name \"bad name\"");
+    env.qcold(&["agent", "command", "remove", "x"]).fails_with("no agent command \"x\" is registered");
+    assert!(commands(&env, &[]).iter().all(|c| c["name"] != "x"));
+}

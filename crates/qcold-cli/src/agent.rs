@@ -3,12 +3,14 @@
 use std::os::unix::process::CommandExt as _;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use qcold_core::agent::AgentState;
-use qcold_server::agents::{self, AgentView, Input, StartRequest};
+use qcold_server::agents::{self, AgentView, Input, StartRequest, commands as agent_commands};
 use qcold_server::store::Store;
 use qcold_server::{Config, unix_now};
 
-use crate::cli::AgentCommand;
+use crate::cli::{AgentCommand, CommandsCommand};
 use crate::output;
 
 pub(crate) fn run(config: &Config, command: AgentCommand) -> anyhow::Result<()> {
@@ -25,6 +27,7 @@ pub(crate) fn run(config: &Config, command: AgentCommand) -> anyhow::Result<()> 
                 },
                 terminal: args.terminal,
                 env: Vec::new(),
+                stdin: None,
                 argv: args.command,
             };
             let qcold = std::env::current_exe()?;
@@ -87,6 +90,7 @@ pub(crate) fn run(config: &Config, command: AgentCommand) -> anyhow::Result<()> 
             agents::send(config, &agent, &input)?;
             output::line(format_args!("sent to {}", agent.id))
         }
+        AgentCommand::Command(command) => commands(config, &mut store, command),
         AgentCommand::Label { agent, name, scope } => {
             let agent = agents::label(&mut store, &agent.selector, name.as_deref(), scope.as_deref())?;
             output::line(format_args!(
@@ -117,4 +121,65 @@ fn row(view: &AgentView) -> Vec<String> {
         agent.terminal.as_ref().map(|t| t.target.clone()).unwrap_or_default(),
         agent.argv.join(" "),
     ]
+}
+
+fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> anyhow::Result<()> {
+    match command {
+        CommandsCommand::Add { name, stdin, probe, argv } => {
+            let added = agent_commands::add(store, name, argv, stdin, probe.as_deref(), unix_now())?;
+            output::line(format_args!("registered agent command {}: {}", added.name, added.argv.join(" ")))
+        }
+        CommandsCommand::List { refresh, json } => {
+            let statuses = agent_commands::statuses(store, refresh, unix_now())?;
+            if json {
+                return output::json(&statuses, false);
+            }
+            if statuses.is_empty() {
+                return output::line("no agent commands; `qcold agent command add <name> -- ARGV` registers one");
+            }
+            let rows: Vec<Vec<String>> = statuses
+                .iter()
+                .map(|s| {
+                    let ready = if s.readiness.ready { "ready" } else { "not ready" };
+                    let source = match s.command.source {
+                        qcold_core::agent::command::Source::Registered => "registered",
+                        qcold_core::agent::command::Source::Default => "default",
+                    };
+                    vec![
+                        s.command.name.to_string(),
+                        ready.into(),
+                        source.into(),
+                        s.command.argv.join(" "),
+                        s.readiness.reason.clone(),
+                    ]
+                })
+                .collect();
+            output::table(&["NAME", "READY", "SOURCE", "ARGV", "PROBE SAID"], &rows)
+        }
+        CommandsCommand::Choose { names } => {
+            let chosen = agent_commands::choose(store, &names, unix_now())?;
+            output::line(chosen.name)
+        }
+        CommandsCommand::Run { name, packet_file, cwd, track, terminal } => {
+            let packet = std::fs::read_to_string(&packet_file)
+                .with_context(|| format!("cannot read the packet {}", packet_file.display()))?;
+            let packet_file = packet_file.canonicalize()?;
+            let command = agent_commands::all(store)?
+                .into_iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| anyhow::anyhow!("no agent command {name:?}; `qcold agent command list` shows them"))?;
+            let cwd = match cwd {
+                Some(cwd) => cwd,
+                None => std::env::current_dir()?,
+            };
+            let track = track.unwrap_or_else(|| name.to_string());
+            let request = agent_commands::invocation(&command, &packet, &packet_file, &cwd, &track, terminal);
+            let agent = agents::start(config, store, &std::env::current_exe()?, &request, unix_now())?;
+            output::line(format_args!("started agent {} running {}", agent.id, command.name))
+        }
+        CommandsCommand::Remove { name } => {
+            agent_commands::remove(store, &name)?;
+            output::line(format_args!("removed agent command {name}"))
+        }
+    }
 }

@@ -50,6 +50,9 @@ pub(crate) enum Command {
         /// Where to write the exit code.
         #[arg(long)]
         exit_file: std::path::PathBuf,
+        /// Standard input for the command.
+        #[arg(long)]
+        stdin_file: Option<std::path::PathBuf>,
         /// The command.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -344,6 +347,9 @@ pub(crate) enum AgentCommand {
     },
     /// Type into an agent's terminal: paste TEXT and press Enter, type it (--literal), or press a key.
     Send(AgentSendArgs),
+    /// Agent commands: how to run an agent CLI on a task packet, and their readiness.
+    #[command(subcommand)]
+    Command(CommandsCommand),
     /// Name a terminal and give it a scope; an empty value clears it.
     Label {
         #[command(flatten)]
@@ -398,4 +404,59 @@ pub(crate) struct AgentSendArgs {
     /// Press a named key: Enter, Escape, Tab, Up, Down, Left, Right, Backspace, Delete, Home, End, PageUp, PageDown, C-c.
     #[arg(long)]
     pub(crate) key: Option<qcold_core::agent::Key>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CommandsCommand {
+    /// Register how to run an agent non-interactively; the argv may use {packet}, {packet_file}, {cwd}.
+    Add {
+        /// The command's name.
+        name: qcold_core::CommandName,
+        /// Feed the packet on standard input (otherwise stdin is empty).
+        #[arg(long)]
+        stdin: bool,
+        /// The readiness probe, split into words without a shell [default: <program> --version].
+        #[arg(long)]
+        probe: Option<String>,
+        /// The argv, after `--`.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+    /// List agent commands with their readiness (probed when the cached result is older than 30 min).
+    List {
+        /// Probe every command now.
+        #[arg(long)]
+        refresh: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the first ready command of NAMES, or why none is ready.
+    Choose {
+        /// Command names, in order of preference.
+        #[arg(required = true)]
+        names: Vec<qcold_core::CommandName>,
+    },
+    /// Start an agent that runs a command on a packet file.
+    Run {
+        /// The command's name.
+        name: qcold_core::CommandName,
+        /// The task packet.
+        #[arg(long)]
+        packet_file: std::path::PathBuf,
+        /// The working directory [default: the current one].
+        #[arg(long)]
+        cwd: Option<std::path::PathBuf>,
+        /// The track [default: the command's name].
+        #[arg(long)]
+        track: Option<String>,
+        /// Run in a tmux terminal.
+        #[arg(long)]
+        terminal: bool,
+    },
+    /// Forget a registered command.
+    Remove {
+        /// The command's name.
+        name: qcold_core::CommandName,
+    },
 }

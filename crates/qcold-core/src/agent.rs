@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod command;
+
 use crate::AgentId;
 
 /// Where an agent's terminal lives, when it has one.

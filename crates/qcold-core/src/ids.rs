@@ -25,6 +25,8 @@ pub enum IdKind {
     Tab,
     /// A managed agent ([`AgentId`]).
     Agent,
+    /// A registered agent command ([`CommandName`]).
+    Command,
 }
 
 impl IdKind {
@@ -33,6 +35,7 @@ impl IdKind {
         match self {
             IdKind::Repository | IdKind::TaskSlug => 64,
             IdKind::Run | IdKind::Item | IdKind::Tab | IdKind::Agent => 128,
+            IdKind::Command => 64,
         }
     }
 }
@@ -46,6 +49,7 @@ impl fmt::Display for IdKind {
             IdKind::Item => "item id",
             IdKind::Tab => "tab id",
             IdKind::Agent => "agent id",
+            IdKind::Command => "agent command name",
         })
     }
 }
@@ -205,6 +209,11 @@ id_type!(
     /// A managed agent process or terminal.
     AgentId,
     IdKind::Agent
+);
+id_type!(
+    /// The name of a registered agent command, e.g. `codex` or `c1`.
+    CommandName,
+    IdKind::Command
 );
 
 #[cfg(test)]

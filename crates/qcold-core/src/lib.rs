@@ -49,7 +49,7 @@ pub mod taskenv;
 pub mod units;
 
 pub use event::Event;
-pub use ids::{AgentId, IdError, IdKind, ItemId, RepoId, RunId, TabId, TaskSlug};
+pub use ids::{AgentId, CommandName, IdError, IdKind, ItemId, RepoId, RunId, TabId, TaskSlug};
 pub use repo::{AdapterKind, BranchName, Repository, RepositoryList};
 pub use snapshot::{BlockStatus, NodeSnapshot};
 pub use task::TaskStatus;

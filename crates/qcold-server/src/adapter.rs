@@ -11,13 +11,14 @@
 //! is killed. A repository with no verify step delivers `unverified`, and the receipt says so.
 
 use std::fs::File;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use qcold_core::task::Verification;
 use qcold_core::{AdapterKind, Repository};
+
+use crate::deadline::Ended;
 
 /// An adapter's verify step could not be run at all.
 #[derive(Debug, thiserror::Error)]
@@ -149,34 +150,24 @@ pub fn verify(
         std::fs::create_dir_all(dir).map_err(log_err)?;
     }
     let file = File::create(log).map_err(log_err)?;
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
         .current_dir(worktree)
         .stdin(Stdio::null())
         .stdout(file.try_clone().map_err(log_err)?)
-        .stderr(file)
-        // Its own process group, so a timeout can end everything the step started.
-        .process_group(0)
-        .spawn()
-        .map_err(|source| AdapterError::Spawn { program: argv[0].clone(), source })?;
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Ok(if status.success() { Verification::Passed } else { Verification::Failed });
-        }
-        if started.elapsed() > timeout {
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = child.wait();
+        .stderr(file);
+    match crate::deadline::run(&mut cmd, timeout)
+        .map_err(|source| AdapterError::Spawn { program: argv[0].clone(), source })?
+    {
+        Ended::Exited(status) => Ok(if status.success() { Verification::Passed } else { Verification::Failed }),
+        Ended::TimedOut => {
             let note = format!("\nqcold: verify timed out after {timeout:?} and was killed\n");
             let _ = std::fs::OpenOptions::new()
                 .append(true)
                 .open(log)
                 .and_then(|mut f| std::io::Write::write_all(&mut f, note.as_bytes()));
-            return Ok(Verification::Failed);
+            Ok(Verification::Failed)
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -4,6 +4,7 @@
 //! Every agent's root is the wrapper ([`wrapper`]), which records the exit code in a file. An
 //! agent's state comes from that file and the process table ([`procs`]), never from screen text.
 
+pub mod commands;
 pub mod procs;
 pub mod tmux;
 pub mod wrapper;
@@ -96,6 +97,9 @@ pub struct StartRequest {
     pub terminal: bool,
     /// Extra environment for the command.
     pub env: Vec<(String, String)>,
+    /// Standard input: this file (`/dev/null` for none); `None` keeps the default (empty for
+    /// detached agents, the terminal for terminal agents).
+    pub stdin: Option<PathBuf>,
     /// The command.
     pub argv: Vec<String>,
 }
@@ -148,8 +152,11 @@ pub fn start(
         "agent-run".into(),
         "--exit-file".into(),
         exit_file.to_string_lossy().into_owned(),
-        "--".into(),
     ];
+    if let Some(stdin) = &request.stdin {
+        wrapped.extend(["--stdin-file".to_owned(), stdin.to_string_lossy().into_owned()]);
+    }
+    wrapped.push("--".into());
     wrapped.extend(request.argv.iter().cloned());
 
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {

@@ -22,6 +22,7 @@
 //! - [`git`]: the git commands Q-COLD runs.
 //! - [`adapter`]: how a repository verifies a change (command or xtask).
 //! - [`guard`]: the output guard (`qcold guard`).
+//! - [`deadline`]: child processes with a timeout that kills their process group.
 //! - [`agents`]: managed agents and their terminals (tmux), process trees, the exit-code wrapper.
 //! - [`status`]: the `qcold status` report.
 //! - [`taskflow`]: task worktrees from open to closeout.
@@ -35,6 +36,7 @@ pub mod adapter;
 pub mod agents;
 pub mod app;
 pub mod config;
+pub mod deadline;
 pub mod git;
 pub mod guard;
 pub mod http;

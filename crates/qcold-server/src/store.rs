@@ -2,6 +2,7 @@
 //! numbered append-only migrations. All SQL of the workspace lives under this module.
 
 mod agents;
+mod commands;
 mod migrations;
 mod repos;
 mod tasks;

@@ -11,8 +11,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// Runs `argv`, records its exit code in `exit_file`, and returns the code.
-pub fn run(exit_file: &Path, argv: &[String]) -> i32 {
+/// Runs `argv` (with standard input from `stdin_file` when given), records its exit code in
+/// `exit_file`, and returns the code.
+pub fn run(exit_file: &Path, stdin_file: Option<&Path>, argv: &[String]) -> i32 {
     let _ = nix::sys::prctl::set_child_subreaper(true);
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
         // A registered handler replaces the default "terminate"; exec resets it for the command.
@@ -23,7 +24,7 @@ pub fn run(exit_file: &Path, argv: &[String]) -> i32 {
             eprintln!("qcold agent-run: no command given");
             127
         }
-        Some((program, args)) => match Command::new(program).args(args).spawn() {
+        Some((program, args)) => match spawn(program, args, stdin_file) {
             Ok(mut child) => loop {
                 match child.wait() {
                     Ok(status) => break status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
@@ -45,6 +46,15 @@ pub fn run(exit_file: &Path, argv: &[String]) -> i32 {
         eprintln!("qcold agent-run: cannot record exit code {code} in {}", exit_file.display());
     }
     code
+}
+
+fn spawn(program: &str, args: &[String], stdin_file: Option<&Path>) -> std::io::Result<std::process::Child> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if let Some(path) = stdin_file {
+        cmd.stdin(std::fs::File::open(path)?);
+    }
+    cmd.spawn()
 }
 
 /// Reads a recorded exit code.

@@ -94,6 +94,23 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         exited_at INTEGER,
         exit_code INTEGER
     ) STRICT;",
+),
+(
+    4,
+    "agent_commands",
+    "CREATE TABLE agent_commands (
+        name TEXT PRIMARY KEY NOT NULL,
+        argv TEXT NOT NULL,
+        stdin INTEGER NOT NULL CHECK (stdin IN (0, 1)),
+        probe TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE agent_command_readiness (
+        name TEXT PRIMARY KEY NOT NULL,
+        ready INTEGER NOT NULL CHECK (ready IN (0, 1)),
+        reason TEXT NOT NULL,
+        checked_at INTEGER NOT NULL
+    ) STRICT;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -31,6 +31,19 @@ fn schema_snapshot() {
                 singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
                 repo_id TEXT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE
             ) STRICT;
+        CREATE TABLE agent_command_readiness (
+                name TEXT PRIMARY KEY NOT NULL,
+                ready INTEGER NOT NULL CHECK (ready IN (0, 1)),
+                reason TEXT NOT NULL,
+                checked_at INTEGER NOT NULL
+            ) STRICT;
+        CREATE TABLE agent_commands (
+                name TEXT PRIMARY KEY NOT NULL,
+                argv TEXT NOT NULL,
+                stdin INTEGER NOT NULL CHECK (stdin IN (0, 1)),
+                probe TEXT,
+                created_at INTEGER NOT NULL
+            ) STRICT;
         CREATE TABLE agents (
                 id TEXT PRIMARY KEY NOT NULL,
                 track TEXT NOT NULL,
