@@ -10,14 +10,31 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The `qcold` binary next to this test binary (`target/<profile>/qcold`). `cargo xtask ci`
-/// builds it before the tests; a plain `cargo test` builds it as part of the workspace.
+/// The `qcold` binary next to this test binary (`target/<profile>/qcold`), brought up to date
+/// once per test run: `cargo test` builds test targets, not the binary the tests spawn, and a
+/// stale binary would test yesterday's code.
 pub fn qcold_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join("qcold");
-    assert!(bin.is_file(), "{} is missing; build it with `cargo build -p qcold-cli`", bin.display());
-    bin
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+            if let Some(cargo) = std::env::var_os("CARGO") {
+                // Build with the profile these tests were built with (the directory's name).
+                let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+                let profile = if profile == "debug" { "dev" } else { profile };
+                let status = Command::new(cargo)
+                    .args(["build", "--quiet", "-p", "qcold-cli", "--bin", "qcold", "--profile", profile])
+                    .stdin(Stdio::null())
+                    .status()
+                    .expect("run cargo build");
+                assert!(status.success(), "building qcold for the tests failed");
+            }
+            let bin = profile_dir.join("qcold");
+            assert!(bin.is_file(), "{} is missing; build it with `cargo build -p qcold-cli`", bin.display());
+            bin
+        })
+        .clone()
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.

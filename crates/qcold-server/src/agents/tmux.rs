@@ -84,20 +84,22 @@ impl Tmux {
         argv: &[String],
     ) -> Result<u32, TmuxError> {
         let cwd = cwd.to_string_lossy();
-        let mut args: Vec<String> = ["new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", &cwd]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let mut args: Vec<String> =
+            ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session, "-x", "200", "-y", "50", "-c", &cwd]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
         for (key, value) in env {
             args.push("-e".into());
             args.push(format!("{key}={value}"));
         }
         args.extend(argv.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.run(&refs)?;
-        let pid = self.run(&["display-message", "-p", "-t", &format!("={session}:0.0"), "#{pane_pid}"])?;
+        // The pane pid is printed by new-session itself: a command that exits at once may take
+        // its session (and the server) with it before a second tmux call could ask.
+        let pid = self.run(&refs)?;
         pid.trim().parse().map_err(|_| TmuxError::Failed {
-            args: "display-message".into(),
+            args: "new-session".into(),
             stderr: format!("unexpected pane pid {pid:?}"),
         })
     }
