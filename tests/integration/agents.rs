@@ -193,6 +193,8 @@ fn bad_input_starts_nothing() {
     env.qcold(&["agent", "start", "--track", "t", "--id", "plain", "--", "true"])
         .fails_with("an agent with id plain already exists");
     env.qcold(&["agent", "send", "plain", "hi"]).fails_with("runs without a terminal");
+    env.qcold(&["agent", "attach", "plain"]).fails_with("runs without a terminal");
+    env.qcold(&["agent", "attach", "nobody"]).fails_with("no agent matches \"nobody\"; agents: plain");
     env.qcold(&["agent", "send", "plain", "--key", "F13"]).fails_with("unknown key \"F13\"");
 }
 
