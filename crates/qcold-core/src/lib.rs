@@ -12,6 +12,7 @@
 //!
 //! - [`ids`]: validating newtypes ([`RepoId`], [`TaskSlug`], [`RunId`], [`ItemId`], [`TabId`],
 //!   [`AgentId`]) with one error type, [`IdError`], that names the broken rule.
+//! - [`queue`]: queue packages, graph normalisation, dedupe, readiness and admission decisions.
 //! - [`repo`]: the registered [`Repository`], its [`AdapterKind`] and [`BranchName`].
 //! - [`task`]: task records, their [`TaskStatus`], closeout outcomes and phases.
 //! - [`taskenv`]: the `.task/task.env` file format.
@@ -42,6 +43,7 @@ pub mod api;
 pub mod event;
 pub mod health;
 pub mod ids;
+pub mod queue;
 pub mod repo;
 pub mod snapshot;
 pub mod task;

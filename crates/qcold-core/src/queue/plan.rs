@@ -1,0 +1,140 @@
+//! Which items may start now, and what the items' statuses mean for the run.
+
+use super::{ExecutionMode, ItemStatus};
+use crate::ItemId;
+
+/// What planning needs to know about one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFacts {
+    /// Its id.
+    pub id: ItemId,
+    /// Its position in the run.
+    pub position: u32,
+    /// Its status.
+    pub status: ItemStatus,
+    /// Its resolved dependencies.
+    pub depends_on: Vec<ItemId>,
+    /// Not before this time (Unix seconds), when waiting.
+    pub next_attempt_at: Option<i64>,
+    /// A worker holds an unexpired lease on it.
+    pub leased: bool,
+}
+
+/// The items that may start at `now`, in position order. Sequence mode: the lowest unfinished
+/// item, if it may start. Graph mode: every item whose dependencies all succeeded.
+pub fn ready(mode: ExecutionMode, items: &[ItemFacts], now: i64) -> Vec<ItemId> {
+    let mut sorted: Vec<&ItemFacts> = items.iter().collect();
+    sorted.sort_by_key(|i| i.position);
+    let startable = |item: &ItemFacts| {
+        matches!(item.status, ItemStatus::Pending | ItemStatus::Waiting)
+            && !item.leased
+            && item.next_attempt_at.is_none_or(|t| t <= now)
+            && item
+                .depends_on
+                .iter()
+                .all(|dep| items.iter().find(|i| &i.id == dep).is_none_or(|i| i.status == ItemStatus::Success))
+    };
+    match mode {
+        ExecutionMode::Sequence => sorted
+            .into_iter()
+            .find(|i| !i.status.is_terminal())
+            .filter(|i| startable(i))
+            .map(|i| vec![i.id.clone()])
+            .unwrap_or_default(),
+        ExecutionMode::Graph => sorted.into_iter().filter(|i| startable(i)).map(|i| i.id.clone()).collect(),
+    }
+}
+
+/// Where a run stands, judged from its items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Work remains.
+    Open,
+    /// Every item succeeded.
+    Success,
+    /// An item failed or is blocked; the run fails and that item's dependents never start.
+    Failed(ItemId),
+}
+
+/// The run's outcome: the first failed or blocked item (by position) fails it.
+pub fn outcome(items: &[ItemFacts]) -> RunOutcome {
+    let mut sorted: Vec<&ItemFacts> = items.iter().collect();
+    sorted.sort_by_key(|i| i.position);
+    if let Some(bad) = sorted.iter().find(|i| matches!(i.status, ItemStatus::Failed | ItemStatus::Blocked)) {
+        return RunOutcome::Failed(bad.id.clone());
+    }
+    if !sorted.is_empty() && sorted.iter().all(|i| i.status == ItemStatus::Success) {
+        RunOutcome::Success
+    } else {
+        RunOutcome::Open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, position: u32, status: ItemStatus, deps: &[&str]) -> ItemFacts {
+        ItemFacts {
+            id: id.parse().unwrap(),
+            position,
+            status,
+            depends_on: deps.iter().map(|d| d.parse().unwrap()).collect(),
+            next_attempt_at: None,
+            leased: false,
+        }
+    }
+
+    fn ids(v: Vec<ItemId>) -> Vec<String> {
+        v.into_iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn sequence_runs_the_lowest_unfinished_item() {
+        use ItemStatus::*;
+        let table: [(Vec<ItemFacts>, Vec<&str>); 4] = [
+            (vec![item("a", 1, Pending, &[]), item("b", 2, Pending, &[])], vec!["a"]),
+            (vec![item("a", 1, Success, &[]), item("b", 2, Pending, &[])], vec!["b"]),
+            (vec![item("a", 1, Running, &[]), item("b", 2, Pending, &[])], vec![]),
+            (vec![item("b", 2, Pending, &[]), item("a", 1, Stopped, &[])], vec![]),
+        ];
+        for (items, want) in table {
+            assert_eq!(ids(ready(ExecutionMode::Sequence, &items, 0)), want, "{items:?}");
+        }
+    }
+
+    #[test]
+    fn graph_runs_everything_whose_dependencies_succeeded() {
+        use ItemStatus::*;
+        let mut items = vec![
+            item("a", 1, Success, &[]),
+            item("b", 2, Pending, &["a"]),
+            item("c", 3, Pending, &["b"]),
+            item("d", 4, Waiting, &[]),
+            item("e", 5, Pending, &[]),
+            item("f", 6, Failed, &[]),
+            item("g", 7, Pending, &["f"]),
+        ];
+        items[3].next_attempt_at = Some(100);
+        items[4].leased = true;
+        assert_eq!(
+            ids(ready(ExecutionMode::Graph, &items, 50)),
+            ["b"],
+            "waiting until 100, leased, and dependents of failures wait"
+        );
+        assert_eq!(ids(ready(ExecutionMode::Graph, &items, 100)), ["b", "d"]);
+        assert_eq!(outcome(&items), RunOutcome::Failed("f".parse().unwrap()));
+    }
+
+    #[test]
+    fn outcomes() {
+        use ItemStatus::*;
+        assert_eq!(outcome(&[item("a", 1, Success, &[]), item("b", 2, Success, &[])]), RunOutcome::Success);
+        assert_eq!(outcome(&[item("a", 1, Success, &[]), item("b", 2, Running, &[])]), RunOutcome::Open);
+        assert_eq!(
+            outcome(&[item("a", 1, Blocked, &[]), item("b", 2, Failed, &[])]),
+            RunOutcome::Failed("a".parse().unwrap())
+        );
+        assert_eq!(outcome(&[]), RunOutcome::Open);
+    }
+}
