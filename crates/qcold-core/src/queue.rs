@@ -7,10 +7,13 @@
 //! gathers the inputs and applies the results.
 
 pub mod admission;
+pub mod budget;
 pub mod dedupe;
 pub mod graph;
+pub mod lease;
 pub mod package;
 pub mod plan;
+pub mod reconcile;
 
 use std::fmt;
 
