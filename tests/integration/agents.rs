@@ -320,3 +320,24 @@ fn codex_and_claude_on_path_are_offered_and_bad_commands_refused() {
     env.qcold(&["agent", "command", "remove", "x"]).fails_with("no agent command \"x\" is registered");
     assert!(commands(&env, &[]).iter().all(|c| c["name"] != "x"));
 }
+
+#[test]
+fn node_snapshot_reports_managed_agents_and_their_sessions() {
+    let env = Env::new();
+    env.qcold(&["agent", "start", "--track", "t", "--id", "watched", "--terminal", "--", "sleep", "300"]).ok();
+    let snapshot: qcold_core::NodeSnapshot = serde_json::from_str(&env.qcold(&["node", "snapshot"]).ok()).unwrap();
+    let managed = &snapshot.managed;
+    assert_eq!(managed.agents.len(), 1);
+    assert!(managed.agents[0].running && managed.agents[0].id == "watched");
+    assert_eq!(managed.sessions[0].session, "qcold-watched");
+    assert_eq!(managed.status, qcold_core::BlockStatus::Fresh);
+
+    env.qcold(&["agent", "stop", "watched"]).ok();
+    let snapshot: qcold_core::NodeSnapshot = serde_json::from_str(&env.qcold(&["node", "snapshot"]).ok()).unwrap();
+    assert!(!snapshot.managed.agents[0].running);
+    assert!(snapshot.managed.sessions.is_empty());
+    assert_eq!(snapshot.managed.status, qcold_core::BlockStatus::Stale, "an exited agent still registered is stale");
+    env.qcold(&["agent", "prune", "--max-age-hours", "0"]).ok();
+    let snapshot: qcold_core::NodeSnapshot = serde_json::from_str(&env.qcold(&["node", "snapshot"]).ok()).unwrap();
+    assert_eq!(snapshot.managed.status, qcold_core::BlockStatus::Fresh);
+}

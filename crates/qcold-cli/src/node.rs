@@ -14,7 +14,10 @@ const SNAPSHOT_PATH: &str = "/api/node/snapshot";
 pub(crate) fn snapshot(config: &Config, args: &SnapshotArgs) -> anyhow::Result<()> {
     let snapshot = match &args.endpoint {
         Some(endpoint) => fetch(endpoint)?,
-        None => qcold_server::node::collect_once(config, unix_now()),
+        None => {
+            let store = qcold_server::store::Store::open(&config.state_dir, config.sqlite_busy_timeout)?;
+            qcold_server::node::collect_once(config, &store, unix_now())
+        }
     };
     output::json(&snapshot, args.pretty)
 }

@@ -47,7 +47,7 @@ impl AppState {
                 let repositories = store.repositories()?;
                 let mut sampler = NodeSampler::new(&config);
                 std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-                let first = sampler.sample(unix_now());
+                let first = sampler.sample(&store, unix_now());
                 Ok((store, repositories, sampler, first))
             }
         })
@@ -109,7 +109,7 @@ impl AppState {
     pub async fn reload_repositories(&self) -> anyhow::Result<()> {
         let store = Arc::clone(&self.inner.store);
         let list = tokio::task::spawn_blocking(move || {
-            let store = store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
+            let store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             anyhow::Ok(store.repositories()?)
         })
         .await??;
@@ -153,8 +153,11 @@ fn spawn_sampler(state: AppState, sampler: NodeSampler) {
                 _ = interval.tick() => {}
             }
             let Some(mut taken) = sampler.take() else { break };
+            let store = Arc::clone(&state.inner.store);
             let result = tokio::task::spawn_blocking(move || {
-                let snapshot = taken.sample(unix_now());
+                // A poisoned lock only means another blocking task panicked; the store itself is fine.
+                let store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let snapshot = taken.sample(&store, unix_now());
                 (taken, snapshot)
             })
             .await;

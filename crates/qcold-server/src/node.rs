@@ -7,13 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
+use qcold_core::agent::AgentState;
 use qcold_core::snapshot::{
-    BlockStatus, Cpu, Disk, Heartbeat, Interface, Io, Issue, Load, Managed, Memory, Network, NodeSnapshot, Pids, Proxy,
-    QueueBlock, QueueCounts, Resources, Swap,
+    BlockStatus, Cpu, Disk, Heartbeat, Interface, Io, Issue, Load, Managed, ManagedAgent, ManagedSession, Memory,
+    Network, NodeSnapshot, Pids, Proxy, QueueBlock, QueueCounts, Resources, Swap,
 };
 use sysinfo::{Disks, Networks, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::Config;
+use crate::agents;
+use crate::store::Store;
 
 /// Collects node snapshots; keep one alive to get meaningful CPU usage.
 #[derive(Debug)]
@@ -41,8 +44,8 @@ impl NodeSampler {
         }
     }
 
-    /// Takes one sample at `now` (Unix seconds).
-    pub fn sample(&mut self, now: i64) -> NodeSnapshot {
+    /// Takes one sample at `now` (Unix seconds); the managed agents come from `store`.
+    pub fn sample(&mut self, store: &Store, now: i64) -> NodeSnapshot {
         let heartbeat = Heartbeat::new(
             self.build_id.clone(),
             System::host_name(),
@@ -51,9 +54,8 @@ impl NodeSampler {
             Some(System::uptime()),
             std::process::id(),
         );
-        // Agents and the queue are not part of this build: the daemon manages no agents and has
-        // no queue, which is exactly what these empty, fresh blocks say.
-        let managed = Managed::new(Vec::new(), Vec::new(), Vec::new());
+        let managed = managed(store);
+        // The queue does not run in this build: no runs, no tabs, which is what this block says.
         let queue = QueueBlock::new(QueueCounts::default(), None, Vec::new(), Vec::new(), Vec::new());
         let resources = self.resources();
         let proxy = Proxy::new(self.proxy_env.iter().cloned(), Vec::new(), Vec::new());
@@ -183,10 +185,48 @@ impl NodeSampler {
 
 /// Collects a snapshot without a running daemon: two CPU readings a short interval apart, so
 /// the usage figure means something.
-pub fn collect_once(config: &Config, now: i64) -> NodeSnapshot {
+pub fn collect_once(config: &Config, store: &Store, now: i64) -> NodeSnapshot {
     let mut sampler = NodeSampler::new(config);
     std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-    sampler.sample(now)
+    sampler.sample(store, now)
+}
+
+/// The `managed` block: registered agents with their liveness, and their terminal sessions.
+fn managed(store: &Store) -> Managed {
+    let views = match agents::list(store) {
+        Ok(views) => views,
+        Err(e) => {
+            return Managed::new(
+                Vec::new(),
+                Vec::new(),
+                vec![Issue::new("managed", BlockStatus::Partial, format!("cannot read agents: {e}"))],
+            );
+        }
+    };
+    let sessions = views
+        .iter()
+        .filter(|v| v.state == AgentState::Running)
+        .filter_map(|v| {
+            let terminal = v.agent.terminal.as_ref()?;
+            Some(ManagedSession {
+                agent_id: v.agent.id.to_string(),
+                session: terminal.session.clone(),
+                target: terminal.target.clone(),
+            })
+        })
+        .collect();
+    let agents = views
+        .into_iter()
+        .map(|v| ManagedAgent {
+            id: v.agent.id.to_string(),
+            track: v.agent.track,
+            pid: v.agent.pid,
+            running: v.state == AgentState::Running,
+            started_at: v.agent.started_at,
+            command: v.agent.argv,
+        })
+        .collect();
+    Managed::new(agents, sessions, Vec::new())
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -207,7 +247,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::new(dir.path().join("state"), "0.0.0.0 test");
         config.proxy_env = vec![("https_proxy".into(), "http://u:p@proxy:1".into())];
-        let snapshot = collect_once(&config, 1_000);
+        let store = Store::open(&config.state_dir, std::time::Duration::from_secs(5)).unwrap();
+        let snapshot = collect_once(&config, &store, 1_000);
         assert_eq!(snapshot.protocol_version, 1);
         assert_eq!(snapshot.heartbeat.sampled_at, 1_000);
         assert_eq!(snapshot.heartbeat.pid, std::process::id());
