@@ -63,7 +63,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Self {
+    /// The run of an already finished command.
+    pub fn from(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -289,6 +290,12 @@ pub fn subscribe(url: &str) -> mpsc::Receiver<SseEvent> {
         }
     });
     rx
+}
+
+/// Whether a process is alive: present in `/proc` and not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
 /// The host's logical CPU count as the kernel lists it in `/proc/stat` (`cpuN` lines).

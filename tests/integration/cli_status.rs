@@ -50,13 +50,7 @@ fn malformed_settings_are_named() {
         ),
         ("QCOLD_SQLITE_BUSY_TIMEOUT_MS", "-1", "QCOLD_SQLITE_BUSY_TIMEOUT_MS must be a whole number of milliseconds"),
     ] {
-        let out = env.command().arg("status").env(name, value).output().unwrap();
-        let run = qcold_tests::Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        run.fails_with(message);
+        qcold_tests::Run::from(env.command().arg("status").env(name, value).output().unwrap()).fails_with(message);
     }
     assert!(!env.state_dir().exists(), "a refused start creates no state");
 }

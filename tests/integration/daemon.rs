@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use qcold_core::api::{ErrorBody, StateResponse};
 use qcold_core::{Event, NodeSnapshot};
-use qcold_tests::{Daemon, Env, SseEvent, http_get, subscribe, wait_until};
+use qcold_tests::{Daemon, Env, SseEvent, alive, http_get, subscribe, wait_until};
 
 fn next_event(events: &std::sync::mpsc::Receiver<SseEvent>, name: &str) -> Event {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -100,11 +100,6 @@ fn pid_file_url(env: &Env) -> String {
 fn pid_file_pid(env: &Env) -> u32 {
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pid_file(env)).unwrap()).unwrap();
     u32::try_from(info["pid"].as_u64().unwrap()).unwrap()
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
 #[test]

@@ -2,12 +2,7 @@
 
 use std::time::Duration;
 
-use qcold_tests::{Env, wait_until};
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
-}
+use qcold_tests::{Env, alive, wait_until};
 
 #[test]
 fn output_and_exit_code_are_replayed() {

@@ -14,12 +14,7 @@ fn details(env: &Env, key: &str) -> TaskDetails {
 
 /// Runs `qcold args…` with `cwd` as working directory.
 fn qcold_in(env: &Env, cwd: &Path, args: &[&str]) -> Run {
-    let out = env.command().args(args).current_dir(cwd).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(env.command().args(args).current_dir(cwd).output().unwrap())
 }
 
 fn open(env: &Env, slug: &str) -> PathBuf {
