@@ -240,6 +240,23 @@ fn agent_commands_report_readiness_with_reasons_and_cache_it() {
     commands(&env, &["--refresh"]);
     assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 2, "--refresh probes again");
 
+    // An expired result is served at once and refreshed by a background probe.
+    let conn = rusqlite::Connection::open(env.state_dir().join("qcold.sqlite3")).unwrap();
+    conn.execute("UPDATE agent_command_readiness SET checked_at = checked_at - 3600 WHERE name = 'good'", []).unwrap();
+    let table = env.qcold(&["agent", "command", "list"]).ok();
+    assert!(table.lines().any(|l| l.starts_with("good") && l.contains("ready (refreshing)")), "{table}");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&counter).unwrap().lines().count() == 3),
+        "the background probe ran"
+    );
+    let now =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let checked_at = || {
+        conn.query_row("SELECT checked_at FROM agent_command_readiness WHERE name = 'good'", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    assert!(wait_until(Duration::from_secs(10), || checked_at() >= now - 60), "the cache holds a fresh result again");
+
     assert_eq!(env.qcold(&["agent", "command", "choose", "limited", "good"]).ok().trim(), "good");
     env.qcold(&["agent", "command", "choose", "limited", "missing", "ghost"]).fails_with(
         "no agent command is ready: limited: probe exited 4: quota exhausted; missing: no-such-agent-cli-qcold not found; ghost: no such agent command",

@@ -131,13 +131,15 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
         }
         CommandsCommand::List { refresh, json } => {
             let statuses = agent_commands::statuses(store, refresh, unix_now())?;
+            refresh_in_background(&statuses.stale);
             if json {
-                return output::json(&statuses, false);
+                return output::json(&statuses.list, false);
             }
-            if statuses.is_empty() {
+            if statuses.list.is_empty() {
                 return output::line("no agent commands; `qcold agent command add <name> -- ARGV` registers one");
             }
             let rows: Vec<Vec<String>> = statuses
+                .list
                 .iter()
                 .map(|s| {
                     let ready = if s.readiness.ready { "ready" } else { "not ready" };
@@ -145,9 +147,10 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
                         qcold_core::agent::command::Source::Registered => "registered",
                         qcold_core::agent::command::Source::Default => "default",
                     };
+                    let stale = if statuses.stale.contains(&s.command.name) { " (refreshing)" } else { "" };
                     vec![
                         s.command.name.to_string(),
-                        ready.into(),
+                        format!("{ready}{stale}"),
                         source.into(),
                         s.command.argv.join(" "),
                         s.readiness.reason.clone(),
@@ -156,8 +159,14 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
                 .collect();
             output::table(&["NAME", "READY", "SOURCE", "ARGV", "PROBE SAID"], &rows)
         }
+        CommandsCommand::Probe { names } => {
+            agent_commands::refresh(store, &names, unix_now())?;
+            Ok(())
+        }
         CommandsCommand::Choose { names } => {
-            let chosen = agent_commands::choose(store, &names, unix_now())?;
+            let statuses = agent_commands::statuses(store, false, unix_now())?;
+            refresh_in_background(&statuses.stale);
+            let chosen = agent_commands::choose(&statuses, &names)?;
             output::line(chosen.name)
         }
         CommandsCommand::Run { name, packet_file, cwd, track, terminal } => {
@@ -181,5 +190,25 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
             agent_commands::remove(store, &name)?;
             output::line(format_args!("removed agent command {name}"))
         }
+    }
+}
+
+/// Re-probes expired readiness results in a detached `qcold agent command probe` process, so the
+/// operator gets the cached answer now and the next call gets a fresh one.
+fn refresh_in_background(stale: &[qcold_core::CommandName]) {
+    if stale.is_empty() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let spawned = std::process::Command::new(exe)
+        .args(["agent", "command", "probe"])
+        .args(stale.iter().map(|n| n.as_str()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!("warning: cannot refresh readiness in the background: {e}");
     }
 }

@@ -422,7 +422,8 @@ pub(crate) enum CommandsCommand {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
-    /// List agent commands with their readiness (probed when the cached result is older than 30 min).
+    /// List agent commands with their readiness: cached for 30 min, then served while a background
+    /// probe refreshes it.
     List {
         /// Probe every command now.
         #[arg(long)]
@@ -430,6 +431,12 @@ pub(crate) enum CommandsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Internal: probe these commands now and cache the results (the background refresh).
+    #[command(hide = true)]
+    Probe {
+        /// Command names.
+        names: Vec<qcold_core::CommandName>,
     },
     /// Print the first ready command of NAMES, or why none is ready.
     Choose {

@@ -1,9 +1,9 @@
 //! Agent commands: registration, readiness probes with a cache, and choosing the first ready one.
 //!
 //! A probe runs the command's probe argv (default `<program> --version`) with stdin closed and a
-//! timeout; exit 0 means ready. Results are cached in the store for [`READINESS_TTL_SECS`]; a
-//! stale or missing result is probed again when asked for, several commands in parallel, and
-//! `refresh` forces new probes.
+//! timeout; exit 0 means ready. Results are cached in the store for [`READINESS_TTL_SECS`]. A
+//! missing result is probed when asked for (several commands in parallel); an expired one is
+//! served at once and refreshed in the background by the caller; `force` probes everything now.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -99,22 +99,47 @@ pub fn all(store: &Store) -> Result<Vec<AgentCommand>, CommandsError> {
     Ok(commands)
 }
 
-/// Every command with its readiness, probing those whose cached result is stale (or all, with
-/// `refresh`). Probes of several commands run in parallel.
-pub fn statuses(store: &mut Store, refresh: bool, now: i64) -> Result<Vec<CommandStatus>, CommandsError> {
-    let commands = all(store)?;
-    let mut known = Vec::new();
+/// What [`statuses`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statuses {
+    /// Every command with its readiness.
+    pub list: Vec<CommandStatus>,
+    /// Commands whose result was served from an expired cache entry; the caller refreshes them
+    /// in the background ([`refresh`]) so nobody waits for a probe that has an answer already.
+    pub stale: Vec<CommandName>,
+}
+
+/// Every command with its readiness. Commands never probed are probed now (in parallel);
+/// expired results are served as they are and listed in [`Statuses::stale`]; `force` probes all.
+pub fn statuses(store: &mut Store, force: bool, now: i64) -> Result<Statuses, CommandsError> {
+    let mut list = Vec::new();
+    let mut unknown = Vec::new();
     let mut stale = Vec::new();
-    for command in commands {
+    for command in all(store)? {
         match store.readiness(&command.name)? {
-            Some(r) if !refresh && r.is_fresh(now, READINESS_TTL_SECS) => {
-                known.push(CommandStatus { command, readiness: r });
+            Some(r) if !force => {
+                if !r.is_fresh(now, READINESS_TTL_SECS) {
+                    stale.push(command.name.clone());
+                }
+                list.push(CommandStatus { command, readiness: r });
             }
-            _ => stale.push(command),
+            _ => unknown.push(command),
         }
     }
+    list.extend(probe_all(store, unknown, now)?);
+    list.sort_by(|a, b| a.command.name.cmp(&b.command.name));
+    Ok(Statuses { list, stale })
+}
+
+/// Probes the named commands now and caches the results.
+pub fn refresh(store: &mut Store, names: &[CommandName], now: i64) -> Result<Vec<CommandStatus>, CommandsError> {
+    let commands = all(store)?.into_iter().filter(|c| names.contains(&c.name)).collect();
+    probe_all(store, commands, now)
+}
+
+fn probe_all(store: &mut Store, commands: Vec<AgentCommand>, now: i64) -> Result<Vec<CommandStatus>, CommandsError> {
     let probed: Vec<CommandStatus> = std::thread::scope(|scope| {
-        let handles: Vec<_> = stale
+        let handles: Vec<_> = commands
             .into_iter()
             .map(|command| {
                 scope.spawn(move || {
@@ -128,15 +153,12 @@ pub fn statuses(store: &mut Store, refresh: bool, now: i64) -> Result<Vec<Comman
     for status in &probed {
         store.set_readiness(&status.command.name, &status.readiness)?;
     }
-    known.extend(probed);
-    known.sort_by(|a, b| a.command.name.cmp(&b.command.name));
-    Ok(known)
+    Ok(probed)
 }
 
-/// The first of `wanted` that is ready, probing stale results first.
-pub fn choose(store: &mut Store, wanted: &[CommandName], now: i64) -> Result<AgentCommand, CommandsError> {
-    let statuses = statuses(store, false, now)?;
-    let find = |name: &CommandName| statuses.iter().find(|s| &s.command.name == name);
+/// The first of `wanted` that is ready by the known results (see [`statuses`]).
+pub fn choose(statuses: &Statuses, wanted: &[CommandName]) -> Result<AgentCommand, CommandsError> {
+    let find = |name: &CommandName| statuses.list.iter().find(|s| &s.command.name == name);
     let chosen = command::choose(wanted, &|name| find(name).map(|s| s.readiness.clone()))?;
     find(chosen).map(|s| s.command.clone()).ok_or_else(|| CommandsError::Unknown(chosen.to_string()))
 }
