@@ -192,7 +192,7 @@ fn concurrent_closeouts_both_land_and_the_waiter_says_why() {
     let (_repo, origin) = env.git_repo_with_origin("web");
     // A slow remote keeps the first delivery inside the lock long enough for the second to wait.
     let hook = origin.join("hooks/pre-receive");
-    std::fs::write(&hook, "#!/bin/sh\nsleep 2\n").unwrap();
+    std::fs::write(&hook, "#!/bin/sh\nsleep 3\n").unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     env.qcold(&["repo", "add", "web", "web", "--set-active"]).ok();
     let first = open(&env, "first");
