@@ -76,9 +76,39 @@ impl ItemStatus {
     }
 }
 
-impl fmt::Display for ItemStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Items are being scheduled.
+    Running,
+    /// A stop was requested; running items finish their current step.
+    Stopping,
+    /// Stopped by the operator; `continue` resumes it.
+    Stopped,
+    /// Every item succeeded.
+    Success,
+    /// An item failed or was blocked.
+    Failed,
+}
+
+impl RunStatus {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Stopping => "stopping",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Success => "success",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+impl ItemStatus {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
             ItemStatus::Pending => "pending",
             ItemStatus::Admitted => "admitted",
             ItemStatus::Starting => "starting",
@@ -89,7 +119,57 @@ impl fmt::Display for ItemStatus {
             ItemStatus::Success => "success",
             ItemStatus::Failed => "failed",
             ItemStatus::Blocked => "blocked",
-        };
-        f.write_str(text)
+        }
     }
+}
+
+impl fmt::Display for ItemStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One stored queue item: the row of the queue store and of `GET /api/queue`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    /// Its run.
+    pub run_id: crate::RunId,
+    /// Its id.
+    pub id: crate::ItemId,
+    /// Its position in the run, from 1.
+    pub position: u32,
+    /// Its task slug.
+    pub slug: crate::TaskSlug,
+    /// Its prompt.
+    pub prompt: String,
+    /// Resolved dependencies.
+    pub depends_on: Vec<crate::ItemId>,
+    /// Canonical wave index.
+    pub wave_index: u32,
+    /// Load class.
+    pub task_class: TaskClass,
+    /// Agent command, if chosen for it.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Its status.
+    pub status: ItemStatus,
+    /// Why it is in that status, in words (never read by any decision).
+    pub reason: String,
+    /// Not before this time, Unix seconds, while waiting.
+    #[serde(default)]
+    pub next_attempt_at: Option<i64>,
+    /// Launch failures so far.
+    pub launch_failures: u32,
+    /// The semantic iteration (from 1) once started.
+    pub iteration: u32,
+    /// Its task record, once opened.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// Its current agent.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Its worker lease.
+    pub lease: lease::Lease,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
 }

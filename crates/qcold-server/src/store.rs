@@ -4,6 +4,7 @@
 mod agents;
 mod commands;
 mod migrations;
+mod queue;
 mod repos;
 mod tasks;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use migrations::MIGRATIONS;
+pub use queue::ItemUpdate;
 pub use repos::{RepoRow, Upserted};
 
 /// Failures of the store that callers branch on; everything else is [`StoreError::Sqlite`].
@@ -50,6 +52,14 @@ pub enum StoreError {
     /// No task has this id.
     #[error("no task {0:?}; `qcold task list` shows the tasks")]
     UnknownTask(String),
+    /// A worker's write carried an epoch that is no longer current.
+    #[error("item {item}: the lease epoch {epoch} is no longer current; another worker owns the item")]
+    Fenced {
+        /// The item.
+        item: String,
+        /// The stale epoch.
+        epoch: u64,
+    },
     /// Any other SQLite failure.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),

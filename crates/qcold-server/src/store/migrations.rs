@@ -111,6 +111,77 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         reason TEXT NOT NULL,
         checked_at INTEGER NOT NULL
     ) STRICT;",
+),
+(
+    5,
+    "queue",
+    "CREATE TABLE queue_runs (
+        id TEXT PRIMARY KEY NOT NULL,
+        repo_id TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('sequence', 'graph')),
+        agent TEXT,
+        status TEXT NOT NULL CHECK (status IN ('running', 'stopping', 'stopped', 'success', 'failed')),
+        reason TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE queue_items (
+        run_id TEXT NOT NULL REFERENCES queue_runs (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        position INTEGER NOT NULL CHECK (position > 0),
+        slug TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        depends_on TEXT NOT NULL DEFAULT '[]',
+        wave_index INTEGER NOT NULL DEFAULT 0,
+        task_class TEXT NOT NULL CHECK (task_class IN ('cheap', 'mid', 'heavy')),
+        agent TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'admitted', 'starting', 'running', 'waiting', 'stopped', 'paused', 'success', 'failed', 'blocked')),
+        reason TEXT NOT NULL DEFAULT '',
+        next_attempt_at INTEGER,
+        launch_failures INTEGER NOT NULL DEFAULT 0,
+        iteration INTEGER NOT NULL DEFAULT 0,
+        task_id TEXT,
+        agent_id TEXT,
+        lease_owner TEXT,
+        lease_epoch INTEGER NOT NULL DEFAULT 0,
+        lease_expires_at INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, id),
+        UNIQUE (run_id, position),
+        UNIQUE (run_id, slug)
+    ) STRICT;
+    CREATE TABLE queue_attempts (
+        run_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        agent_command TEXT NOT NULL,
+        agent_id TEXT,
+        terminal TEXT,
+        log TEXT,
+        bundle TEXT,
+        failure TEXT,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        PRIMARY KEY (run_id, item_id, iteration),
+        FOREIGN KEY (run_id, item_id) REFERENCES queue_items (run_id, id) ON DELETE CASCADE
+    ) STRICT;
+    CREATE TABLE queue_tabs (
+        id TEXT PRIMARY KEY NOT NULL,
+        label TEXT NOT NULL,
+        run_id TEXT UNIQUE REFERENCES queue_runs (id) ON DELETE SET NULL,
+        active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)),
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX queue_tabs_one_active ON queue_tabs (active) WHERE active = 1;
+    CREATE TABLE host_samples (
+        at INTEGER PRIMARY KEY NOT NULL,
+        logical_cpus INTEGER NOT NULL,
+        load_one REAL NOT NULL,
+        memory_total INTEGER NOT NULL,
+        memory_available INTEGER NOT NULL,
+        reserved_tasks INTEGER NOT NULL,
+        reserved_heavy INTEGER NOT NULL
+    ) STRICT;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

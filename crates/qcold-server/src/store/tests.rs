@@ -62,6 +62,72 @@ fn schema_snapshot() {
                 exited_at INTEGER,
                 exit_code INTEGER
             ) STRICT;
+        CREATE TABLE host_samples (
+                at INTEGER PRIMARY KEY NOT NULL,
+                logical_cpus INTEGER NOT NULL,
+                load_one REAL NOT NULL,
+                memory_total INTEGER NOT NULL,
+                memory_available INTEGER NOT NULL,
+                reserved_tasks INTEGER NOT NULL,
+                reserved_heavy INTEGER NOT NULL
+            ) STRICT;
+        CREATE TABLE queue_attempts (
+                run_id TEXT NOT NULL,
+                item_id TEXT NOT NULL,
+                iteration INTEGER NOT NULL,
+                agent_command TEXT NOT NULL,
+                agent_id TEXT,
+                terminal TEXT,
+                log TEXT,
+                bundle TEXT,
+                failure TEXT,
+                started_at INTEGER NOT NULL,
+                finished_at INTEGER,
+                PRIMARY KEY (run_id, item_id, iteration),
+                FOREIGN KEY (run_id, item_id) REFERENCES queue_items (run_id, id) ON DELETE CASCADE
+            ) STRICT;
+        CREATE TABLE queue_items (
+                run_id TEXT NOT NULL REFERENCES queue_runs (id) ON DELETE CASCADE,
+                id TEXT NOT NULL,
+                position INTEGER NOT NULL CHECK (position > 0),
+                slug TEXT NOT NULL,
+                prompt TEXT NOT NULL,
+                depends_on TEXT NOT NULL DEFAULT '[]',
+                wave_index INTEGER NOT NULL DEFAULT 0,
+                task_class TEXT NOT NULL CHECK (task_class IN ('cheap', 'mid', 'heavy')),
+                agent TEXT,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'admitted', 'starting', 'running', 'waiting', 'stopped', 'paused', 'success', 'failed', 'blocked')),
+                reason TEXT NOT NULL DEFAULT '',
+                next_attempt_at INTEGER,
+                launch_failures INTEGER NOT NULL DEFAULT 0,
+                iteration INTEGER NOT NULL DEFAULT 0,
+                task_id TEXT,
+                agent_id TEXT,
+                lease_owner TEXT,
+                lease_epoch INTEGER NOT NULL DEFAULT 0,
+                lease_expires_at INTEGER NOT NULL DEFAULT 0,
+                updated_at INTEGER NOT NULL,
+                PRIMARY KEY (run_id, id),
+                UNIQUE (run_id, position),
+                UNIQUE (run_id, slug)
+            ) STRICT;
+        CREATE TABLE queue_runs (
+                id TEXT PRIMARY KEY NOT NULL,
+                repo_id TEXT NOT NULL,
+                mode TEXT NOT NULL CHECK (mode IN ('sequence', 'graph')),
+                agent TEXT,
+                status TEXT NOT NULL CHECK (status IN ('running', 'stopping', 'stopped', 'success', 'failed')),
+                reason TEXT NOT NULL DEFAULT '',
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT;
+        CREATE TABLE queue_tabs (
+                id TEXT PRIMARY KEY NOT NULL,
+                label TEXT NOT NULL,
+                run_id TEXT UNIQUE REFERENCES queue_runs (id) ON DELETE SET NULL,
+                active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)),
+                created_at INTEGER NOT NULL
+            ) STRICT;
         CREATE TABLE repositories (
                 id TEXT PRIMARY KEY NOT NULL,
                 root TEXT NOT NULL UNIQUE,
@@ -113,6 +179,7 @@ fn schema_snapshot() {
                 closed_at INTEGER,
                 UNIQUE (repo_id, sequence)
             ) STRICT;
+        CREATE UNIQUE INDEX queue_tabs_one_active ON queue_tabs (active) WHERE active = 1;
         CREATE INDEX task_events_by_task ON task_events (task_id, id);
         CREATE UNIQUE INDEX tasks_one_unfinished_per_slug ON tasks (repo_id, slug) WHERE status NOT LIKE 'closed:%';
     "#]]
@@ -177,4 +244,117 @@ fn repositories_upsert_activate_and_remove() {
     assert_eq!(list.active, None, "removing the active repository clears the active setting");
     assert!(matches!(store.remove_repo(&RepoId::new("b").unwrap()), Err(StoreError::UnknownRepo(_))));
     assert!(matches!(store.set_active_repo(&RepoId::new("zz").unwrap()), Err(StoreError::UnknownRepo(_))));
+}
+
+mod queue {
+    use qcold_core::queue::admission::HostSample;
+    use qcold_core::queue::graph::normalize;
+    use qcold_core::queue::lease::Grant;
+    use qcold_core::queue::package::parse_json;
+    use qcold_core::queue::{ExecutionMode, ItemStatus, RunStatus, TaskClass};
+    use qcold_core::{ItemId, RepoId, RunId};
+
+    use super::*;
+    use crate::store::ItemUpdate;
+
+    fn run_with_items(store: &mut Store) -> RunId {
+        let package = parse_json(
+            r#"{"execution_mode": "graph", "items": [
+                {"id": "a", "prompt": "first"},
+                {"id": "b", "prompt": "second", "depends_on": "a", "class": "heavy"}
+            ]}"#,
+        )
+        .unwrap();
+        let normalized = normalize(&package, 1).unwrap();
+        let run: RunId = "run-1".parse().unwrap();
+        let repo: RepoId = "web".parse().unwrap();
+        store.insert_run(&run, &repo, ExecutionMode::Graph, Some("c1"), &normalized.items, 100).unwrap();
+        run
+    }
+
+    #[test]
+    fn runs_and_items_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let run = run_with_items(&mut store);
+        assert_eq!(store.run_status(&run).unwrap(), Some(RunStatus::Running));
+        let items = store.run_items(&run).unwrap();
+        let view: Vec<(u32, &str, ItemStatus, TaskClass, u32)> =
+            items.iter().map(|i| (i.position, i.id.as_str(), i.status, i.task_class, i.wave_index)).collect();
+        assert_eq!(
+            view,
+            [(1, "a", ItemStatus::Pending, TaskClass::Mid, 0), (2, "b", ItemStatus::Pending, TaskClass::Heavy, 1)]
+        );
+        assert_eq!(items[1].depends_on, [ItemId::new("a").unwrap()]);
+        assert_eq!(items[0].agent.as_deref(), None, "the run's agent is kept on the run");
+        assert!(store.run_status(&"nope".parse().unwrap()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_stale_worker_can_never_write_after_its_lease_is_reclaimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let run = run_with_items(&mut store);
+        let item: ItemId = "a".parse().unwrap();
+        let running = ItemUpdate { status: ItemStatus::Running, reason: "started".into(), next_attempt_at: None };
+
+        assert_eq!(
+            store.acquire_item_lease(&run, &item, "w1", 1000).unwrap(),
+            Some(Grant::Acquired { epoch: 1, reclaimed: false })
+        );
+        assert!(matches!(store.acquire_item_lease(&run, &item, "w2", 1001).unwrap(), Some(Grant::Busy { .. })));
+        assert!(store.heartbeat_item(&run, &item, 1, 1100).unwrap());
+        store.update_item(&run, &item, 1, &running, 1100).unwrap();
+
+        // w1 goes silent; its lease lapses at 1100 + 120 and w2 reclaims the item.
+        assert_eq!(
+            store.acquire_item_lease(&run, &item, "w2", 1221).unwrap(),
+            Some(Grant::Acquired { epoch: 2, reclaimed: true })
+        );
+        let late = ItemUpdate { status: ItemStatus::Failed, reason: "stale worker".into(), next_attempt_at: None };
+        let err = store.update_item(&run, &item, 1, &late, 1222).unwrap_err();
+        assert!(matches!(err, StoreError::Fenced { epoch: 1, .. }), "{err}");
+        assert!(
+            !store.heartbeat_item(&run, &item, 1, 1222).unwrap(),
+            "the stale worker's heartbeat fails: it must stop"
+        );
+        let stored = &store.run_items(&run).unwrap()[0];
+        assert_eq!((stored.status, stored.reason.as_str(), stored.lease.epoch), (ItemStatus::Running, "started", 2));
+        assert_eq!(stored.lease.owner.as_deref(), Some("w2"));
+
+        store
+            .update_item(
+                &run,
+                &item,
+                2,
+                &ItemUpdate { status: ItemStatus::Success, reason: "closed".into(), next_attempt_at: None },
+                1300,
+            )
+            .unwrap();
+        store.release_item(&run, &item, 2).unwrap();
+        let stored = &store.run_items(&run).unwrap()[0];
+        assert_eq!((stored.status, stored.lease.owner.as_deref()), (ItemStatus::Success, None));
+        assert_eq!(store.acquire_item_lease(&run, &"zz".parse().unwrap(), "w1", 0).unwrap(), None);
+    }
+
+    #[test]
+    fn host_samples_keep_a_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let sample = |at| HostSample {
+            at,
+            logical_cpus: 2,
+            load_one: 0.5,
+            memory_total: 8 << 30,
+            memory_available: 4 << 30,
+            reserved_tasks: 1,
+            reserved_heavy: 0,
+        };
+        for at in [0, 1800, 3600, 5400] {
+            store.record_host_sample(&sample(at), 3600).unwrap();
+        }
+        let kept: Vec<i64> = store.host_samples(0).unwrap().iter().map(|s| s.at).collect();
+        assert_eq!(kept, [1800, 3600, 5400], "samples older than the window are dropped");
+        assert_eq!(store.host_samples(3600).unwrap()[0], sample(3600));
+    }
 }

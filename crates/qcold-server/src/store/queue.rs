@@ -1,0 +1,239 @@
+//! Queries on the queue tables: runs, items with their worker leases, host samples.
+//!
+//! Every write a worker makes to an item carries the lease epoch it was granted and lands only
+//! while that epoch is current (`WHERE lease_epoch = ?`): a worker whose lease was reclaimed can
+//! no longer change the item.
+
+use qcold_core::queue::admission::HostSample;
+use qcold_core::queue::graph::Item;
+use qcold_core::queue::lease::{self, Grant, LEASE_TTL_SECS, Lease};
+use qcold_core::queue::{ExecutionMode, ItemRecord, ItemStatus, RunStatus};
+use qcold_core::{ItemId, RepoId, RunId, TaskSlug};
+use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+
+use super::repos::conversion_error;
+use super::{Store, StoreError};
+
+const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
+    next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at";
+
+/// A status change a worker wants to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemUpdate {
+    /// The new status.
+    pub status: ItemStatus,
+    /// Why, in words.
+    pub reason: String,
+    /// Not before this time, for `waiting`.
+    pub next_attempt_at: Option<i64>,
+}
+
+fn enum_text<T: serde::Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn enum_from<T: serde::de::DeserializeOwned>(column: usize, text: String) -> rusqlite::Result<T> {
+    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| conversion_error(column, e))
+}
+
+impl Store {
+    /// Stores a run and its items (all `pending`) in one transaction.
+    pub fn insert_run(
+        &mut self,
+        id: &RunId,
+        repo: &RepoId,
+        mode: ExecutionMode,
+        agent: Option<&str>,
+        items: &[Item],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO queue_runs (id, repo_id, mode, agent, status, reason, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'running', 'queued', ?5, ?5)",
+            params![id.as_str(), repo.as_str(), enum_text(mode), agent, now],
+        )?;
+        for (offset, item) in items.iter().enumerate() {
+            let deps = serde_json::to_string(&item.depends_on).map_err(|e| conversion_error(5, e))?;
+            tx.execute(
+                "INSERT INTO queue_items (run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10)",
+                params![
+                    id.as_str(),
+                    item.id.as_str(),
+                    offset + 1,
+                    item.slug.as_str(),
+                    item.prompt,
+                    deps,
+                    item.wave_index,
+                    enum_text(item.task_class),
+                    item.agent,
+                    now
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A run's status.
+    pub fn run_status(&self, id: &RunId) -> Result<Option<RunStatus>, StoreError> {
+        let status: Option<String> = self
+            .conn
+            .query_row("SELECT status FROM queue_runs WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(status.map(|s| enum_from(0, s)).transpose()?)
+    }
+
+    /// A run's items, in position order.
+    pub fn run_items(&self, id: &RunId) -> Result<Vec<ItemRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {ITEM_COLUMNS} FROM queue_items WHERE run_id = ?1 ORDER BY position"))?;
+        let rows = stmt.query_map([id.as_str()], read_item)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Asks for an item's lease on behalf of `owner`; a grant bumps the epoch and is stored in the
+    /// same transaction, so two workers can never both hold it.
+    pub fn acquire_item_lease(
+        &mut self,
+        run: &RunId,
+        item: &ItemId,
+        owner: &str,
+        now: i64,
+    ) -> Result<Option<Grant>, StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<Lease> = tx
+            .query_row(
+                "SELECT lease_owner, lease_epoch, lease_expires_at FROM queue_items WHERE run_id = ?1 AND id = ?2",
+                [run.as_str(), item.as_str()],
+                |r| Ok(Lease { owner: r.get(0)?, epoch: r.get(1)?, expires_at: r.get(2)? }),
+            )
+            .optional()?;
+        let Some(current) = current else { return Ok(None) };
+        let grant = lease::acquire(Some(&current), owner, now);
+        if let Grant::Acquired { epoch, .. } = &grant {
+            tx.execute(
+                "UPDATE queue_items SET lease_owner = ?3, lease_epoch = ?4, lease_expires_at = ?5 WHERE run_id = ?1 AND id = ?2",
+                params![run.as_str(), item.as_str(), owner, epoch, now + LEASE_TTL_SECS],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Some(grant))
+    }
+
+    /// Extends a held lease; false when the epoch moved on (the worker must stop).
+    pub fn heartbeat_item(&mut self, run: &RunId, item: &ItemId, epoch: u64, now: i64) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE queue_items SET lease_expires_at = ?4 WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3 AND lease_owner IS NOT NULL",
+            params![run.as_str(), item.as_str(), epoch, now + LEASE_TTL_SECS],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Writes a worker's status change, fenced by its epoch.
+    pub fn update_item(
+        &mut self,
+        run: &RunId,
+        item: &ItemId,
+        epoch: u64,
+        update: &ItemUpdate,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7
+             WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
+            params![
+                run.as_str(),
+                item.as_str(),
+                epoch,
+                update.status.as_str(),
+                update.reason,
+                update.next_attempt_at,
+                now
+            ],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::Fenced { item: item.to_string(), epoch });
+        }
+        Ok(())
+    }
+
+    /// Gives a lease up (the epoch stays, so later writes with it are still refused once reclaimed).
+    pub fn release_item(&mut self, run: &RunId, item: &ItemId, epoch: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE queue_items SET lease_owner = NULL, lease_expires_at = 0 WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
+            params![run.as_str(), item.as_str(), epoch],
+        )?;
+        Ok(())
+    }
+
+    /// Records a host sample and forgets those older than `keep_secs`.
+    pub fn record_host_sample(&mut self, sample: &HostSample, keep_secs: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO host_samples (at, logical_cpus, load_one, memory_total, memory_available, reserved_tasks, reserved_heavy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                sample.at,
+                sample.logical_cpus,
+                sample.load_one,
+                i64::try_from(sample.memory_total).unwrap_or(i64::MAX),
+                i64::try_from(sample.memory_available).unwrap_or(i64::MAX),
+                sample.reserved_tasks,
+                sample.reserved_heavy
+            ],
+        )?;
+        tx.execute("DELETE FROM host_samples WHERE at < ?1", [sample.at - keep_secs])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Host samples taken at or after `since`, oldest first.
+    pub fn host_samples(&self, since: i64) -> Result<Vec<HostSample>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at, logical_cpus, load_one, memory_total, memory_available, reserved_tasks, reserved_heavy
+             FROM host_samples WHERE at >= ?1 ORDER BY at",
+        )?;
+        let rows = stmt.query_map([since], |r| {
+            Ok(HostSample {
+                at: r.get(0)?,
+                logical_cpus: r.get(1)?,
+                load_one: r.get(2)?,
+                memory_total: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                memory_available: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                reserved_tasks: r.get(5)?,
+                reserved_heavy: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord> {
+    let deps: String = row.get(5)?;
+    Ok(ItemRecord {
+        run_id: RunId::new(row.get::<_, String>(0)?).map_err(|e| conversion_error(0, e))?,
+        id: ItemId::new(row.get::<_, String>(1)?).map_err(|e| conversion_error(1, e))?,
+        position: row.get(2)?,
+        slug: TaskSlug::new(row.get::<_, String>(3)?).map_err(|e| conversion_error(3, e))?,
+        prompt: row.get(4)?,
+        depends_on: serde_json::from_str(&deps).map_err(|e| conversion_error(5, e))?,
+        wave_index: row.get(6)?,
+        task_class: enum_from(7, row.get(7)?)?,
+        agent: row.get(8)?,
+        status: enum_from(9, row.get(9)?)?,
+        reason: row.get(10)?,
+        next_attempt_at: row.get(11)?,
+        launch_failures: row.get(12)?,
+        iteration: row.get(13)?,
+        task_id: row.get(14)?,
+        agent_id: row.get(15)?,
+        lease: Lease { owner: row.get(16)?, epoch: row.get(17)?, expires_at: row.get(18)? },
+        updated_at: row.get(19)?,
+    })
+}
