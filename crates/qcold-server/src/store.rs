@@ -110,6 +110,25 @@ impl Store {
     }
 }
 
+/// Stored values are validated on the way out too: a hand-edited row must not smuggle an
+/// invalid id or status into the typed world.
+fn conversion_error(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
+}
+
+/// The wire spelling of a unit enum (its serde string), as stored in a TEXT column.
+fn enum_text<T: serde::Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// A unit enum read back from its stored spelling.
+fn enum_from<T: serde::de::DeserializeOwned>(column: usize, text: String) -> rusqlite::Result<T> {
+    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| conversion_error(column, e))
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::DirBuilderExt as _;
     std::fs::DirBuilder::new()

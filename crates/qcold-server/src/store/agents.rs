@@ -4,8 +4,7 @@ use qcold_core::AgentId;
 use qcold_core::agent::{AgentRecord, Terminal};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::repos::conversion_error;
-use super::{Store, StoreError};
+use super::{Store, StoreError, conversion_error};
 
 const COLUMNS: &str = "id, track, name, scope, argv, cwd, pid, pgid, tmux_session, tmux_target, stdout_log, stderr_log, \
     exit_file, started_at, exited_at, exit_code";

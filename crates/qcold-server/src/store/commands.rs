@@ -4,8 +4,7 @@ use qcold_core::CommandName;
 use qcold_core::agent::command::{AgentCommand, Readiness, Source};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::repos::conversion_error;
-use super::{Store, StoreError};
+use super::{Store, StoreError, conversion_error};
 
 impl Store {
     /// Registers a command, replacing one of the same name (and forgetting its readiness).

@@ -11,8 +11,7 @@ use qcold_core::queue::{ExecutionMode, ItemRecord, ItemStatus, RunStatus};
 use qcold_core::{ItemId, RepoId, RunId, TaskSlug};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
-use super::repos::conversion_error;
-use super::{Store, StoreError};
+use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
 const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
     next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at";
@@ -26,17 +25,6 @@ pub struct ItemUpdate {
     pub reason: String,
     /// Not before this time, for `waiting`.
     pub next_attempt_at: Option<i64>,
-}
-
-fn enum_text<T: serde::Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
-fn enum_from<T: serde::de::DeserializeOwned>(column: usize, text: String) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| conversion_error(column, e))
 }
 
 impl Store {

@@ -3,7 +3,7 @@
 use qcold_core::{AdapterKind, BranchName, RepoId, Repository, RepositoryList};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, conversion_error};
 
 /// A repository as stored; [`Store::upsert_repo`] fills in the timestamps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,10 +138,4 @@ fn read_repo(row: &rusqlite::Row<'_>) -> rusqlite::Result<Repository> {
         updated_at: row.get(7)?,
         worktree_root: row.get(8)?,
     })
-}
-
-/// Stored values are validated on the way out too: a hand-edited row must not smuggle an
-/// invalid id into the typed world.
-pub(super) fn conversion_error(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
 }

@@ -1,11 +1,10 @@
 //! Queries on the `tasks`, `task_sequences`, `task_events` and `task_bundles` tables.
 
-use qcold_core::task::{Bundle, CloseoutPhase, EventKind, TaskEvent, TaskRecord};
+use qcold_core::task::{Bundle, CloseoutPhase, TaskEvent, TaskRecord};
 use qcold_core::{BranchName, RepoId, TaskSlug, TaskStatus};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::repos::conversion_error;
-use super::{Store, StoreError};
+use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
 const COLUMNS: &str = "id, repo_id, slug, sequence, status, profile, prompt, branch, worktree, primary_root, \
     base_branch, base_commit, failed_phase, created_at, updated_at, closed_at";
@@ -127,12 +126,7 @@ impl Store {
     pub fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT kind, message, at FROM task_events WHERE task_id = ?1 ORDER BY id")?;
         let rows = stmt.query_map([id], |row| {
-            let kind: String = row.get(0)?;
-            Ok(TaskEvent {
-                kind: serde_json::from_value(serde_json::Value::String(kind)).map_err(|e| conversion_error(0, e))?,
-                message: row.get(1)?,
-                at: row.get(2)?,
-            })
+            Ok(TaskEvent { kind: enum_from(0, row.get(0)?)?, message: row.get(1)?, at: row.get(2)? })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -156,23 +150,13 @@ impl Store {
 fn insert_event(conn: &rusqlite::Connection, id: &str, event: &TaskEvent) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO task_events (task_id, kind, message, at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, event_kind(event.kind), event.message, event.at],
+        params![id, enum_text(event.kind), event.message, event.at],
     )?;
     Ok(())
 }
 
-fn event_kind(kind: EventKind) -> String {
-    match serde_json::to_value(kind) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
 fn read_task(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRecord> {
     let text = |i: usize| row.get::<_, String>(i);
-    let parse_enum = |i: usize, value: String| -> rusqlite::Result<_> {
-        serde_json::from_value(serde_json::Value::String(value)).map_err(|e| conversion_error(i, e))
-    };
     Ok(TaskRecord {
         id: text(0)?,
         repo: RepoId::new(text(1)?).map_err(|e| conversion_error(1, e))?,
@@ -186,7 +170,7 @@ fn read_task(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRecord> {
         primary: text(9)?,
         base_branch: BranchName::new(text(10)?).map_err(|e| conversion_error(10, e))?,
         base_commit: text(11)?,
-        failed_phase: row.get::<_, Option<String>>(12)?.map(|p| parse_enum(12, p)).transpose()?,
+        failed_phase: row.get::<_, Option<String>>(12)?.map(|p| enum_from(12, p)).transpose()?,
         created_at: row.get(13)?,
         updated_at: row.get(14)?,
         closed_at: row.get(15)?,
