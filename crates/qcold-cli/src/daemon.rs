@@ -18,6 +18,7 @@ use anyhow::{Context as _, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use qcold_server::Config;
+use qcold_server::agents::procs::{alive, cmdline};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{ServeAction, ServeCommand};
@@ -185,11 +186,11 @@ fn stop(config: &Config, listen: SocketAddr) -> anyhow::Result<()> {
 /// names another program is an error.
 fn running_daemon(paths: &DaemonPaths, listen: SocketAddr) -> anyhow::Result<Option<PidFile>> {
     let Some(info) = read_pid_file(&paths.pid_file) else { return Ok(None) };
-    if !is_alive(info.pid) {
+    if !alive(info.pid) {
         let _ = fs::remove_file(&paths.pid_file);
         return Ok(None);
     }
-    let cmdline = read_cmdline(info.pid);
+    let cmdline = cmdline(info.pid);
     if !is_daemon_for(&cmdline, listen) {
         bail!(
             "pid file {} names pid {}, which is not a qcold daemon for {listen} (it runs {:?}); refusing to signal it — remove the pid file if it is stale",
@@ -206,12 +207,12 @@ fn terminate(pid: u32) -> anyhow::Result<()> {
     let target = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
     kill(target, Signal::SIGTERM).with_context(|| format!("cannot signal pid {pid}"))?;
     let started = Instant::now();
-    while is_alive(pid) {
+    while alive(pid) {
         if started.elapsed() > WAIT {
             tracing::warn!("pid {pid} ignored SIGTERM for {WAIT:?}; sending SIGKILL");
             let _ = kill(target, Signal::SIGKILL);
             std::thread::sleep(POLL);
-            if is_alive(pid) {
+            if alive(pid) {
                 bail!("pid {pid} survived SIGKILL");
             }
             break;
@@ -219,22 +220,6 @@ fn terminate(pid: u32) -> anyhow::Result<()> {
         std::thread::sleep(POLL);
     }
     Ok(())
-}
-
-/// Alive means: the process exists and is not a zombie waiting to be reaped.
-fn is_alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // The state follows the parenthesised command name, which may itself hold spaces.
-        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|state| state != "Z")
-    })
-}
-
-fn read_cmdline(pid: u32) -> Vec<String> {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| {
-            raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Whether a command line is `… serve --listen <listen> --daemon-child`.
@@ -277,11 +262,5 @@ mod tests {
         assert!(!is_daemon_for(&line("/usr/bin/qcold serve --listen 127.0.0.1:9999 --daemon-child"), addr));
         assert!(!is_daemon_for(&line("/usr/bin/qcold serve --listen 127.0.0.1:8787"), addr));
         assert!(!is_daemon_for(&line("sleep 100"), addr));
-    }
-
-    #[test]
-    fn this_process_is_alive_and_a_made_up_one_is_not() {
-        assert!(is_alive(std::process::id()));
-        assert!(!is_alive(u32::MAX / 2));
     }
 }

@@ -373,12 +373,18 @@ pub fn attach_command(config: &Config, agent: &AgentRecord) -> Result<Command, A
 
 /// Whether `program` can be executed from `cwd`: a path to an executable file, or a name on PATH.
 fn is_runnable(program: &str, cwd: &Path) -> bool {
+    if program.contains('/') { is_executable(&cwd.join(program)) } else { on_path(program) }
+}
+
+/// Whether an executable file named `program` is in a directory on PATH.
+pub(crate) fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program))))
+}
+
+fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        return executable(&cwd.join(program));
-    }
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// `<track>-<base36 time>`, with a counter when that is taken.

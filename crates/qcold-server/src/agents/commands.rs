@@ -83,7 +83,7 @@ pub fn all(store: &Store) -> Result<Vec<AgentCommand>, CommandsError> {
     let mut commands = store.agent_commands()?;
     let defaults = [("codex", vec!["codex", "exec", "{packet}"]), ("claude", vec!["claude", "-p", "{packet}"])];
     for (name, argv) in defaults {
-        if commands.iter().any(|c| c.name.as_str() == name) || !on_path(name) {
+        if commands.iter().any(|c| c.name.as_str() == name) || !super::on_path(name) {
             continue;
         }
         let Ok(name) = CommandName::new(name) else { continue };
@@ -214,9 +214,4 @@ pub fn probe(argv: &[String], now: i64) -> Readiness {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => failed(format!("{program} not found")),
         Err(e) => failed(format!("cannot run {program}: {e}")),
     }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| Path::new(&dir).join(program).is_file()))
 }

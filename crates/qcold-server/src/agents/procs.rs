@@ -87,6 +87,7 @@ mod tests {
         assert_eq!((p.pid, p.ppid, p.pgid, p.zombie), (4242, 1, 4242, false));
         assert!(parse_stat("7 (x) Z 1 7 7").unwrap().zombie);
         assert!(alive(std::process::id()));
+        assert!(!alive(u32::MAX / 2), "a made-up pid is not alive");
         assert!(tree(std::process::id(), u32::MAX).contains(&std::process::id()));
     }
 }
