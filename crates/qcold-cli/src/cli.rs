@@ -24,6 +24,7 @@ const EXAMPLES: &str = "Examples:
   qcold repo add web ~/src/web --set-active
   qcold status
   qcold serve --daemon        # dashboard on http://127.0.0.1:8787
+  qcold queue run --from queue.json --follow
   qcold node snapshot --pretty";
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +40,9 @@ pub(crate) enum Command {
     /// Node health.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Queues of prompts run by the daemon: sequences or dependency graphs, with retries.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Run the daemon (HTTP API and dashboard), or manage a detached one.
     Serve(ServeCommand),
     /// Managed agents: detached process groups or tmux terminals, with recorded exit codes.
@@ -53,6 +57,9 @@ pub(crate) enum Command {
         /// Standard input for the command.
         #[arg(long)]
         stdin_file: Option<std::path::PathBuf>,
+        /// `KEY=VALUE` added to the command's environment; repeatable.
+        #[arg(long, value_parser = parse_env_pair)]
+        env: Vec<(String, String)>,
         /// The command.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -63,6 +70,142 @@ pub(crate) enum Command {
     /// The original Q-COLD's spelling of `serve`.
     #[command(subcommand)]
     Telegram(TelegramCommand),
+}
+
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueueCommand {
+    /// Start a run from a package file or directory, or from prompts.
+    Run(QueueRunArgs),
+    /// Add items to a run (the active tab's by default).
+    Append(QueueAppendArgs),
+    /// Show tabs, runs and items.
+    List {
+        /// Print the queue view as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stop a run: nothing new starts; items in flight finish their iteration.
+    Stop {
+        /// The run [default: the active tab's].
+        run: Option<qcold_core::RunId>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Continue a stopped or failed run, or wake a running run's waiting items.
+    Continue {
+        /// The run [default: the active tab's].
+        run: Option<qcold_core::RunId>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Forget a run that has nothing in flight (tasks, worktrees and agents are kept).
+    Clear {
+        /// The run [default: the active tab's].
+        #[arg(long)]
+        run_id: Option<qcold_core::RunId>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create a tab and make it active.
+    Create {
+        /// Its label (at most 48 characters).
+        label: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make a tab the active one.
+    Switch {
+        /// The tab.
+        tab: qcold_core::TabId,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a tab (not the default one, nor one showing an unfinished run).
+    Delete {
+        /// The tab.
+        tab: qcold_core::TabId,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// How queue commands reach the daemon.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct ClientArgs {
+    /// The daemon's address.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub(crate) listen: SocketAddr,
+    /// Fail instead of starting a daemon when none answers.
+    #[arg(long)]
+    pub(crate) no_start_daemon: bool,
+}
+
+/// Where a package comes from.
+#[derive(Debug, Args)]
+pub(crate) struct PackageArgs {
+    /// A JSON package file, or a directory of `*.md` prompt files run in name order.
+    #[arg(long, conflicts_with = "prompt")]
+    pub(crate) from: Option<std::path::PathBuf>,
+    /// A prompt; repeat for several items.
+    #[arg(long, required_unless_present = "from")]
+    pub(crate) prompt: Vec<String>,
+    /// The slug of the single prompt's task.
+    #[arg(long, requires = "prompt")]
+    pub(crate) slug: Option<TaskSlug>,
+    /// The agent command [default: the package's, else the first ready one].
+    #[arg(long)]
+    pub(crate) agent: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueRunArgs {
+    #[command(flatten)]
+    pub(crate) package: PackageArgs,
+    /// The repository [default: the package's, else the active one].
+    #[arg(long)]
+    pub(crate) repo: Option<RepoId>,
+    /// The execution mode [default: the package's, else sequence].
+    #[arg(long, value_enum)]
+    pub(crate) mode: Option<Mode>,
+    /// The tab to show the run in [default: the active one].
+    #[arg(long)]
+    pub(crate) tab: Option<qcold_core::TabId>,
+    /// Show progress until the run ends; exit 1 when it fails.
+    #[arg(long)]
+    pub(crate) follow: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueAppendArgs {
+    /// The run [default: the active tab's].
+    pub(crate) run: Option<qcold_core::RunId>,
+    #[command(flatten)]
+    pub(crate) package: PackageArgs,
+    /// Show progress until the run ends; exit 1 when it fails.
+    #[arg(long)]
+    pub(crate) follow: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// A run's execution mode.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Mode {
+    /// One item at a time, in order.
+    Sequence,
+    /// Every item whose dependencies succeeded.
+    Graph,
 }
 
 #[derive(Debug, Subcommand)]

@@ -118,7 +118,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 }
 
 /// Starts a detached daemon, replacing an earlier one for the same address.
-fn detach(config: &Config, listen: SocketAddr) -> anyhow::Result<()> {
+pub(crate) fn detach(config: &Config, listen: SocketAddr) -> anyhow::Result<()> {
     let paths = DaemonPaths::new(config, listen);
     if let Some(old) = running_daemon(&paths, listen)? {
         terminate(old.pid)?;

@@ -6,6 +6,7 @@ mod daemon;
 mod guard;
 mod node;
 mod output;
+mod queue;
 mod repo;
 mod status;
 mod task;
@@ -44,11 +45,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Task(cmd) => return task::run(&config, cmd),
         cli::Command::Guard(args) => return guard::run(&args),
         cli::Command::Agent(cmd) => agent::run(&config, cmd),
-        cli::Command::AgentRun { exit_file, stdin_file, command } => {
-            let code = qcold_server::agents::wrapper::run(&exit_file, stdin_file.as_deref(), &command);
+        cli::Command::AgentRun { exit_file, stdin_file, env, command } => {
+            let code = qcold_server::agents::wrapper::run(&exit_file, stdin_file.as_deref(), &env, &command);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
         cli::Command::Node(cli::NodeCommand::Snapshot(args)) => node::snapshot(&config, &args),
+        cli::Command::Queue(cmd) => return queue::run(&config, cmd),
         cli::Command::Serve(cmd) | cli::Command::Telegram(cli::TelegramCommand::Serve(cmd)) => daemon::run(config, cmd),
     }
     .map(|()| ExitCode::SUCCESS)

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::queue::wire::QueueView;
 use crate::{Event, NodeSnapshot, Repository, RepositoryList};
 
 /// Everything the dashboard needs to render its first frame.
@@ -26,6 +27,9 @@ pub struct StateResponse {
     pub repositories: RepositoryList,
     /// The latest node snapshot.
     pub node: NodeSnapshot,
+    /// The queue: tabs, runs and items.
+    #[serde(default)]
+    pub queue: QueueView,
 }
 
 impl StateResponse {
@@ -34,6 +38,7 @@ impl StateResponse {
         match event {
             Event::State(state) => *self = *state,
             Event::Repositories(list) => self.repositories = list,
+            Event::Queue(queue) => self.queue = *queue,
             Event::Node(node) => {
                 self.generated_at = self.generated_at.max(node.heartbeat.sampled_at);
                 self.node = *node;

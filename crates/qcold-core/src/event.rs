@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::StateResponse;
+use crate::queue::wire::QueueView;
 use crate::{NodeSnapshot, RepositoryList};
 
 /// A change the daemon announces.
@@ -20,6 +21,8 @@ pub enum Event {
     Repositories(RepositoryList),
     /// A new node sample was taken.
     Node(Box<NodeSnapshot>),
+    /// A queue tab, run or item changed; carries the whole queue view.
+    Queue(Box<QueueView>),
 }
 
 impl Event {
@@ -29,6 +32,7 @@ impl Event {
             Event::State(_) => "state",
             Event::Repositories(_) => "repositories",
             Event::Node(_) => "node",
+            Event::Queue(_) => "queue",
         }
     }
 }
@@ -55,6 +59,7 @@ mod tests {
             generated_at: 1,
             repositories: RepositoryList::default(),
             node: node.clone(),
+            queue: QueueView::default(),
         };
         let repo: crate::Repository = serde_json::from_str(
             r#"{"id":"web","root":"/r","adapter":"command","default_branch":"main","created_at":1,"updated_at":1}"#,

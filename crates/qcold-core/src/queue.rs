@@ -14,6 +14,7 @@ pub mod lease;
 pub mod package;
 pub mod plan;
 pub mod reconcile;
+pub mod wire;
 
 use std::fmt;
 
@@ -172,4 +173,43 @@ pub struct ItemRecord {
     pub lease: lease::Lease,
     /// Last change, Unix seconds.
     pub updated_at: i64,
+    /// Its semantic iterations so far, oldest first.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+}
+
+/// One semantic iteration of an item: a row of the attempt ledger. A recovery packet lists the
+/// earlier rows, so the next agent knows what was tried and how it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The iteration, from 1 (counted over the item's whole life, across `continue`s).
+    pub iteration: u32,
+    /// The agent command that ran it.
+    pub agent_command: String,
+    /// The agent that ran it.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Its tmux target.
+    #[serde(default)]
+    pub terminal: Option<String>,
+    /// The packet it was given.
+    #[serde(default)]
+    pub packet: Option<String>,
+    /// The end of its terminal, captured when it ended.
+    #[serde(default)]
+    pub log: Option<String>,
+    /// Its task record.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// The evidence bundle its task left, if one.
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// How it failed; `None` while running or after a success.
+    #[serde(default)]
+    pub failure: Option<String>,
+    /// When it started, Unix seconds.
+    pub started_at: i64,
+    /// When it ended, Unix seconds.
+    #[serde(default)]
+    pub finished_at: Option<i64>,
 }

@@ -156,12 +156,15 @@ pub fn start(
     if let Some(stdin) = &request.stdin {
         wrapped.extend(["--stdin-file".to_owned(), stdin.to_string_lossy().into_owned()]);
     }
+    for (key, value) in &request.env {
+        wrapped.extend(["--env".to_owned(), format!("{key}={value}")]);
+    }
     wrapped.push("--".into());
     wrapped.extend(request.argv.iter().cloned());
 
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
         let session = agent::session_name(&id);
-        let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &request.env, &wrapped)?;
+        let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped)?;
         (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
     } else {
         let stdout_log = dir.join("stdout.log");
@@ -170,7 +173,6 @@ pub fn start(
         let child = Command::new(&wrapped[0])
             .args(&wrapped[1..])
             .current_dir(&cwd)
-            .envs(request.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(open(&stdout_log)?)
             .stderr(open(&stderr_log)?)

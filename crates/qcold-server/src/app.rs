@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use qcold_core::api::StateResponse;
+use qcold_core::queue::wire::QueueView;
 use qcold_core::{Event, NodeSnapshot, RepositoryList};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::node::NodeSampler;
@@ -31,6 +32,8 @@ struct Inner {
     store: Arc<Mutex<Store>>,
     repositories: watch::Sender<RepositoryList>,
     node: watch::Sender<Arc<NodeSnapshot>>,
+    queue: watch::Sender<Arc<QueueView>>,
+    scheduler: Notify,
     events: broadcast::Sender<Event>,
     cancel: CancellationToken,
 }
@@ -39,16 +42,17 @@ impl AppState {
     /// Opens the store, fills the caches and starts the background tasks (store watcher, node
     /// sampler). They stop when `cancel` is cancelled.
     pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
-        let (store, repositories, sampler, first) = tokio::task::spawn_blocking({
+        let (store, repositories, queue, sampler, first) = tokio::task::spawn_blocking({
             let config = config.clone();
             move || -> anyhow::Result<_> {
                 let store = Store::open(&config.state_dir, config.sqlite_busy_timeout)
                     .with_context(|| format!("cannot open the store in {}", config.state_dir.display()))?;
                 let repositories = store.repositories()?;
+                let queue = store.queue_view()?;
                 let mut sampler = NodeSampler::new(&config);
                 std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
                 let first = sampler.sample(&store, unix_now());
-                Ok((store, repositories, sampler, first))
+                Ok((store, repositories, queue, sampler, first))
             }
         })
         .await??;
@@ -58,12 +62,15 @@ impl AppState {
                 store: Arc::new(Mutex::new(store)),
                 repositories: watch::Sender::new(repositories),
                 node: watch::Sender::new(Arc::new(first)),
+                queue: watch::Sender::new(Arc::new(queue)),
+                scheduler: Notify::new(),
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 cancel,
             }),
         };
         crate::watch::spawn(state.clone());
         spawn_sampler(state.clone(), sampler);
+        crate::scheduler::spawn(state.clone());
         Ok(state)
     }
 
@@ -102,6 +109,7 @@ impl AppState {
             generated_at: unix_now(),
             repositories: self.inner.repositories.borrow().clone(),
             node: self.node(),
+            queue: QueueView::clone(&self.inner.queue.borrow()),
         }
     }
 
@@ -125,6 +133,52 @@ impl AppState {
             self.publish(Event::Repositories(list));
         }
         Ok(())
+    }
+
+    /// The queue view as last published.
+    pub fn queue(&self) -> Arc<QueueView> {
+        Arc::clone(&self.inner.queue.borrow())
+    }
+
+    /// Runs `f` on the store in a blocking task. A poisoned lock only means another blocking
+    /// task panicked; the store itself is fine.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let store = Arc::clone(&self.inner.store);
+        Ok(tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut store)
+        })
+        .await?)
+    }
+
+    /// Re-reads the queue from the store and pushes it if it changed.
+    pub async fn reload_queue(&self) -> anyhow::Result<()> {
+        let view = self.with_store(|store| store.queue_view()).await??;
+        let changed = self.inner.queue.send_if_modified(|current| {
+            if **current == view {
+                false
+            } else {
+                *current = Arc::new(view.clone());
+                true
+            }
+        });
+        if changed {
+            self.publish(Event::Queue(Box::new(view)));
+        }
+        Ok(())
+    }
+
+    /// Asks the scheduler for a pass; wake-ups that arrive during a pass coalesce into one more.
+    pub fn wake_scheduler(&self) {
+        self.inner.scheduler.notify_one();
+    }
+
+    /// Resolves when someone asked the scheduler for a pass.
+    pub async fn scheduler_woken(&self) {
+        self.inner.scheduler.notified().await;
     }
 
     fn publish_node(&self, snapshot: NodeSnapshot) {

@@ -3,6 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use qcold_core::queue::TaskClass;
+use qcold_core::queue::admission::Policy;
+use qcold_core::queue::budget::Budgets;
+use qcold_core::queue::lease;
+
 /// Environment variables that carry proxy settings; reported (redacted) in the node snapshot.
 const PROXY_VARS: [&str; 8] =
     ["http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
@@ -26,6 +31,35 @@ pub struct Config {
     pub paused_task_ttl: Duration,
     /// How long `task health` keeps evidence bundles.
     pub bundle_retention: Duration,
+    /// The queue scheduler's limits and budgets.
+    pub queue: QueueConfig,
+    /// `PATH` as the daemon found it; queue agents get it with qcold's directory in front.
+    pub path_env: Option<String>,
+}
+
+/// The queue scheduler's settings.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Admission limits and class reservations.
+    pub admission: Policy,
+    /// Launch-retry delays and the semantic iteration cap.
+    pub budgets: Budgets,
+    /// How often reconciliation runs even when nothing announced a change (it catches agents
+    /// killed without a trace).
+    pub sync_interval: Duration,
+    /// How often held leases are extended; at most [`lease::HEARTBEAT_SECS`].
+    pub heartbeat: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            admission: Policy::default(),
+            budgets: Budgets::default(),
+            sync_interval: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(lease::HEARTBEAT_SECS.unsigned_abs()),
+        }
+    }
 }
 
 impl Config {
@@ -40,6 +74,8 @@ impl Config {
             verify_timeout: Duration::from_secs(30 * 60),
             paused_task_ttl: Duration::from_secs(2 * 3600),
             bundle_retention: Duration::from_secs(7 * 86_400),
+            queue: QueueConfig::default(),
+            path_env: None,
         }
     }
 
@@ -50,6 +86,12 @@ impl Config {
     /// - `QCOLD_SQLITE_BUSY_TIMEOUT_MS` (default 30000);
     /// - `QCOLD_VERIFY_TIMEOUT_SECONDS` (default 1800);
     /// - `QCOLD_PAUSED_TASK_TTL_HOURS` (default 2) and `QCOLD_BUNDLE_RETENTION_DAYS` (default 7);
+    /// - `QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS` (default 60, at least 1);
+    /// - `QCOLD_QUEUE_ADMISSION_{SOFT,HARD,HEAVY}_MAX_TASKS` (8/12/2),
+    ///   `QCOLD_QUEUE_ADMISSION_RETRY_SECONDS` (60), `QCOLD_QUEUE_ADMISSION_HISTORY_SECONDS` (3600),
+    ///   `QCOLD_QUEUE_ADMISSION_{CHEAP,MID,HEAVY}_{CPU_MILLI,MEMORY_MIB}` (the class reservations);
+    /// - `QCOLD_QUEUE_LAUNCH_RETRY_SECONDS` (comma-separated delays, default `60,300,600`) and
+    ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3);
     /// - the proxy variables (`http_proxy`, `HTTPS_PROXY`, ...).
     pub fn from_env(build_id: impl Into<String>) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -80,6 +122,11 @@ impl Config {
         if let Some(retention) = duration("QCOLD_BUNDLE_RETENTION_DAYS", "days", 86_400_000)? {
             config.bundle_retention = retention;
         }
+        if let Some(interval) = duration("QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS", "seconds", 1_000)? {
+            config.queue.sync_interval = interval.max(Duration::from_secs(1));
+        }
+        read_queue_numbers(&var, &mut config.queue)?;
+        config.path_env = var("PATH");
         config.proxy_env =
             PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();
         Ok(config)
@@ -99,6 +146,57 @@ impl Config {
     pub fn log_dir(&self) -> PathBuf {
         self.state_dir.join("logs")
     }
+}
+
+/// Reads the queue's numeric settings (admission policy, reservations, budgets).
+fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueConfig) -> anyhow::Result<()> {
+    fn number<T: std::str::FromStr>(var: &dyn Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<T>> {
+        var(name)
+            .map(|raw| {
+                raw.trim().parse::<T>().map_err(|_| anyhow::anyhow!("{name} must be a whole number, got {raw:?}"))
+            })
+            .transpose()
+    }
+    let policy = &mut queue.admission;
+    let prefix = "QCOLD_QUEUE_ADMISSION";
+    for (suffix, field) in [
+        ("SOFT_MAX_TASKS", &mut policy.soft_max_tasks),
+        ("HARD_MAX_TASKS", &mut policy.hard_max_tasks),
+        ("HEAVY_MAX_TASKS", &mut policy.heavy_max_tasks),
+    ] {
+        if let Some(n) = number(var, &format!("{prefix}_{suffix}"))? {
+            *field = n;
+        }
+    }
+    if let Some(n) = number(var, &format!("{prefix}_RETRY_SECONDS"))? {
+        policy.retry_secs = n;
+    }
+    if let Some(n) = number(var, &format!("{prefix}_HISTORY_SECONDS"))? {
+        policy.history_secs = n;
+    }
+    for (name, class) in [("CHEAP", TaskClass::Cheap), ("MID", TaskClass::Mid), ("HEAVY", TaskClass::Heavy)] {
+        let reserved = policy.reserves_mut(class);
+        if let Some(n) = number::<u64>(var, &format!("{prefix}_{name}_CPU_MILLI"))? {
+            reserved.cpu_milli = n;
+        }
+        if let Some(n) = number::<u64>(var, &format!("{prefix}_{name}_MEMORY_MIB"))? {
+            reserved.memory_bytes = n.saturating_mul(1024 * 1024);
+        }
+    }
+    if let Some(raw) = var("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS") {
+        queue.budgets.launch_delays_secs = raw
+            .split(',')
+            .map(|d| d.trim().parse::<i64>().ok().filter(|d| *d >= 0))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                anyhow::anyhow!("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS must be comma-separated whole seconds, got {raw:?}")
+            })?;
+    }
+    if let Some(n) = number::<u32>(var, "QCOLD_QUEUE_MAX_ITERATIONS")? {
+        anyhow::ensure!(n >= 1, "QCOLD_QUEUE_MAX_ITERATIONS must be at least 1, got {n}");
+        queue.budgets.max_iterations = n;
+    }
+    Ok(())
 }
 
 /// Resolves the state dir from its three possible sources, in order of precedence.

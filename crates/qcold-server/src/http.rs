@@ -6,10 +6,12 @@
 //! | `GET /api/state` | [`qcold_core::api::StateResponse`] |
 //! | `GET /api/node/snapshot` | [`qcold_core::NodeSnapshot`] |
 //! | `GET /api/events` | server-sent [`qcold_core::Event`]s ([`events`]) |
+//! | `GET /api/queue`, `POST /api/queue/*` | the queue ([`queue`]) |
 //! | anything else | the embedded dashboard ([`assets`]) |
 
 pub mod assets;
 pub mod events;
+pub mod queue;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/state", get(get_state))
         .route("/api/node/snapshot", get(get_node_snapshot))
         .route("/api/events", get(events::stream))
+        .merge(queue::routes())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     Router::new().route("/healthz", get(healthz)).merge(api).fallback(assets::serve).with_state(state)

@@ -2,10 +2,13 @@
 //! numbered append-only migrations. All SQL of the workspace lives under this module.
 
 mod agents;
+mod attempts;
 mod commands;
 mod migrations;
 mod queue;
 mod repos;
+mod runs;
+mod tabs;
 mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -13,9 +16,11 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use attempts::AttemptEnd;
 pub use migrations::MIGRATIONS;
 pub use queue::ItemUpdate;
 pub use repos::{RepoRow, Upserted};
+pub use tabs::DEFAULT_TAB;
 
 /// Failures of the store that callers branch on; everything else is [`StoreError::Sqlite`].
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,13 @@
-//! The store watcher: turns writes by other processes (the CLI) into pushed events.
+//! The store watcher: turns writes by other processes (the CLI, agents) into pushed events and
+//! scheduler passes.
 //!
-//! The CLI writes the SQLite file directly, so the daemon learns about a new repository from
-//! the file system: an inotify watch on the state dir wakes a task, which waits for the burst of
-//! writes to settle, re-reads the small tables it caches and publishes what changed. The
-//! daemon's own writes wake it too and are filtered out by the comparison in
-//! [`AppState::reload_repositories`]. No timer is involved.
+//! The CLI writes the SQLite file directly, so the daemon learns about a new repository or a
+//! task closed out by an agent from the file system: an inotify watch on the state dir wakes a
+//! task, which waits for the burst of writes to settle, re-reads the small tables it caches,
+//! publishes what changed and wakes the queue scheduler. A second watch on the agents' dirs sees
+//! an agent's exit file appear the moment its command ends. The daemon's own writes wake it too
+//! and are filtered out by the comparisons in [`AppState::reload_repositories`] and the
+//! scheduler's idempotent pass. No timer is involved.
 
 use std::path::Path;
 use std::time::Duration;
@@ -22,13 +25,16 @@ const SETTLE: Duration = Duration::from_millis(50);
 pub fn spawn(state: AppState) {
     let (wake, mut woken) = mpsc::channel::<()>(1);
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| e.paths.iter().any(|p| is_store_file(p))) {
+        if event.is_ok_and(|e| e.paths.iter().any(|p| is_store_file(p) || is_exit_file(p))) {
             // A full channel already holds a wake-up; one is enough.
             let _ = wake.try_send(());
         }
     };
+    let agents = state.config().state_dir.join("agents");
     let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
         w.watch(&state.config().state_dir, RecursiveMode::NonRecursive)?;
+        std::fs::create_dir_all(&agents)?;
+        w.watch(&agents, RecursiveMode::Recursive)?;
         Ok(w)
     });
     let watcher = match watcher {
@@ -52,8 +58,13 @@ pub fn spawn(state: AppState) {
             if let Err(err) = state.reload_repositories().await {
                 tracing::error!("cannot reload repositories: {err:#}");
             }
+            state.wake_scheduler();
         }
     });
+}
+
+fn is_exit_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "exit-code")
 }
 
 fn is_store_file(path: &Path) -> bool {

@@ -35,15 +35,35 @@ pub struct Policy {
     pub retry_secs: i64,
     /// How far back host samples count as "recent pressure".
     pub history_secs: i64,
+    /// What each class reserves, indexed cheap, mid, heavy; [`reservation`] by default. An
+    /// operator whose heavy tasks need far less than 32 GiB says so here.
+    pub classes: [Reservation; 3],
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { soft_max_tasks: 8, hard_max_tasks: 12, heavy_max_tasks: 2, retry_secs: 60, history_secs: 3600 }
+        Self {
+            soft_max_tasks: 8,
+            hard_max_tasks: 12,
+            heavy_max_tasks: 2,
+            retry_secs: 60,
+            history_secs: 3600,
+            classes: [reservation(TaskClass::Cheap), reservation(TaskClass::Mid), reservation(TaskClass::Heavy)],
+        }
     }
 }
 
 impl Policy {
+    /// What one task of `class` reserves under this policy.
+    pub const fn reserves(&self, class: TaskClass) -> Reservation {
+        self.classes[class_index(class)]
+    }
+
+    /// Mutable access to what `class` reserves, for configuration.
+    pub fn reserves_mut(&mut self, class: TaskClass) -> &mut Reservation {
+        &mut self.classes[class_index(class)]
+    }
+
     /// The policy with the hard limit raised to the soft one if it was below.
     pub fn normalized(self) -> Self {
         Self { hard_max_tasks: self.hard_max_tasks.max(self.soft_max_tasks), ..self }
@@ -75,7 +95,15 @@ impl std::ops::Add for Reservation {
     }
 }
 
-/// The reservation of a class: cheap 1/0/250m/2 GiB, mid 1/0/500m/8 GiB, heavy 1/1/2000m/32 GiB.
+const fn class_index(class: TaskClass) -> usize {
+    match class {
+        TaskClass::Cheap => 0,
+        TaskClass::Mid => 1,
+        TaskClass::Heavy => 2,
+    }
+}
+
+/// The default reservation of a class: cheap 1/0/250m/2 GiB, mid 1/0/500m/8 GiB, heavy 1/1/2000m/32 GiB.
 pub const fn reservation(class: TaskClass) -> Reservation {
     match class {
         TaskClass::Cheap => Reservation { tasks: 1, heavy: 0, cpu_milli: 250, memory_bytes: 2 * GIB },
@@ -129,7 +157,7 @@ pub fn admit(
     now: i64,
 ) -> Vec<(ItemId, Decision)> {
     let policy = policy.normalized();
-    let mut reserved = live.iter().fold(Reservation::default(), |acc, class| acc + reservation(*class));
+    let mut reserved = live.iter().fold(Reservation::default(), |acc, class| acc + policy.reserves(*class));
     let window: Vec<&HostSample> = history.iter().filter(|s| now - s.at <= policy.history_secs).collect();
     let floor = memory_floor(host.memory_total);
     let cpus = f64::from(host.logical_cpus.max(1));
@@ -142,7 +170,7 @@ pub fn admit(
     candidates
         .iter()
         .map(|(id, class)| {
-            let want = reservation(*class);
+            let want = policy.reserves(*class);
             let reason = refusal(policy, host, reserved, want, floor, cpus, pressure);
             let decision = match reason {
                 Some(reason) => Decision::Wait { reason, retry_at: now + policy.retry_secs },

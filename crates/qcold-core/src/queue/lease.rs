@@ -43,18 +43,20 @@ pub enum Grant {
     },
 }
 
-/// Decides a lease request by `owner` at `now`. The caller stores the new lease
-/// (`epoch`, `owner`, `now + LEASE_TTL_SECS`) when acquired, in the same transaction.
-pub fn acquire(current: Option<&Lease>, owner: &str, now: i64) -> Grant {
+/// Decides a lease request by `owner` at `now`. `holder_alive` says whether the current holder
+/// still exists: a holder known to be dead (a daemon killed with `kill -9`) is displaced at once
+/// instead of after its lease lapses, so a restarted daemon re-attaches without waiting out the
+/// TTL. The caller stores the new lease (`epoch`, `owner`, `now + LEASE_TTL_SECS`) when acquired,
+/// in the same transaction.
+pub fn acquire(current: Option<&Lease>, owner: &str, now: i64, holder_alive: bool) -> Grant {
     match current {
         None => Grant::Acquired { epoch: 1, reclaimed: false },
-        Some(Lease { owner: Some(holder), expires_at, .. }) if *expires_at > now && holder != owner => {
+        Some(Lease { owner: Some(holder), expires_at, .. }) if *expires_at > now && holder != owner && holder_alive => {
             Grant::Busy { owner: holder.clone(), expires_at: *expires_at }
         }
-        Some(lease) => Grant::Acquired {
-            epoch: lease.epoch + 1,
-            reclaimed: lease.owner.as_deref().is_some_and(|h| h != owner) && lease.expires_at <= now,
-        },
+        Some(lease) => {
+            Grant::Acquired { epoch: lease.epoch + 1, reclaimed: lease.owner.as_deref().is_some_and(|h| h != owner) }
+        }
     }
 }
 
@@ -73,20 +75,25 @@ mod tests {
 
     #[test]
     fn grants() {
-        assert_eq!(acquire(None, "w1", 0), Grant::Acquired { epoch: 1, reclaimed: false });
+        assert_eq!(acquire(None, "w1", 0, false), Grant::Acquired { epoch: 1, reclaimed: false });
         let held = lease(Some("w1"), 3, 200);
-        assert_eq!(acquire(Some(&held), "w2", 100), Grant::Busy { owner: "w1".into(), expires_at: 200 });
+        assert_eq!(acquire(Some(&held), "w2", 100, true), Grant::Busy { owner: "w1".into(), expires_at: 200 });
         assert_eq!(
-            acquire(Some(&held), "w1", 100),
+            acquire(Some(&held), "w2", 100, false),
+            Grant::Acquired { epoch: 4, reclaimed: true },
+            "a dead holder is displaced before its lease lapses"
+        );
+        assert_eq!(
+            acquire(Some(&held), "w1", 100, true),
             Grant::Acquired { epoch: 4, reclaimed: false },
             "the holder renews"
         );
         assert_eq!(
-            acquire(Some(&held), "w2", 200),
+            acquire(Some(&held), "w2", 200, true),
             Grant::Acquired { epoch: 4, reclaimed: true },
             "an expired lease is reclaimed"
         );
-        assert_eq!(acquire(Some(&lease(None, 7, 0)), "w2", 100), Grant::Acquired { epoch: 8, reclaimed: false });
+        assert_eq!(acquire(Some(&lease(None, 7, 0)), "w2", 100, false), Grant::Acquired { epoch: 8, reclaimed: false });
     }
 
     #[test]

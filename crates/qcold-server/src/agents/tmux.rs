@@ -74,25 +74,16 @@ impl Tmux {
         }
     }
 
-    /// Starts `argv` in a new detached session in `cwd` with extra environment, and returns the
-    /// pane's pid. With several arguments tmux executes the command directly, without a shell.
-    pub fn new_session(
-        &self,
-        session: &str,
-        cwd: &Path,
-        env: &[(String, String)],
-        argv: &[String],
-    ) -> Result<u32, TmuxError> {
+    /// Starts `argv` in a new detached session in `cwd` and returns the pane's pid. With several
+    /// arguments tmux executes the command directly, without a shell. Extra environment is the
+    /// wrapper's job (`agent-run --env`): tmux's `-e` does not reliably override `PATH`.
+    pub fn new_session(&self, session: &str, cwd: &Path, argv: &[String]) -> Result<u32, TmuxError> {
         let cwd = cwd.to_string_lossy();
         let mut args: Vec<String> =
             ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session, "-x", "200", "-y", "50", "-c", &cwd]
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect();
-        for (key, value) in env {
-            args.push("-e".into());
-            args.push(format!("{key}={value}"));
-        }
         args.extend(argv.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         // The pane pid is printed by new-session itself: a command that exits at once may take

@@ -11,9 +11,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// Runs `argv` (with standard input from `stdin_file` when given), records its exit code in
-/// `exit_file`, and returns the code.
-pub fn run(exit_file: &Path, stdin_file: Option<&Path>, argv: &[String]) -> i32 {
+/// Runs `argv` (with standard input from `stdin_file` when given, and `env` added to its
+/// environment), records its exit code in `exit_file`, and returns the code. The environment is
+/// applied here rather than by tmux, whose `new-session -e` does not reliably override `PATH`.
+pub fn run(exit_file: &Path, stdin_file: Option<&Path>, env: &[(String, String)], argv: &[String]) -> i32 {
     let _ = nix::sys::prctl::set_child_subreaper(true);
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
         // A registered handler replaces the default "terminate"; exec resets it for the command.
@@ -24,7 +25,7 @@ pub fn run(exit_file: &Path, stdin_file: Option<&Path>, argv: &[String]) -> i32 
             eprintln!("qcold agent-run: no command given");
             127
         }
-        Some((program, args)) => match spawn(program, args, stdin_file) {
+        Some((program, args)) => match spawn(program, args, stdin_file, env) {
             Ok(mut child) => loop {
                 match child.wait() {
                     Ok(status) => break status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
@@ -48,9 +49,14 @@ pub fn run(exit_file: &Path, stdin_file: Option<&Path>, argv: &[String]) -> i32 
     code
 }
 
-fn spawn(program: &str, args: &[String], stdin_file: Option<&Path>) -> std::io::Result<std::process::Child> {
+fn spawn(
+    program: &str,
+    args: &[String],
+    stdin_file: Option<&Path>,
+    env: &[(String, String)],
+) -> std::io::Result<std::process::Child> {
     let mut cmd = Command::new(program);
-    cmd.args(args);
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(path) = stdin_file {
         cmd.stdin(std::fs::File::open(path)?);
     }

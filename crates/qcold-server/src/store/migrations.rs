@@ -182,6 +182,14 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         reserved_tasks INTEGER NOT NULL,
         reserved_heavy INTEGER NOT NULL
     ) STRICT;",
+),
+(
+    6,
+    "queue ledger packets and the default tab",
+    "ALTER TABLE queue_attempts ADD COLUMN packet TEXT;
+    ALTER TABLE queue_attempts ADD COLUMN task_id TEXT;
+    INSERT OR IGNORE INTO queue_tabs (id, label, run_id, active, created_at)
+        SELECT 'default', 'Task Queue', NULL, NOT EXISTS (SELECT 1 FROM queue_tabs WHERE active = 1), 0;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -13,10 +13,10 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
 use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
-const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
+pub(super) const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
     next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at";
 
-/// A status change a worker wants to write.
+/// What a worker writes to an item it leases: every field the scheduler changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemUpdate {
     /// The new status.
@@ -25,6 +25,29 @@ pub struct ItemUpdate {
     pub reason: String,
     /// Not before this time, for `waiting`.
     pub next_attempt_at: Option<i64>,
+    /// Launch failures so far.
+    pub launch_failures: u32,
+    /// The semantic iteration.
+    pub iteration: u32,
+    /// Its task record.
+    pub task_id: Option<String>,
+    /// Its current agent.
+    pub agent_id: Option<String>,
+}
+
+impl ItemUpdate {
+    /// An update that keeps everything of `item` but its status, reason and retry time.
+    pub fn of(item: &ItemRecord, status: ItemStatus, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: reason.into(),
+            next_attempt_at: None,
+            launch_failures: item.launch_failures,
+            iteration: item.iteration,
+            task_id: item.task_id.clone(),
+            agent_id: item.agent_id.clone(),
+        }
+    }
 }
 
 impl Store {
@@ -44,25 +67,25 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, 'running', 'queued', ?5, ?5)",
             params![id.as_str(), repo.as_str(), enum_text(mode), agent, now],
         )?;
-        for (offset, item) in items.iter().enumerate() {
-            let deps = serde_json::to_string(&item.depends_on).map_err(|e| conversion_error(5, e))?;
-            tx.execute(
-                "INSERT INTO queue_items (run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10)",
-                params![
-                    id.as_str(),
-                    item.id.as_str(),
-                    offset + 1,
-                    item.slug.as_str(),
-                    item.prompt,
-                    deps,
-                    item.wave_index,
-                    enum_text(item.task_class),
-                    item.agent,
-                    now
-                ],
-            )?;
-        }
+        insert_items(&tx, id, items, 1, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds items after the run's last position and sets the run running again, in one
+    /// transaction. `items` carry their canonical wave indexes over the combined set.
+    pub fn append_items(&mut self, id: &RunId, items: &[Item], now: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: u32 =
+            tx.query_row("SELECT coalesce(max(position), 0) FROM queue_items WHERE run_id = ?1", [id.as_str()], |r| {
+                r.get(0)
+            })?;
+        insert_items(&tx, id, items, last + 1, now)?;
+        tx.execute(
+            "UPDATE queue_runs SET status = 'running', reason = 'items appended', updated_at = ?2
+             WHERE id = ?1 AND status IN ('running', 'success')",
+            params![id.as_str(), now],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -86,13 +109,15 @@ impl Store {
     }
 
     /// Asks for an item's lease on behalf of `owner`; a grant bumps the epoch and is stored in the
-    /// same transaction, so two workers can never both hold it.
+    /// same transaction, so two workers can never both hold it. `holder_alive` tells whether the
+    /// current holder still exists.
     pub fn acquire_item_lease(
         &mut self,
         run: &RunId,
         item: &ItemId,
         owner: &str,
         now: i64,
+        holder_alive: &dyn Fn(&str) -> bool,
     ) -> Result<Option<Grant>, StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: Option<Lease> = tx
@@ -103,7 +128,8 @@ impl Store {
             )
             .optional()?;
         let Some(current) = current else { return Ok(None) };
-        let grant = lease::acquire(Some(&current), owner, now);
+        let alive = current.owner.as_deref().is_some_and(holder_alive);
+        let grant = lease::acquire(Some(&current), owner, now, alive);
         if let Grant::Acquired { epoch, .. } = &grant {
             tx.execute(
                 "UPDATE queue_items SET lease_owner = ?3, lease_epoch = ?4, lease_expires_at = ?5 WHERE run_id = ?1 AND id = ?2",
@@ -133,7 +159,8 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let changed = self.conn.execute(
-            "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7
+            "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
+                 launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11
              WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
             params![
                 run.as_str(),
@@ -142,7 +169,11 @@ impl Store {
                 update.status.as_str(),
                 update.reason,
                 update.next_attempt_at,
-                now
+                now,
+                update.launch_failures,
+                update.iteration,
+                update.task_id,
+                update.agent_id
             ],
         )?;
         if changed == 0 {
@@ -202,7 +233,36 @@ impl Store {
     }
 }
 
-fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord> {
+fn insert_items(
+    tx: &rusqlite::Transaction<'_>,
+    run: &RunId,
+    items: &[Item],
+    first_position: u32,
+    now: i64,
+) -> Result<(), StoreError> {
+    for (position, item) in (first_position..).zip(items) {
+        let deps = serde_json::to_string(&item.depends_on).map_err(|e| conversion_error(5, e))?;
+        tx.execute(
+            "INSERT INTO queue_items (run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 'queued', ?10)",
+            params![
+                run.as_str(),
+                item.id.as_str(),
+                position,
+                item.slug.as_str(),
+                item.prompt,
+                deps,
+                item.wave_index,
+                enum_text(item.task_class),
+                item.agent,
+                now
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord> {
     let deps: String = row.get(5)?;
     Ok(ItemRecord {
         run_id: RunId::new(row.get::<_, String>(0)?).map_err(|e| conversion_error(0, e))?,
@@ -223,5 +283,6 @@ fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord> {
         agent_id: row.get(15)?,
         lease: Lease { owner: row.get(16)?, epoch: row.get(17)?, expires_at: row.get(18)? },
         updated_at: row.get(19)?,
+        attempts: Vec::new(),
     })
 }

@@ -82,7 +82,7 @@ fn schema_snapshot() {
                 bundle TEXT,
                 failure TEXT,
                 started_at INTEGER NOT NULL,
-                finished_at INTEGER,
+                finished_at INTEGER, packet TEXT, task_id TEXT,
                 PRIMARY KEY (run_id, item_id, iteration),
                 FOREIGN KEY (run_id, item_id) REFERENCES queue_items (run_id, id) ON DELETE CASCADE
             ) STRICT;
@@ -296,22 +296,24 @@ mod queue {
         let mut store = open(dir.path());
         let run = run_with_items(&mut store);
         let item: ItemId = "a".parse().unwrap();
-        let running = ItemUpdate { status: ItemStatus::Running, reason: "started".into(), next_attempt_at: None };
+        let stored = store.run_items(&run).unwrap().remove(0);
+        let running = ItemUpdate::of(&stored, ItemStatus::Running, "started");
+        let alive = |_: &str| true;
 
         assert_eq!(
-            store.acquire_item_lease(&run, &item, "w1", 1000).unwrap(),
+            store.acquire_item_lease(&run, &item, "w1", 1000, &alive).unwrap(),
             Some(Grant::Acquired { epoch: 1, reclaimed: false })
         );
-        assert!(matches!(store.acquire_item_lease(&run, &item, "w2", 1001).unwrap(), Some(Grant::Busy { .. })));
+        assert!(matches!(store.acquire_item_lease(&run, &item, "w2", 1001, &alive).unwrap(), Some(Grant::Busy { .. })));
         assert!(store.heartbeat_item(&run, &item, 1, 1100).unwrap());
         store.update_item(&run, &item, 1, &running, 1100).unwrap();
 
         // w1 goes silent; its lease lapses at 1100 + 120 and w2 reclaims the item.
         assert_eq!(
-            store.acquire_item_lease(&run, &item, "w2", 1221).unwrap(),
+            store.acquire_item_lease(&run, &item, "w2", 1221, &alive).unwrap(),
             Some(Grant::Acquired { epoch: 2, reclaimed: true })
         );
-        let late = ItemUpdate { status: ItemStatus::Failed, reason: "stale worker".into(), next_attempt_at: None };
+        let late = ItemUpdate::of(&stored, ItemStatus::Failed, "stale worker");
         let err = store.update_item(&run, &item, 1, &late, 1222).unwrap_err();
         assert!(matches!(err, StoreError::Fenced { epoch: 1, .. }), "{err}");
         assert!(
@@ -322,19 +324,11 @@ mod queue {
         assert_eq!((stored.status, stored.reason.as_str(), stored.lease.epoch), (ItemStatus::Running, "started", 2));
         assert_eq!(stored.lease.owner.as_deref(), Some("w2"));
 
-        store
-            .update_item(
-                &run,
-                &item,
-                2,
-                &ItemUpdate { status: ItemStatus::Success, reason: "closed".into(), next_attempt_at: None },
-                1300,
-            )
-            .unwrap();
+        store.update_item(&run, &item, 2, &ItemUpdate::of(stored, ItemStatus::Success, "closed"), 1300).unwrap();
         store.release_item(&run, &item, 2).unwrap();
         let stored = &store.run_items(&run).unwrap()[0];
         assert_eq!((stored.status, stored.lease.owner.as_deref()), (ItemStatus::Success, None));
-        assert_eq!(store.acquire_item_lease(&run, &"zz".parse().unwrap(), "w1", 0).unwrap(), None);
+        assert_eq!(store.acquire_item_lease(&run, &"zz".parse().unwrap(), "w1", 0, &alive).unwrap(), None);
     }
 
     #[test]

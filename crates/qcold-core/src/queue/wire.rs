@@ -1,0 +1,171 @@
+//! The queue's HTTP contract: the requests of `POST /api/queue/*`, their answer, and the view
+//! `GET /api/queue` serves and `/api/events` pushes.
+
+use serde::{Deserialize, Serialize};
+
+use super::graph::Diagnostic;
+use super::package::Package;
+use super::{ExecutionMode, ItemRecord, RunStatus, TaskClass};
+use crate::{ItemId, RepoId, RunId, TabId};
+
+/// A queue tab: a named slot that shows one run. Exactly one tab is active; `default` always exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tab {
+    /// Its id.
+    pub id: TabId,
+    /// Its label.
+    pub label: String,
+    /// The run it shows.
+    #[serde(default)]
+    pub run_id: Option<RunId>,
+    /// Whether it is the active tab (where `queue run` puts a new run by default).
+    pub active: bool,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// A run with its items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// Its id.
+    pub id: RunId,
+    /// The repository its tasks open in.
+    pub repo: RepoId,
+    /// Sequence or graph.
+    pub mode: ExecutionMode,
+    /// The agent command for items that name none; `None` takes the first ready one.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Its status.
+    pub status: RunStatus,
+    /// Why, in words (never read by any decision).
+    pub reason: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+    /// Its items, in position order.
+    pub items: Vec<ItemRecord>,
+}
+
+/// Everything `GET /api/queue` serves: every tab, and the runs that are shown in a tab or still
+/// have work.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueView {
+    /// The tabs, oldest first.
+    pub tabs: Vec<Tab>,
+    /// The runs, oldest first.
+    pub runs: Vec<Run>,
+}
+
+impl QueueView {
+    /// A run by id.
+    pub fn run(&self, id: &RunId) -> Option<&Run> {
+        self.runs.iter().find(|r| &r.id == id)
+    }
+}
+
+/// `POST /api/queue/run`: a new run from a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The package.
+    pub package: Package,
+    /// The repository; falls back to the package's, then the active one.
+    #[serde(default)]
+    pub repo: Option<RepoId>,
+    /// The agent command; falls back to the package's.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// The mode, overriding the package's.
+    #[serde(default)]
+    pub execution_mode: Option<ExecutionMode>,
+    /// The tab to show it in; the active tab by default.
+    #[serde(default)]
+    pub tab_id: Option<TabId>,
+}
+
+/// `POST /api/queue/append`: more items for an existing run (the active tab's by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendRequest {
+    /// The run.
+    #[serde(default)]
+    pub run_id: Option<RunId>,
+    /// The new items (and their dependencies, which may name existing items).
+    pub package: Package,
+}
+
+/// `POST /api/queue/update`: changes to an item that has not started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    /// The run.
+    pub run_id: RunId,
+    /// The item.
+    pub item_id: ItemId,
+    /// A new prompt.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// A new class.
+    #[serde(default)]
+    pub task_class: Option<TaskClass>,
+    /// A new agent command.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// `POST /api/queue/remove`: an item that has not started, or has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveRequest {
+    /// The run.
+    pub run_id: RunId,
+    /// The item.
+    pub item_id: ItemId,
+}
+
+/// `POST /api/queue/stop`, `/continue` and `/clear`: a run, the active tab's by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSelector {
+    /// The run.
+    #[serde(default)]
+    pub run_id: Option<RunId>,
+}
+
+/// `POST /api/queue/tab/create`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TabCreate {
+    /// Its label, at most 48 characters; "Queue N" by default.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// `POST /api/queue/tab/switch` and `/tab/delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TabSelector {
+    /// The tab.
+    pub tab_id: TabId,
+}
+
+/// The answer to every `POST /api/queue/*`, success or failure: what happened, which run or tab
+/// it concerned, and the package diagnostics (warnings on success, errors on a refusal).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueAnswer {
+    /// Whether the change was made.
+    pub ok: bool,
+    /// What happened, or why not.
+    pub message: String,
+    /// The run concerned.
+    #[serde(default)]
+    pub run_id: Option<RunId>,
+    /// The tab concerned.
+    #[serde(default)]
+    pub tab_id: Option<TabId>,
+    /// Package diagnostics.
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+}

@@ -1,0 +1,249 @@
+//! The queue scheduler: the one task of the daemon that moves queue items forward.
+//!
+//! Each *pass* gathers evidence, asks the pure decisions of [`qcold_core::queue`] what it means,
+//! and applies the answer: reconcile items in flight ([`reconcile`](qcold_core::queue::reconcile)),
+//! settle runs (stop, success, failure), then admit and launch ready items ([`launch`]). A pass
+//! is idempotent: over unchanged evidence it writes nothing.
+//!
+//! Passes are event-driven. The scheduler sleeps until one of: an operator command or a store
+//! write by another process (an agent closing out its task), an agent's exit file appearing, the
+//! earliest `next_attempt_at` of a waiting item, the next lease heartbeat while it holds leases,
+//! or the reconciliation interval (`QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS`), which catches
+//! what leaves no trace (an agent killed with its wrapper). The first pass after start-up is the
+//! start-up reconciliation: it re-attaches to agents that are still alive and re-drives launches
+//! a killed daemon left half done, so nothing is launched twice.
+
+mod launch;
+mod packet;
+mod reconcile;
+mod settle;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use qcold_core::NodeSnapshot;
+use qcold_core::queue::admission::HostSample;
+use qcold_core::queue::lease::Grant;
+use qcold_core::queue::{ItemRecord, ItemStatus};
+use qcold_core::{ItemId, RunId};
+
+use crate::agents::procs;
+use crate::app::AppState;
+use crate::store::{ItemUpdate, Store, StoreError};
+use crate::{Config, unix_now};
+
+/// Starts the scheduler; it stops when the daemon shuts down.
+pub fn spawn(state: AppState) {
+    let qcold = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("qcold"));
+    let scheduler = Scheduler::new(state.config().clone(), qcold);
+    tokio::spawn(run(state, scheduler));
+}
+
+async fn run(state: AppState, scheduler: Scheduler) {
+    let mut scheduler = Some(scheduler);
+    let sync = state.config().queue.sync_interval;
+    let mut next_sync = tokio::time::Instant::now() + sync;
+    while let Some(mut taken) = scheduler.take() {
+        let host = host_sample(&state.node(), unix_now());
+        let result = state
+            .with_store(move |store| {
+                let outcome = taken.pass(store, host, unix_now());
+                (taken, outcome)
+            })
+            .await;
+        let wake_at = match result {
+            Ok((back, outcome)) => {
+                let holding = !back.held.is_empty();
+                scheduler = Some(back);
+                match outcome {
+                    Ok(next_attempt_at) => wake_time(next_attempt_at, holding, &state, next_sync),
+                    Err(err) => {
+                        tracing::error!("queue pass failed: {err:#}");
+                        tokio::time::Instant::now() + Duration::from_secs(5)
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!("queue scheduler stopped: {err:#}");
+                break;
+            }
+        };
+        if let Err(err) = state.reload_queue().await {
+            tracing::error!("cannot reload the queue: {err:#}");
+        }
+        tokio::select! {
+            () = state.cancelled() => break,
+            () = state.scheduler_woken() => {}
+            () = tokio::time::sleep_until(wake_at) => {}
+        }
+        if tokio::time::Instant::now() >= next_sync {
+            next_sync = tokio::time::Instant::now() + sync;
+        }
+    }
+}
+
+/// The earliest of: a waiting item's retry time, the next heartbeat while leases are held, the
+/// next reconciliation.
+fn wake_time(
+    next_attempt_at: Option<i64>,
+    holding: bool,
+    state: &AppState,
+    next_sync: tokio::time::Instant,
+) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let mut at = next_sync;
+    if let Some(t) = next_attempt_at {
+        let secs = u64::try_from((t - unix_now()).max(0)).unwrap_or(0);
+        at = at.min(now + Duration::from_secs(secs));
+    }
+    if holding {
+        at = at.min(now + state.config().queue.heartbeat);
+    }
+    at
+}
+
+/// A host sample from the node snapshot; unknown figures fall back to a generous host so a
+/// missing sensor never blocks the queue (8 CPUs, 128 GiB).
+fn host_sample(node: &NodeSnapshot, now: i64) -> HostSample {
+    let resources = &node.resources;
+    let memory = resources.memory.as_ref();
+    HostSample {
+        at: now,
+        logical_cpus: resources.cpu.as_ref().map_or(8, |c| c.logical_cpus),
+        load_one: resources.load.as_ref().map_or(0.0, |l| l.one),
+        memory_total: memory.map_or(128 << 30, |m| m.total_bytes),
+        memory_available: memory.map_or(128 << 30, |m| m.available_bytes),
+        reserved_tasks: 0,
+        reserved_heavy: 0,
+    }
+}
+
+/// The scheduler's memory: who it is and which leases it holds. Everything else is in the store.
+#[derive(Debug)]
+pub struct Scheduler {
+    config: Config,
+    qcold: PathBuf,
+    owner: String,
+    /// Leases held, by item, with their epochs.
+    held: HashMap<(RunId, ItemId), u64>,
+    last_heartbeat: i64,
+}
+
+impl Scheduler {
+    /// A scheduler for this process; `qcold` is the binary agents get as `QCOLD_BIN`.
+    pub fn new(config: Config, qcold: PathBuf) -> Self {
+        let owner = format!("daemon-{}-{}", std::process::id(), unix_now());
+        Self { config, qcold, owner, held: HashMap::new(), last_heartbeat: 0 }
+    }
+
+    /// One pass; returns the earliest retry time of a waiting item.
+    pub fn pass(&mut self, store: &mut Store, host: HostSample, now: i64) -> anyhow::Result<Option<i64>> {
+        self.heartbeat(store, now)?;
+        for run in store.live_runs()? {
+            for item in &run.items {
+                self.reconcile(store, &run, item, now)?;
+            }
+        }
+        for run in store.live_runs()? {
+            settle::run(store, &run, now)?;
+        }
+        self.launch_ready(store, host, now)?;
+        let waiting = store.items_in(&[ItemStatus::Waiting])?;
+        Ok(waiting.iter().filter_map(|i| i.next_attempt_at).min())
+    }
+
+    /// Extends every held lease when a heartbeat is due; a refused heartbeat means another
+    /// worker owns the item now, so it is forgotten.
+    fn heartbeat(&mut self, store: &mut Store, now: i64) -> Result<(), StoreError> {
+        let every = i64::try_from(self.config.queue.heartbeat.as_secs()).unwrap_or(5).max(1);
+        if now - self.last_heartbeat < every {
+            return Ok(());
+        }
+        self.last_heartbeat = now;
+        let mut lost = Vec::new();
+        for ((run, item), epoch) in &self.held {
+            if !store.heartbeat_item(run, item, *epoch, now)? {
+                tracing::warn!("lost the lease of {run}/{item}; another worker owns it");
+                lost.push((run.clone(), item.clone()));
+            }
+        }
+        for key in lost {
+            self.held.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// The epoch of the item's lease, taking it if needed; `None` while another live worker
+    /// holds it.
+    fn lease(&mut self, store: &mut Store, item: &ItemRecord, now: i64) -> Result<Option<u64>, StoreError> {
+        let key = (item.run_id.clone(), item.id.clone());
+        if let Some(epoch) = self.held.get(&key)
+            && item.lease.epoch == *epoch
+            && item.lease.owner.as_deref() == Some(self.owner.as_str())
+        {
+            return Ok(Some(*epoch));
+        }
+        let me = std::process::id();
+        let alive = |holder: &str| holder_alive(holder, me);
+        match store.acquire_item_lease(&item.run_id, &item.id, &self.owner, now, &alive)? {
+            Some(Grant::Acquired { epoch, reclaimed }) => {
+                if reclaimed {
+                    tracing::info!("reclaimed the lease of {}/{} from {:?}", item.run_id, item.id, item.lease.owner);
+                }
+                self.held.insert(key, epoch);
+                Ok(Some(epoch))
+            }
+            Some(Grant::Busy { owner, .. }) => {
+                tracing::debug!("{}/{} is leased by {owner}", item.run_id, item.id);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Gives a lease back once the item needs no worker (ended, or waiting for its turn).
+    fn release(&mut self, store: &mut Store, item: &ItemRecord, epoch: u64) -> Result<(), StoreError> {
+        self.held.remove(&(item.run_id.clone(), item.id.clone()));
+        store.release_item(&item.run_id, &item.id, epoch)
+    }
+
+    /// Writes an update under the held lease, then releases it when the item no longer needs a
+    /// worker.
+    fn write(
+        &mut self,
+        store: &mut Store,
+        item: &ItemRecord,
+        epoch: u64,
+        update: &ItemUpdate,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        store.update_item(&item.run_id, &item.id, epoch, update, now)?;
+        if !matches!(
+            update.status,
+            ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running | ItemStatus::Paused
+        ) {
+            self.release(store, item, epoch)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a lease holder (`daemon-<pid>-<start>`) is a live process other than this one. A
+/// holder id this process did not write but that names its pid is a predecessor whose pid was
+/// reused, hence dead.
+fn holder_alive(holder: &str, me: u32) -> bool {
+    let pid =
+        holder.strip_prefix("daemon-").and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) if pid == me => false,
+        Some(pid) => {
+            procs::alive(pid)
+                && procs::cmdline(pid)
+                    .first()
+                    .is_some_and(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with("qcold")))
+        }
+        // A holder of another shape is not ours to judge; respect its lease until it lapses.
+        None => true,
+    }
+}

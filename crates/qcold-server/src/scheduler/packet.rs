@@ -1,0 +1,83 @@
+//! The task packet: everything an agent needs to do one queue item, written to a file it is
+//! pointed at (`QCOLD_PACKET_FILE`, or the `{packet_file}`/`{packet}` placeholders).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use qcold_core::queue::wire::Run;
+use qcold_core::queue::{Attempt, ItemRecord};
+use qcold_core::task::TaskRecord;
+use qcold_core::{ItemId, RunId};
+
+use crate::Config;
+
+/// Where an item's packets and captured logs live.
+pub(super) fn dir(config: &Config, run: &RunId, item: &ItemId) -> PathBuf {
+    config.state_dir.join("queue").join(run.as_str()).join(item.as_str())
+}
+
+/// The packet of iteration `iteration` (from 1) of `item`; earlier attempts are listed so a
+/// recovery knows what was tried and how it failed.
+pub(super) fn render(
+    run: &Run,
+    item: &ItemRecord,
+    task: &TaskRecord,
+    iteration: u32,
+    max_iterations: u32,
+    earlier: &[Attempt],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Q-COLD task packet: {}", item.slug);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "- run: {} (item {}, position {})", run.id, item.id, item.position);
+    let _ = writeln!(out, "- repository: {} at {}", task.repo, task.primary);
+    let _ = writeln!(out, "- task: {} on branch {}", task.id, task.branch);
+    let _ = writeln!(out, "- worktree: {}", task.worktree);
+    let _ = writeln!(out, "- base branch: {} at {}", task.base_branch, task.base_commit);
+    let _ = writeln!(out, "- iteration: {iteration} of at most {max_iterations}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "## Prompt");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", item.prompt.trim_end());
+    let _ = writeln!(out);
+    let _ = writeln!(out, "## How to close out");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Work only in the worktree above and commit your changes there. Then, from the worktree:");
+    let _ = writeln!(out);
+    let _ =
+        writeln!(out, "- `qcold task closeout --outcome success --message \"<commit message>\"` delivers the branch");
+    let _ = writeln!(out, "  through the repository's validation; if validation fails, fix it and run it again;");
+    let _ = writeln!(out, "- `qcold task closeout --outcome blocked --reason \"<why>\"` when you cannot proceed;");
+    let _ = writeln!(out, "- `qcold task closeout --outcome failed --reason \"<why>\"` when the task cannot be done.");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Exiting without closing out counts as a failed iteration.");
+    let failed: Vec<&Attempt> = earlier.iter().filter(|a| a.failure.is_some()).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "## Recovery: earlier attempts failed");
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "This is a recovery. Read what the earlier attempts left (task records, bundles, logs), find why they \
+             failed, and make one careful attempt that avoids it."
+        );
+        for a in failed {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "### Iteration {}", a.iteration);
+            let _ = writeln!(out, "- failure: {}", a.failure.as_deref().unwrap_or(""));
+            let _ = writeln!(out, "- agent command: {}", a.agent_command);
+            for (label, value) in [
+                ("agent", &a.agent_id),
+                ("task", &a.task_id),
+                ("terminal", &a.terminal),
+                ("log", &a.log),
+                ("bundle", &a.bundle),
+            ] {
+                if let Some(value) = value {
+                    let _ = writeln!(out, "- {label}: {value}");
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,151 @@
+//! Reconciling items in flight: gather the evidence (task record, agent), ask
+//! [`qcold_core::queue::reconcile`], apply the verdict with the budgets.
+
+use qcold_core::AgentId;
+use qcold_core::agent::AgentState;
+use qcold_core::queue::budget::{self, Next};
+use qcold_core::queue::reconcile::{Action, AgentEvidence, Evidence, reconcile};
+use qcold_core::queue::wire::Run;
+use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus};
+
+use super::Scheduler;
+use crate::agents;
+use crate::store::{AttemptEnd, ItemUpdate, Store};
+
+impl Scheduler {
+    /// Reconciles one item. Items a launch left half done (`admitted`, `starting` without a
+    /// live worker: the daemon died mid-launch) are launched again, which adopts an agent the
+    /// dead launch already started instead of starting a second one.
+    pub(super) fn reconcile(
+        &mut self,
+        store: &mut Store,
+        run: &Run,
+        item: &ItemRecord,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        match item.status {
+            ItemStatus::Admitted | ItemStatus::Starting => {
+                if let Some(epoch) = self.lease(store, item, now)? {
+                    self.launch(store, run, item, epoch, now)?;
+                }
+                Ok(())
+            }
+            ItemStatus::Running | ItemStatus::Paused => self.judge(store, run, item, now),
+            _ => Ok(()),
+        }
+    }
+
+    fn judge(&mut self, store: &mut Store, run: &Run, item: &ItemRecord, now: i64) -> anyhow::Result<()> {
+        let task = item.task_id.as_deref().map(|id| store.task(id)).transpose()?.flatten();
+        let agent = match item.agent_id.as_deref().map(AgentId::new).transpose()? {
+            Some(id) => store.agents()?.into_iter().find(|a| a.id == id),
+            None => None,
+        };
+        let evidence = Evidence {
+            item: item.status,
+            task: task.as_ref().map(|t| t.status),
+            agent: match agent.as_ref().map(|a| agents::view(a.clone()).state) {
+                None => AgentEvidence::None,
+                Some(AgentState::Running) => AgentEvidence::Alive,
+                Some(AgentState::Exited { code }) => AgentEvidence::Exited { code },
+                Some(AgentState::Vanished) => AgentEvidence::Vanished,
+            },
+            launching: false,
+        };
+        let verdict = reconcile(&evidence);
+        if verdict.action == Action::None {
+            // Hold the lease of work in flight, so a second daemon keeps its hands off.
+            self.lease(store, item, now)?;
+            return Ok(());
+        }
+        let Some(epoch) = self.lease(store, item, now)? else { return Ok(()) };
+        let bundle = match &task {
+            Some(t) if t.status.is_terminal() => store.task_bundles(&t.id)?.last().map(|b| b.path.clone()),
+            _ => None,
+        };
+        let log = agent.as_ref().and_then(|a| self.capture(run, item, a));
+        let held = matches!(run.status, RunStatus::Stopping | RunStatus::Stopped);
+        let budgets = &self.config.queue.budgets;
+        let (update, failure) = match verdict.action {
+            Action::None => return Ok(()),
+            Action::SetStatus => {
+                let reason = match (verdict.status, &task) {
+                    (ItemStatus::Success, _) => "its task closed successfully".to_owned(),
+                    (ItemStatus::Blocked, _) => "its task closed as blocked".to_owned(),
+                    (ItemStatus::Paused, _) => "its task is paused; `qcold task open` resumes it".to_owned(),
+                    (status, _) => item_reason(item, status),
+                };
+                let failure = (verdict.status == ItemStatus::Blocked).then(|| "the task closed as blocked".to_owned());
+                (ItemUpdate::of(item, verdict.status, reason), failure)
+            }
+            Action::Recover { failure } => {
+                let mut update = match budget::after_semantic_failure(budgets, item.iteration, &failure) {
+                    Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
+                    Next::Iterate { iteration } if held => ItemUpdate::of(
+                        item,
+                        ItemStatus::Stopped,
+                        format!("stopped by the operator; iteration {iteration} will recover from: {failure}"),
+                    ),
+                    Next::Iterate { iteration } | Next::RetryAt { retry: iteration, .. } => ItemUpdate::of(
+                        item,
+                        ItemStatus::Pending,
+                        format!(
+                            "recovery iteration {iteration} of {} scheduled after: {failure}",
+                            budgets.max_iterations
+                        ),
+                    ),
+                };
+                update.agent_id = None;
+                (update, Some(failure))
+            }
+            Action::Relaunch { failure } => {
+                let mut update = self.launch_failure_update(item, &failure, now);
+                update.agent_id = None;
+                (update, Some(failure))
+            }
+        };
+        let ended = update.status != ItemStatus::Running && update.status != ItemStatus::Paused;
+        if ended && let Some(row) = open_row(item) {
+            let end = AttemptEnd { failure, log, bundle };
+            store.finish_attempt(&item.run_id, &item.id, row, &end, now)?;
+        }
+        self.write(store, item, epoch, &update, now)?;
+        Ok(())
+    }
+
+    /// The update after a launch failure: wait for the next retry, or fail when the budget is spent.
+    pub(super) fn launch_failure_update(&self, item: &ItemRecord, failure: &str, now: i64) -> ItemUpdate {
+        let failures = item.launch_failures + 1;
+        let budgets = &self.config.queue.budgets;
+        let mut update = match budget::after_launch_failure(budgets, failures, now, failure) {
+            Next::RetryAt { at, retry } => {
+                let reason = format!("launch retry {retry} of {} after: {failure}", budgets.launch_delays_secs.len());
+                ItemUpdate { next_attempt_at: Some(at), ..ItemUpdate::of(item, ItemStatus::Waiting, reason) }
+            }
+            Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
+            Next::Iterate { .. } => ItemUpdate::of(item, ItemStatus::Failed, failure.to_owned()),
+        };
+        update.launch_failures = failures;
+        update
+    }
+
+    /// The end of an agent's terminal, saved next to its packet; `None` when the terminal is gone.
+    fn capture(&self, run: &Run, item: &ItemRecord, agent: &qcold_core::agent::AgentRecord) -> Option<String> {
+        let text = agents::tail(&self.config, agent, 200).ok()?;
+        let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
+        std::fs::write(&path, text).ok()?;
+        Some(path.to_string_lossy().into_owned())
+    }
+}
+
+/// The ledger row of the iteration in flight: the last one, while it has not finished.
+pub(super) fn open_row(item: &ItemRecord) -> Option<u32> {
+    item.attempts.last().filter(|a| a.finished_at.is_none()).map(|a| a.iteration)
+}
+
+fn item_reason(item: &ItemRecord, status: ItemStatus) -> String {
+    match (status, &item.agent_id) {
+        (ItemStatus::Running, Some(agent)) => format!("agent {agent} works on it"),
+        (status, _) => format!("{status}"),
+    }
+}
