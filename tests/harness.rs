@@ -185,10 +185,16 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon and waits until it prints its address.
     pub fn start(env: &Env) -> Self {
+        Self::start_with(env, &[])
+    }
+
+    /// Starts the daemon with extra environment (queue budgets, admission limits).
+    pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Self {
         let mut child = env
             .command()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("QCOLD_NODE_SAMPLE_INTERVAL_SECONDS", "1")
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -214,6 +220,17 @@ impl Daemon {
     /// GETs `path` and returns status and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(&format!("{}{path}", self.url))
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would, and waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The listen address, `127.0.0.1:<port>`.
+    pub fn listen(&self) -> &str {
+        self.url.trim_start_matches("http://")
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code.

@@ -7,6 +7,8 @@ mod cli_status;
 mod daemon;
 mod guard;
 mod node;
+mod queue;
+mod queue_recovery;
 mod task_closeout;
 mod task_health;
 mod task_open;

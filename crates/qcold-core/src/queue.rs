@@ -77,6 +77,16 @@ impl ItemStatus {
     }
 }
 
+/// What a `waiting` item waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitingFor {
+    /// Host capacity; woken early when an item in flight ends.
+    Admission,
+    /// The next launch retry after the executor could not be started.
+    LaunchRetry,
+}
+
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -159,6 +169,9 @@ pub struct ItemRecord {
     /// Not before this time, Unix seconds, while waiting.
     #[serde(default)]
     pub next_attempt_at: Option<i64>,
+    /// What it waits for, while waiting.
+    #[serde(default)]
+    pub waiting_for: Option<WaitingFor>,
     /// Launch failures so far.
     pub launch_failures: u32,
     /// The semantic iteration (from 1) once started.

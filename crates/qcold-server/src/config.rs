@@ -89,6 +89,7 @@ impl Config {
     /// - `QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS` (default 60, at least 1);
     /// - `QCOLD_QUEUE_ADMISSION_{SOFT,HARD,HEAVY}_MAX_TASKS` (8/12/2),
     ///   `QCOLD_QUEUE_ADMISSION_RETRY_SECONDS` (60), `QCOLD_QUEUE_ADMISSION_HISTORY_SECONDS` (3600),
+    ///   `QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT` (125: load ≥ 1.25 × CPUs admits nothing),
     ///   `QCOLD_QUEUE_ADMISSION_{CHEAP,MID,HEAVY}_{CPU_MILLI,MEMORY_MIB}` (the class reservations);
     /// - `QCOLD_QUEUE_LAUNCH_RETRY_SECONDS` (comma-separated delays, default `60,300,600`) and
     ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3);
@@ -173,6 +174,9 @@ fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueCon
     }
     if let Some(n) = number(var, &format!("{prefix}_HISTORY_SECONDS"))? {
         policy.history_secs = n;
+    }
+    if let Some(n) = number(var, &format!("{prefix}_MAX_LOAD_PERCENT"))? {
+        policy.max_load_percent = n;
     }
     for (name, class) in [("CHEAP", TaskClass::Cheap), ("MID", TaskClass::Mid), ("HEAVY", TaskClass::Heavy)] {
         let reserved = policy.reserves_mut(class);

@@ -5,7 +5,7 @@
 //! command leaves the store as it was.
 
 use qcold_core::queue::dedupe::{self, Duplicate};
-use qcold_core::queue::graph::{self, Rejected};
+use qcold_core::queue::graph::{self, Diagnostic, DiagnosticKind, Normalized, Rejected, Severity};
 use qcold_core::queue::package::{Package, PackageItem};
 use qcold_core::queue::wire::{
     AppendRequest, QueueAnswer, RemoveRequest, Run, RunRequest, RunSelector, TabCreate, TabSelector, UpdateRequest,
@@ -63,6 +63,9 @@ fn answer(message: impl Into<String>, run_id: Option<RunId>, tab_id: Option<TabI
 /// run and shows it in the tab.
 pub fn run(store: &mut Store, request: RunRequest, now: i64) -> Result<QueueAnswer, QueueError> {
     let mut package = request.package;
+    if package.items.is_empty() {
+        return Err(QueueError::Invalid("the queue package has no items".into()));
+    }
     if let Some(mode) = request.execution_mode {
         package.execution_mode = mode;
     }
@@ -74,7 +77,7 @@ pub fn run(store: &mut Store, request: RunRequest, now: i64) -> Result<QueueAnsw
     let repo = repos::resolve(store, repo_id.as_ref())?;
     let agent = request.agent.or_else(|| package.agent.clone());
     check_agents(store, agent.as_deref(), &package.items)?;
-    let normalized = graph::normalize(&package, 1)?;
+    let normalized = strict(graph::normalize(&package, 1)?)?;
     let tab = target_tab(store, request.tab_id.as_ref())?;
     if let Some(shown) = tab.1.as_ref().map(|id| store.run(id)).transpose()?.flatten()
         && !finished(&shown)
@@ -114,7 +117,10 @@ pub fn append(store: &mut Store, request: AppendRequest, now: i64) -> Result<Que
             run.id
         )));
     }
-    check_agents(store, request.package.agent.as_deref(), &request.package.items)?;
+    if request.package.items.is_empty() {
+        return Err(QueueError::Invalid("the queue package has no items".into()));
+    }
+    check_agents(store, request.package.agent.as_deref().or(run.agent.as_deref()), &request.package.items)?;
     // Normalise the combined set so dependencies on existing items resolve and waves stay canonical.
     let existing: Vec<PackageItem> = run
         .items
@@ -137,7 +143,7 @@ pub fn append(store: &mut Store, request: AppendRequest, now: i64) -> Result<Que
         item
     }));
     let combined = Package { items, execution_mode: run.mode, ..Package::default() };
-    let normalized = graph::normalize(&combined, 1)?;
+    let normalized = strict(graph::normalize(&combined, 1)?)?;
     let new_items = &normalized.items[normalized.items.len() - added..];
     let unfinished = store.unfinished_items(Some(&run.id))?;
     dedupe::check(new_items.iter().map(|i| i.slug.as_str()), &unfinished)?;
@@ -286,6 +292,28 @@ pub fn delete_tab(store: &mut Store, request: TabSelector) -> Result<QueueAnswer
     }
     store.delete_tab(&id)?;
     Ok(answer(format!("deleted tab {id}"), None, Some(id)))
+}
+
+/// Refuses a package whose normalisation dropped a dependency that names no item: the
+/// normaliser reports it as a warning, but running the dependent item early because of a typo
+/// is exactly the surprise an operator must not get. The diagnostic is returned as an error.
+fn strict(normalized: Normalized) -> Result<Normalized, Rejected> {
+    if !normalized.diagnostics.iter().any(|d| d.kind == DiagnosticKind::MissingDependency) {
+        return Ok(normalized);
+    }
+    let diagnostics = normalized
+        .diagnostics
+        .into_iter()
+        .map(|d| match d.kind {
+            DiagnosticKind::MissingDependency => Diagnostic {
+                severity: Severity::Error,
+                message: d.message.replace("; dropped", "; name an item of the run or remove the dependency"),
+                ..d
+            },
+            _ => d,
+        })
+        .collect();
+    Err(Rejected { diagnostics })
 }
 
 /// A run is finished when it succeeded or failed and nothing of it is in flight.

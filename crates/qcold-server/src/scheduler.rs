@@ -25,6 +25,8 @@ use std::time::Duration;
 use qcold_core::NodeSnapshot;
 use qcold_core::queue::admission::HostSample;
 use qcold_core::queue::lease::Grant;
+#[cfg(test)]
+use qcold_core::queue::wire::QueueView;
 use qcold_core::queue::{ItemRecord, ItemStatus};
 use qcold_core::{ItemId, RunId};
 
@@ -128,13 +130,15 @@ pub struct Scheduler {
     /// Leases held, by item, with their epochs.
     held: HashMap<(RunId, ItemId), u64>,
     last_heartbeat: i64,
+    /// An item in flight ended during this pass, freeing its reservation.
+    freed: bool,
 }
 
 impl Scheduler {
     /// A scheduler for this process; `qcold` is the binary agents get as `QCOLD_BIN`.
     pub fn new(config: Config, qcold: PathBuf) -> Self {
         let owner = format!("daemon-{}-{}", std::process::id(), unix_now());
-        Self { config, qcold, owner, held: HashMap::new(), last_heartbeat: 0 }
+        Self { config, qcold, owner, held: HashMap::new(), last_heartbeat: 0, freed: false }
     }
 
     /// One pass; returns the earliest retry time of a waiting item.
@@ -147,6 +151,10 @@ impl Scheduler {
         }
         for run in store.live_runs()? {
             settle::run(store, &run, now)?;
+        }
+        if std::mem::take(&mut self.freed) {
+            // Capacity was given back: items refused for it need not wait out their timer.
+            store.wake_admission_waiters(now)?;
         }
         self.launch_ready(store, host, now)?;
         let waiting = store.items_in(&[ItemStatus::Waiting])?;
@@ -228,6 +236,9 @@ impl Scheduler {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 /// Whether a lease holder (`daemon-<pid>-<start>`) is a live process other than this one. A
 /// holder id this process did not write but that names its pid is a predecessor whose pid was

@@ -7,7 +7,7 @@
 //!
 //! 1. one more task would pass the hard task limit;
 //! 2. one more heavy task would pass the heavy limit;
-//! 3. the one-minute load is at least 1.25 × the CPU count;
+//! 3. the one-minute load is at least 1.25 × the CPU count (`max_load_percent`);
 //! 4. memory: reserved + requested + a floor (total / 8, clamped to 2–8 GiB) exceeds the total, or
 //!    available memory is below requested + floor;
 //! 5. one more task would pass the soft limit while the sample window shows pressure (peak load
@@ -35,6 +35,9 @@ pub struct Policy {
     pub retry_secs: i64,
     /// How far back host samples count as "recent pressure".
     pub history_secs: i64,
+    /// The one-minute load, in percent of the CPU count, at which nothing more is admitted
+    /// (rule 3; 125 = 1.25 × CPUs).
+    pub max_load_percent: u32,
     /// What each class reserves, indexed cheap, mid, heavy; [`reservation`] by default. An
     /// operator whose heavy tasks need far less than 32 GiB says so here.
     pub classes: [Reservation; 3],
@@ -48,6 +51,7 @@ impl Default for Policy {
             heavy_max_tasks: 2,
             retry_secs: 60,
             history_secs: 3600,
+            max_load_percent: 125,
             classes: [reservation(TaskClass::Cheap), reservation(TaskClass::Mid), reservation(TaskClass::Heavy)],
         }
     }
@@ -211,8 +215,9 @@ fn refusal(
             reserved.heavy, policy.heavy_max_tasks
         ));
     }
-    if host.load_one >= 1.25 * cpus {
-        return Some(format!("host load {:.2} is at least 1.25 × {} CPUs", host.load_one, host.logical_cpus));
+    let factor = f64::from(policy.max_load_percent) / 100.0;
+    if host.load_one >= factor * cpus {
+        return Some(format!("host load {:.2} is at least {factor:.2} × {} CPUs", host.load_one, host.logical_cpus));
     }
     if host.memory_total > 0 && reserved.memory_bytes + want.memory_bytes + floor > host.memory_total {
         return Some(format!(

@@ -10,7 +10,7 @@ use std::path::Path;
 use qcold_core::queue::admission::{self, Decision, HostSample};
 use qcold_core::queue::plan;
 use qcold_core::queue::wire::Run;
-use qcold_core::queue::{Attempt, ItemRecord, ItemStatus, RunStatus, TaskClass};
+use qcold_core::queue::{Attempt, ItemRecord, ItemStatus, RunStatus, TaskClass, WaitingFor};
 use qcold_core::task::TaskRecord;
 use qcold_core::{AgentId, CommandName, TaskStatus};
 
@@ -69,6 +69,7 @@ impl Scheduler {
                 Decision::Wait { reason, retry_at } => {
                     let update = ItemUpdate {
                         next_attempt_at: Some(retry_at),
+                        waiting_for: Some(WaitingFor::Admission),
                         ..ItemUpdate::of(item, ItemStatus::Waiting, format!("waiting for admission: {reason}"))
                     };
                     // Unleased: the current epoch fences the write against a concurrent grant.

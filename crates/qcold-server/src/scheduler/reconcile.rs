@@ -6,7 +6,7 @@ use qcold_core::agent::AgentState;
 use qcold_core::queue::budget::{self, Next};
 use qcold_core::queue::reconcile::{Action, AgentEvidence, Evidence, reconcile};
 use qcold_core::queue::wire::Run;
-use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus};
+use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus, WaitingFor};
 
 use super::Scheduler;
 use crate::agents;
@@ -120,7 +120,11 @@ impl Scheduler {
         let mut update = match budget::after_launch_failure(budgets, failures, now, failure) {
             Next::RetryAt { at, retry } => {
                 let reason = format!("launch retry {retry} of {} after: {failure}", budgets.launch_delays_secs.len());
-                ItemUpdate { next_attempt_at: Some(at), ..ItemUpdate::of(item, ItemStatus::Waiting, reason) }
+                ItemUpdate {
+                    next_attempt_at: Some(at),
+                    waiting_for: Some(WaitingFor::LaunchRetry),
+                    ..ItemUpdate::of(item, ItemStatus::Waiting, reason)
+                }
             }
             Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
             Next::Iterate { .. } => ItemUpdate::of(item, ItemStatus::Failed, failure.to_owned()),

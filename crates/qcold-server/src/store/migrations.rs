@@ -187,6 +187,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     6,
     "queue ledger packets and the default tab",
     "ALTER TABLE queue_attempts ADD COLUMN packet TEXT;
+    ALTER TABLE queue_items ADD COLUMN waiting_for TEXT CHECK (waiting_for IN ('admission', 'launch-retry'));
     ALTER TABLE queue_attempts ADD COLUMN task_id TEXT;
     INSERT OR IGNORE INTO queue_tabs (id, label, run_id, active, created_at)
         SELECT 'default', 'Task Queue', NULL, NOT EXISTS (SELECT 1 FROM queue_tabs WHERE active = 1), 0;",

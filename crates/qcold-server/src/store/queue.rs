@@ -7,14 +7,14 @@
 use qcold_core::queue::admission::HostSample;
 use qcold_core::queue::graph::Item;
 use qcold_core::queue::lease::{self, Grant, LEASE_TTL_SECS, Lease};
-use qcold_core::queue::{ExecutionMode, ItemRecord, ItemStatus, RunStatus};
+use qcold_core::queue::{ExecutionMode, ItemRecord, ItemStatus, RunStatus, WaitingFor};
 use qcold_core::{ItemId, RepoId, RunId, TaskSlug};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
 use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
 pub(super) const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
-    next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at";
+    next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at, waiting_for";
 
 /// What a worker writes to an item it leases: every field the scheduler changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct ItemUpdate {
     pub reason: String,
     /// Not before this time, for `waiting`.
     pub next_attempt_at: Option<i64>,
+    /// What a `waiting` item waits for.
+    pub waiting_for: Option<WaitingFor>,
     /// Launch failures so far.
     pub launch_failures: u32,
     /// The semantic iteration.
@@ -42,6 +44,7 @@ impl ItemUpdate {
             status,
             reason: reason.into(),
             next_attempt_at: None,
+            waiting_for: None,
             launch_failures: item.launch_failures,
             iteration: item.iteration,
             task_id: item.task_id.clone(),
@@ -160,7 +163,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let changed = self.conn.execute(
             "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
-                 launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11
+                 launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12
              WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
             params![
                 run.as_str(),
@@ -173,13 +176,23 @@ impl Store {
                 update.launch_failures,
                 update.iteration,
                 update.task_id,
-                update.agent_id
+                update.agent_id,
+                update.waiting_for.map(enum_text)
             ],
         )?;
         if changed == 0 {
             return Err(StoreError::Fenced { item: item.to_string(), epoch });
         }
         Ok(())
+    }
+
+    /// Makes items waiting for admission eligible now: capacity was freed.
+    pub fn wake_admission_waiters(&mut self, now: i64) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE queue_items SET next_attempt_at = ?1, updated_at = ?1
+             WHERE status = 'waiting' AND waiting_for = 'admission' AND next_attempt_at > ?1",
+            [now],
+        )?)
     }
 
     /// Gives a lease up (the epoch stays, so later writes with it are still refused once reclaimed).
@@ -283,6 +296,7 @@ pub(super) fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord>
         agent_id: row.get(15)?,
         lease: Lease { owner: row.get(16)?, epoch: row.get(17)?, expires_at: row.get(18)? },
         updated_at: row.get(19)?,
+        waiting_for: row.get::<_, Option<String>>(20)?.map(|w| enum_from(20, w)).transpose()?,
         attempts: Vec::new(),
     })
 }

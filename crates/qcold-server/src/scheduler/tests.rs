@@ -1,0 +1,117 @@
+//! A pass over unchanged evidence changes nothing: the start-up and periodic reconciliation may
+//! run any number of times.
+
+use qcold_core::agent::AgentRecord;
+use qcold_core::queue::graph::normalize;
+use qcold_core::queue::package::parse_json;
+use qcold_core::queue::{ExecutionMode, ItemStatus, WaitingFor};
+use qcold_core::task::{EventKind, TaskRecord};
+use qcold_core::{RepoId, RunId, TaskStatus};
+
+use super::*;
+use crate::taskflow::event;
+
+fn task(sequence: u32, slug: &str, status: TaskStatus) -> TaskRecord {
+    TaskRecord {
+        id: format!("ghost/{sequence:03}-{slug}"),
+        repo: "ghost".parse().unwrap(),
+        slug: slug.parse().unwrap(),
+        sequence,
+        status,
+        profile: None,
+        prompt: None,
+        branch: format!("task/{slug}"),
+        worktree: format!("/nonexistent/{slug}"),
+        primary: "/nonexistent".into(),
+        base_branch: "main".parse().unwrap(),
+        base_commit: "0".repeat(40),
+        failed_phase: None,
+        created_at: 1,
+        updated_at: 1,
+        closed_at: None,
+    }
+}
+
+#[test]
+fn a_second_pass_over_the_same_state_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path().to_owned(), "test");
+    let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout).unwrap();
+    let package = parse_json(
+        r#"{"execution_mode": "graph", "items": [
+            {"id": "done", "prompt": "closed by its agent"},
+            {"id": "next", "prompt": "depends on done", "depends_on": "done"},
+            {"id": "quit", "prompt": "its agent exited early"}
+        ]}"#,
+    )
+    .unwrap();
+    let items = normalize(&package, 1).unwrap().items;
+    let run: RunId = "run-1".parse().unwrap();
+    // The repository is not registered: every launch fails, which is a write the first pass makes
+    // and the second must not repeat.
+    let repo: RepoId = "ghost".parse().unwrap();
+    store.insert_run(&run, &repo, ExecutionMode::Graph, Some("scripted"), &items, 1).unwrap();
+
+    let opened = event(EventKind::Open, "opened", 1);
+    store.insert_task(&task(1, "done", TaskStatus::ClosedSuccess), &opened).unwrap();
+    store.insert_task(&task(2, "quit", TaskStatus::Open), &opened).unwrap();
+    let exit_file = dir.path().join("exit-code");
+    std::fs::write(&exit_file, "0\n").unwrap();
+    let agent = AgentRecord {
+        id: "q-quit".parse().unwrap(),
+        track: "queue-run-1".into(),
+        name: None,
+        scope: None,
+        argv: vec!["agent".into()],
+        cwd: "/".into(),
+        pid: u32::MAX,
+        pgid: u32::MAX,
+        terminal: None,
+        stdout_log: None,
+        stderr_log: None,
+        exit_file: exit_file.to_string_lossy().into_owned(),
+        started_at: 1,
+        exited_at: None,
+        exit_code: None,
+    };
+    store.insert_agent(&agent).unwrap();
+    let mut scheduler = Scheduler::new(config.clone(), "qcold".into());
+    for (id, task_id, agent_id) in [("done", "ghost/001-done", None), ("quit", "ghost/002-quit", Some("q-quit"))] {
+        let item = store.item(&run, &id.parse().unwrap()).unwrap().unwrap();
+        let epoch = scheduler.lease(&mut store, &item, 10).unwrap().unwrap();
+        let update = ItemUpdate {
+            task_id: Some(task_id.into()),
+            agent_id: agent_id.map(Into::into),
+            iteration: 1,
+            ..ItemUpdate::of(&item, ItemStatus::Running, "running")
+        };
+        store.update_item(&run, &item.id, epoch, &update, 10).unwrap();
+    }
+
+    let host = HostSample {
+        at: 100,
+        logical_cpus: 8,
+        load_one: 0.0,
+        memory_total: 64 << 30,
+        memory_available: 64 << 30,
+        reserved_tasks: 0,
+        reserved_heavy: 0,
+    };
+    scheduler.pass(&mut store, host, 100).unwrap();
+    let first = store.queue_view().unwrap();
+    let status = |id: &str| first.runs[0].items.iter().find(|i| i.id.as_str() == id).unwrap().clone();
+    assert_eq!(status("done").status, ItemStatus::Success);
+    let quit = status("quit");
+    assert_eq!(quit.status, ItemStatus::Waiting, "recovered, then its relaunch failed: {quit:?}");
+    assert_eq!(quit.waiting_for, Some(WaitingFor::LaunchRetry));
+    assert_eq!(quit.attempts.len(), 0, "no ledger row was opened for the test's hand-made iteration");
+    assert_eq!(status("next").status, ItemStatus::Waiting, "its dependency succeeded, its launch failed");
+
+    scheduler.pass(&mut store, host, 100).unwrap();
+    assert_eq!(store.queue_view().unwrap(), first, "the second pass wrote nothing");
+    let mut fresh = Scheduler::new(config, "qcold".into());
+    fresh.pass(&mut store, host, 100).unwrap();
+    let third = store.queue_view().unwrap();
+    let statuses = |v: &QueueView| v.runs[0].items.iter().map(|i| (i.status, i.next_attempt_at)).collect::<Vec<_>>();
+    assert_eq!(statuses(&third), statuses(&first), "a restarted scheduler agrees");
+}

@@ -1,0 +1,435 @@
+//! The queue through the daemon: graphs, sequences, admission, stop/continue, append, dedupe and
+//! refusals. Agents are a scripted executable that acts on directives in its packet.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use qcold_tests::{Daemon, Env, subscribe, wait_until};
+use serde_json::{Value, json};
+
+/// What the scripted agent does, chosen by lines in its prompt:
+/// `directive: exit-early` exits 3 without closing out; `directive: fail-times N` closes out as
+/// failed on its first N runs; `directive: wait-for FILE` waits for FILE; otherwise it commits a
+/// file and closes out with success. Every run appends a line to `<env>/runs/<slug>` and writes
+/// what it saw (cwd, env, `qcold` on PATH) to `<env>/seen/<slug>-<n>`.
+const AGENT: &str = r#"#!/bin/sh
+[ "$1" = "--version" ] && { echo "scripted-agent 1.0"; exit 0; }
+root="$(dirname "$0")"
+packet="${1:-$QCOLD_PACKET_FILE}"
+mkdir -p "$root/runs" "$root/seen"
+echo run >> "$root/runs/$QCOLD_TASK_SLUG"
+n=$(wc -l < "$root/runs/$QCOLD_TASK_SLUG" | tr -d ' ')
+{
+  echo "cwd=$(pwd -P)"
+  echo "slug=$QCOLD_TASK_SLUG"
+  echo "worktree=$QCOLD_TASK_WORKTREE"
+  echo "packet=$QCOLD_PACKET_FILE"
+  echo "bin=$QCOLD_BIN"
+  echo "path_qcold=$(command -v qcold)"
+} > "$root/seen/$QCOLD_TASK_SLUG-$n"
+grep -q "directive: exit-early" "$packet" && exit 3
+fails=$(sed -n 's/.*directive: fail-times \([0-9]*\).*/\1/p' "$packet" | head -n 1)
+if [ -n "$fails" ] && [ "$n" -le "$fails" ]; then
+  exec qcold task closeout --outcome failed --reason "scripted failure $n"
+fi
+wait_for=$(sed -n 's/.*directive: wait-for \([^ ]*\).*/\1/p' "$packet" | head -n 1)
+if [ -n "$wait_for" ]; then
+  while [ ! -e "$wait_for" ]; do sleep 0.1; done
+fi
+echo "$QCOLD_TASK_SLUG $n" > "$QCOLD_TASK_SLUG.txt"
+git add "$QCOLD_TASK_SLUG.txt" && git commit -q -m "$QCOLD_TASK_SLUG"
+exec qcold task closeout --outcome success --message "deliver $QCOLD_TASK_SLUG"
+"#;
+
+/// Admission settings every queue test runs with: the suite shares a 2-CPU host with itself, so
+/// host load and memory must not decide what these tests see (the admission rules have their
+/// own table tests in qcold-core); the heavy-limit test adds its own.
+const TEST_ADMISSION: [(&str, &str); 6] = [
+    ("QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT", "100000"),
+    ("QCOLD_QUEUE_ADMISSION_CHEAP_MEMORY_MIB", "16"),
+    ("QCOLD_QUEUE_ADMISSION_MID_MEMORY_MIB", "16"),
+    ("QCOLD_QUEUE_ADMISSION_CHEAP_CPU_MILLI", "10"),
+    ("QCOLD_QUEUE_ADMISSION_MID_CPU_MILLI", "10"),
+    ("QCOLD_QUEUE_ADMISSION_RETRY_SECONDS", "1"),
+];
+
+/// A registered repository with an origin, the scripted agent registered as `scripted`, and a
+/// daemon started with [`TEST_ADMISSION`] and `vars`.
+pub(crate) struct Fixture {
+    pub(crate) env: Env,
+    pub(crate) daemon: Option<Daemon>,
+    pub(crate) repo: PathBuf,
+    pub(crate) vars: Vec<(&'static str, &'static str)>,
+}
+
+impl Fixture {
+    pub(crate) fn new(vars: &[(&'static str, &'static str)]) -> Self {
+        let env = Env::new();
+        let (repo, _origin) = env.git_repo_with_origin("web");
+        env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "true"]).ok();
+        let agent = env.path().join("agent.sh");
+        std::fs::write(&agent, AGENT).unwrap();
+        std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        env.qcold(&["agent", "command", "add", "scripted", "--probe", "true", "--", agent.to_str().unwrap()]).ok();
+        let mut all = TEST_ADMISSION.to_vec();
+        all.extend_from_slice(vars);
+        let daemon = Daemon::start_with(&env, &all);
+        Self { env, daemon: Some(daemon), repo, vars: all }
+    }
+
+    pub(crate) fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().expect("a running daemon")
+    }
+
+    /// A path in the temp dir, for `wait-for` directives.
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
+        self.env.path().join(name)
+    }
+
+    /// Writes `package` to a file and runs `qcold queue run --from` it; returns the run id.
+    pub(crate) fn run(&self, package: &Value) -> String {
+        let out = self.cli_run(package).ok();
+        let id = out.split_whitespace().nth(2).expect("queued run <id>").to_owned();
+        assert!(id.starts_with("run-"), "{out}");
+        id
+    }
+
+    pub(crate) fn cli_run(&self, package: &Value) -> qcold_tests::Run {
+        let file = self.env.path().join("package.json");
+        std::fs::write(&file, package.to_string()).unwrap();
+        let listen = self.daemon().listen().to_owned();
+        self.env.qcold(&["queue", "run", "--from", file.to_str().unwrap(), "--listen", &listen, "--no-start-daemon"])
+    }
+
+    /// `qcold queue <args> --listen <daemon> --no-start-daemon`.
+    pub(crate) fn queue(&self, args: &[&str]) -> qcold_tests::Run {
+        let listen = self.daemon().listen().to_owned();
+        let mut all: Vec<&str> = vec!["queue"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--listen", &listen, "--no-start-daemon"]);
+        self.env.qcold(&all)
+    }
+
+    pub(crate) fn view(&self) -> Value {
+        let (code, body) = self.daemon().get("/api/queue");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub(crate) fn run_view(&self, run: &str) -> Value {
+        self.view()["runs"].as_array().unwrap().iter().find(|r| r["id"] == run).cloned().unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn item(&self, run: &str, id: &str) -> Value {
+        let run = self.run_view(run);
+        run["items"].as_array().into_iter().flatten().find(|i| i["id"] == id).cloned().unwrap_or(Value::Null)
+    }
+
+    /// Waits until `check` holds for the run; panics with the run's view otherwise.
+    pub(crate) fn wait_run(&self, run: &str, timeout: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        let ok = wait_until(timeout, || {
+            last = self.run_view(run);
+            check(&last)
+        });
+        assert!(ok, "timed out waiting for {what}: {}", serde_json::to_string_pretty(&last).unwrap());
+        last
+    }
+
+    /// Waits for the run to reach `status`.
+    pub(crate) fn wait_status(&self, run: &str, status: &str, timeout: Duration) -> Value {
+        self.wait_run(run, timeout, &format!("run status {status}"), |r| r["status"] == status)
+    }
+
+    /// How many times the scripted agent ran for `slug`.
+    pub(crate) fn agent_runs(&self, slug: &str) -> usize {
+        std::fs::read_to_string(self.file("runs").join(slug)).map_or(0, |t| t.lines().count())
+    }
+
+    /// Kills the daemon with SIGKILL and starts a new one on the same state dir.
+    pub(crate) fn crash_and_restart(&mut self) {
+        self.daemon.take().expect("a daemon").kill();
+        self.daemon = Some(Daemon::start_with(&self.env, &self.vars));
+    }
+
+    pub(crate) fn post(&self, route: &str, body: &Value) -> (u16, Value) {
+        let url = format!("{}/api/queue/{route}", self.daemon().url);
+        match ureq::post(&url).timeout(Duration::from_secs(30)).send_json(body.clone()) {
+            Ok(r) => (r.status(), r.into_json().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
+            Err(err) => panic!("POST {url}: {err}"),
+        }
+    }
+}
+
+pub(crate) fn statuses(run: &Value) -> Vec<(String, String)> {
+    run["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn delivered(repo: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".txt"))
+        .collect();
+    files.sort();
+    files
+}
+
+const LONG: Duration = Duration::from_secs(120);
+
+#[test]
+fn a_six_item_graph_runs_in_two_waves_to_success() {
+    let fx = Fixture::new(&[]);
+    let events = subscribe(&format!("{}/api/events", fx.daemon().url));
+    let run = fx.run(&json!({
+        "execution_mode": "graph",
+        "agent": "scripted",
+        "items": [
+            {"id": "a", "prompt": "build a"},
+            {"id": "b", "prompt": "build b"},
+            {"id": "c", "prompt": "build c", "task_class": "cheap"},
+            {"id": "d", "prompt": "join a and b", "depends_on": ["a", "b"]},
+            {"id": "e", "prompt": "extend b", "depends_on": "b"},
+            {"id": "f", "prompt": "extend c", "depends_on": ["c"], "wave_index": 1}
+        ]
+    }));
+    let done = fx.wait_status(&run, "success", LONG);
+    let items = done["items"].as_array().unwrap();
+    let waves: Vec<(String, u64)> =
+        items.iter().map(|i| (i["id"].as_str().unwrap().to_owned(), i["wave_index"].as_u64().unwrap())).collect();
+    let want: Vec<(String, u64)> = [("a", 0), ("b", 0), ("c", 0), ("d", 1), ("e", 1), ("f", 1)]
+        .iter()
+        .map(|(i, w)| ((*i).to_owned(), *w))
+        .collect();
+    assert_eq!(waves, want);
+    assert!(statuses(&done).iter().all(|(_, s)| s == "success"));
+    for item in items {
+        assert_eq!(item["attempts"].as_array().unwrap().len(), 1, "{item}");
+    }
+    // A dependent started only after every dependency had finished.
+    let attempt = |id: &str| items.iter().find(|i| i["id"] == id).unwrap()["attempts"][0].clone();
+    for (dependent, deps) in [("d", &["a", "b"][..]), ("e", &["b"]), ("f", &["c"])] {
+        for dep in deps {
+            assert!(
+                attempt(dependent)["started_at"].as_i64() >= attempt(dep)["finished_at"].as_i64(),
+                "{dependent} started before {dep} finished"
+            );
+        }
+    }
+    let repo = &fx.repo;
+    assert_eq!(delivered(repo), ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"]);
+
+    // The execution contract: cwd is the worktree, the env names task, packet and qcold.
+    let seen = std::fs::read_to_string(fx.file("seen").join("d-1")).unwrap();
+    let field = |name: &str| seen.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap().to_owned();
+    assert_eq!(field("cwd"), field("worktree"));
+    assert!(field("worktree").ends_with("-d"), "{seen}");
+    assert_eq!(field("slug"), "d");
+    assert_eq!(field("path_qcold"), field("bin"), "the running qcold is first on PATH");
+    let packet = std::fs::read_to_string(field("packet")).unwrap();
+    for needle in ["join a and b", "qcold task closeout --outcome success", "base branch: main", &field("worktree")] {
+        assert!(packet.contains(needle), "packet lacks {needle:?}:\n{packet}");
+    }
+
+    // The run's progress was pushed as queue events, ending with the success.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut pushed_success = false;
+    while !pushed_success && std::time::Instant::now() < deadline {
+        let Ok(event) = events.recv_timeout(Duration::from_secs(1)) else { continue };
+        if event.name == "queue" {
+            let pushed: Value = serde_json::from_str(&event.data).unwrap();
+            pushed_success =
+                pushed["data"]["runs"].as_array().unwrap().iter().any(|r| r["id"] == run && r["status"] == "success");
+        }
+    }
+    assert!(pushed_success, "a queue event announced the run's success");
+}
+
+#[test]
+fn a_third_heavy_item_waits_with_its_reason_while_two_run() {
+    let fx = Fixture::new(&[
+        ("QCOLD_QUEUE_ADMISSION_HEAVY_MEMORY_MIB", "16"),
+        ("QCOLD_QUEUE_ADMISSION_HEAVY_CPU_MILLI", "10"),
+    ]);
+    let gate = fx.file("gate");
+    let prompt = format!("compile everything directive: wait-for {}", gate.display());
+    let run = fx.run(&json!({
+        "execution_mode": "graph",
+        "agent": "scripted",
+        "items": [
+            {"id": "h1", "prompt": prompt, "task_class": "heavy"},
+            {"id": "h2", "prompt": prompt, "task_class": "heavy"},
+            {"id": "h3", "prompt": prompt, "task_class": "heavy"}
+        ]
+    }));
+    let view = fx.wait_run(&run, LONG, "two heavy items running and the third waiting for the heavy limit", |r| {
+        let items = r["items"].as_array().cloned().unwrap_or_default();
+        let running = items.iter().filter(|i| i["status"] == "running").count();
+        let third = items.iter().find(|i| i["id"] == "h3");
+        running == 2
+            && third.is_some_and(|i| {
+                i["status"] == "waiting" && i["reason"].as_str().unwrap_or("").contains("heavy task limit")
+            })
+    });
+    let third = view["items"].as_array().unwrap().iter().find(|i| i["id"] == "h3").unwrap().clone();
+    assert!(third["next_attempt_at"].as_i64().is_some(), "a waiting item has a retry time: {third}");
+    assert!(third["reason"].as_str().unwrap().contains('2'), "the reason names the limit: {third}");
+    std::fs::write(&gate, "").unwrap();
+    fx.wait_status(&run, "success", LONG);
+}
+
+#[test]
+fn stop_lets_work_in_flight_finish_and_continue_resumes_the_rest() {
+    let fx = Fixture::new(&[]);
+    let gate = fx.file("gate");
+    let run = fx.run(&json!({
+        "agent": "scripted",
+        "items": [
+            {"id": "one", "prompt": format!("first directive: wait-for {}", gate.display())},
+            {"id": "two", "prompt": "second"},
+            {"id": "three", "prompt": "third"}
+        ]
+    }));
+    fx.wait_run(&run, LONG, "the first item running", |r| r["items"][0]["status"] == "running");
+    assert!(fx.queue(&["stop"]).ok().contains("stop requested"));
+    let stopping = fx.wait_run(&run, LONG, "the run stopping with the rest stopped", |r| {
+        r["status"] == "stopping" && r["items"][1]["status"] == "stopped" && r["items"][2]["status"] == "stopped"
+    });
+    assert_eq!(stopping["items"][0]["status"], "running", "work in flight is never killed");
+    std::fs::write(&gate, "").unwrap();
+    let stopped = fx.wait_status(&run, "stopped", LONG);
+    assert_eq!(statuses(&stopped)[0].1, "success");
+    assert_eq!(fx.agent_runs("two"), 0, "nothing started while stopped");
+    fx.queue(&["stop"]).fails_with("only a running run can be stopped");
+
+    assert!(fx.queue(&["continue", &run]).ok().contains("continued run"));
+    let done = fx.wait_status(&run, "success", LONG);
+    assert!(statuses(&done).iter().all(|(_, s)| s == "success"));
+    assert_eq!((fx.agent_runs("one"), fx.agent_runs("two"), fx.agent_runs("three")), (1, 1, 1));
+}
+
+#[test]
+fn appending_to_a_running_graph_extends_it() {
+    let fx = Fixture::new(&[]);
+    let gate = fx.file("gate");
+    let run = fx.run(&json!({
+        "execution_mode": "graph",
+        "agent": "scripted",
+        "items": [{"id": "base", "prompt": format!("base directive: wait-for {}", gate.display())}]
+    }));
+    fx.wait_run(&run, LONG, "the base item running", |r| r["items"][0]["status"] == "running");
+    let extra = fx.file("extra.json");
+    std::fs::write(
+        &extra,
+        json!({"items": [
+            {"id": "top", "prompt": "on top of base", "depends_on": "base"},
+            {"id": "side", "prompt": "independent"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let out = fx.queue(&["append", &run, "--from", extra.to_str().unwrap(), "--agent", "scripted"]).ok();
+    assert!(out.contains("appended 2 item(s)"), "{out}");
+    let top = fx.item(&run, "top");
+    assert_eq!((top["position"].as_u64(), top["wave_index"].as_u64()), (Some(2), Some(1)));
+    fx.wait_run(&run, LONG, "the independent item done while base still runs", |r| {
+        r["items"][2]["status"] == "success" && r["items"][0]["status"] == "running"
+    });
+    assert_eq!(fx.agent_runs("top"), 0, "the dependent waits for base");
+    std::fs::write(&gate, "").unwrap();
+    let done = fx.wait_status(&run, "success", LONG);
+    assert_eq!(statuses(&done).len(), 3);
+}
+
+#[test]
+fn a_slug_unfinished_in_another_run_is_refused_with_the_way_out() {
+    let fx = Fixture::new(&[]);
+    let gate = fx.file("gate");
+    let first = fx.run(&json!({
+        "agent": "scripted",
+        "items": [{"slug": "fix-login", "prompt": format!("fix directive: wait-for {}", gate.display())}]
+    }));
+    fx.queue(&["create", "second"]).ok();
+    let err = fx
+        .cli_run(
+            &json!({"agent": "scripted", "items": [{"slug": "fix-login-after-repair-20261124", "prompt": "again"}]}),
+        )
+        .fails_with(&first);
+    for needle in ["fix-login", "append", "continue", "clear"] {
+        assert!(err.contains(needle), "{needle:?} missing from {err}");
+    }
+    let runs = fx.view()["runs"].as_array().unwrap().len();
+    assert_eq!(runs, 1, "the refused run stored nothing");
+    std::fs::write(&gate, "").unwrap();
+    fx.wait_status(&first, "success", LONG);
+    // Once the first run succeeded, the same slug may run again.
+    let again = fx.run(&json!({"agent": "scripted", "items": [{"slug": "fix-login-2", "prompt": "more"}]}));
+    fx.wait_status(&again, "success", LONG);
+}
+
+#[test]
+fn malformed_packages_are_refused_with_diagnostics_and_nothing_stored() {
+    let fx = Fixture::new(&[]);
+    let bad_json = fx.file("bad.json");
+    std::fs::write(&bad_json, "{\"items\": [").unwrap();
+    let listen = fx.daemon().listen().to_owned();
+    let err = fx
+        .env
+        .qcold(&["queue", "run", "--from", bad_json.to_str().unwrap(), "--listen", &listen, "--no-start-daemon"])
+        .fails_with("not valid JSON");
+    assert!(err.contains("bad.json"), "{err}");
+
+    let cases = [
+        (
+            json!({"execution_mode": "graph", "items": [
+                {"id": "a", "prompt": "x", "depends_on": "c"},
+                {"id": "b", "prompt": "y", "depends_on": "a"},
+                {"id": "c", "prompt": "z", "depends_on": "b"}]}),
+            "cycle",
+            "dependency cycle: ",
+        ),
+        (
+            json!({"execution_mode": "graph", "items": [{"id": "a", "prompt": "x", "depends_on": "ghost"}]}),
+            "missing-dependency",
+            "ghost",
+        ),
+        (json!({"items": [{"id": "a", "prompt": "  "}]}), "empty-prompt", "a"),
+        (json!({"items": [{"slug": "Not a slug!", "prompt": "x"}]}), "invalid-slug", "Not a slug!"),
+        (json!({"items": [{"id": "a", "prompt": "x"}, {"id": "a", "prompt": "y"}]}), "duplicate-id", "a"),
+    ];
+    for (package, kind, needle) in cases {
+        let (code, answer) = fx.post("run", &json!({"package": package, "agent": "scripted"}));
+        assert_eq!(code, 400, "{answer}");
+        assert_eq!(answer["ok"], false);
+        let diagnostic = answer["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == kind && d["severity"] == "error")
+            .unwrap_or_else(|| panic!("no {kind} error in {answer}"))
+            .clone();
+        assert!(diagnostic["message"].as_str().unwrap().contains(needle), "{diagnostic}");
+        // The CLI shows the same diagnostics.
+        let err = fx.cli_run(&package).fails_with("rejected");
+        assert!(err.contains(needle), "{err}");
+    }
+    let (code, answer) = fx.post("run", &json!({"package": {"items": [{"prompt": "x"}]}, "agent": "nope"}));
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("no agent command \"nope\""), "{answer}");
+    let (code, answer) = fx.post("run", &json!({"package": {"items": []}}));
+    assert_eq!(code, 400, "{answer}");
+    let (code, _) = fx.post("stop", &json!({"run_id": "no-such-run"}));
+    assert_eq!(code, 404);
+    let (code, answer) = fx.post("tab/delete", &json!({"tab_id": "default"}));
+    assert_eq!((code, answer["message"].as_str().unwrap()), (409, "the default tab cannot be deleted"));
+
+    let view = fx.view();
+    assert_eq!(view["runs"], json!([]), "nothing was stored");
+    assert_eq!(view["tabs"].as_array().unwrap().len(), 1);
+}
