@@ -8,6 +8,7 @@ mod daemon;
 mod guard;
 mod node;
 mod queue;
+mod queue_cli;
 mod queue_recovery;
 mod task_closeout;
 mod task_health;

@@ -64,6 +64,13 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     pub(crate) fn new(vars: &[(&'static str, &'static str)]) -> Self {
+        let mut fx = Self::without_daemon(vars);
+        fx.daemon = Some(Daemon::start_with(&fx.env, &fx.vars));
+        fx
+    }
+
+    /// The same set-up with no daemon running; [`Fixture::vars`] are what one should get.
+    pub(crate) fn without_daemon(vars: &[(&'static str, &'static str)]) -> Self {
         let env = Env::new();
         let (repo, _origin) = env.git_repo_with_origin("web");
         env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "true"]).ok();
@@ -73,8 +80,7 @@ impl Fixture {
         env.qcold(&["agent", "command", "add", "scripted", "--probe", "true", "--", agent.to_str().unwrap()]).ok();
         let mut all = TEST_ADMISSION.to_vec();
         all.extend_from_slice(vars);
-        let daemon = Daemon::start_with(&env, &all);
-        Self { env, daemon: Some(daemon), repo, vars: all }
+        Self { env, daemon: None, repo, vars: all }
     }
 
     pub(crate) fn daemon(&self) -> &Daemon {

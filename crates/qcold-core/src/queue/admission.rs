@@ -326,6 +326,22 @@ mod tests {
     }
 
     #[test]
+    fn operators_set_the_load_limit_and_class_reservations() {
+        use TaskClass::*;
+        let mut p = Policy::default();
+        let small = host(2, 3.0, 24, 20);
+        assert_eq!(decide(p, &small, &[], &[], &[Heavy]), ["host load 3.00 is at least 1.25 × 2 CPUs"]);
+        p.max_load_percent = 200;
+        assert_eq!(
+            decide(p, &small, &[], &[], &[Heavy]),
+            ["memory: 0 B reserved + 32.0 GiB requested + 3.0 GiB floor exceeds the 24.0 GiB installed"]
+        );
+        *p.reserves_mut(Heavy) = Reservation { tasks: 1, heavy: 1, cpu_milli: 100, memory_bytes: GIB };
+        assert_eq!(decide(p, &small, &[], &[], &[Heavy, Heavy, Heavy])[..2], ["admit", "admit"]);
+        assert_eq!(p.reserves(Mid), reservation(Mid), "other classes keep their defaults");
+    }
+
+    #[test]
     fn the_soft_limit_binds_only_under_recent_pressure() {
         use TaskClass::*;
         let p = Policy { soft_max_tasks: 2, ..Policy::default() };

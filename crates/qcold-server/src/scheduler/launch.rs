@@ -48,15 +48,10 @@ impl Scheduler {
         };
         store.record_host_sample(&sample, policy.history_secs)?;
         let history = store.host_samples(now - policy.history_secs)?;
-        // Ids are unique within a run only; admission sees them by position in `candidates`.
-        let keyed: Vec<(qcold_core::ItemId, TaskClass)> = candidates
-            .iter()
-            .enumerate()
-            .map(|(n, (_, item))| {
-                (qcold_core::ItemId::new(format!("c{n}")).unwrap_or_else(|_| item.id.clone()), item.task_class)
-            })
-            .collect();
-        let decisions = admission::admit(policy, &sample, &history, &live, &keyed, now);
+        // Decisions come back in candidate order; ids only label them (they are unique per run).
+        let classes: Vec<(qcold_core::ItemId, TaskClass)> =
+            candidates.iter().map(|(_, item)| (item.id.clone(), item.task_class)).collect();
+        let decisions = admission::admit(policy, &sample, &history, &live, &classes, now);
         for ((run, item), (_, decision)) in candidates.into_iter().zip(decisions) {
             match decision {
                 Decision::Admit => {
