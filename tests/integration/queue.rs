@@ -262,6 +262,8 @@ fn a_third_heavy_item_waits_with_its_reason_while_two_run() {
     let fx = Fixture::new(&[
         ("QCOLD_QUEUE_ADMISSION_HEAVY_MEMORY_MIB", "16"),
         ("QCOLD_QUEUE_ADMISSION_HEAVY_CPU_MILLI", "10"),
+        // Far beyond the test's patience: the third item must start because capacity was freed.
+        ("QCOLD_QUEUE_ADMISSION_RETRY_SECONDS", "600"),
     ]);
     let gate = fx.file("gate");
     let prompt = format!("compile everything directive: wait-for {}", gate.display());
@@ -287,6 +289,7 @@ fn a_third_heavy_item_waits_with_its_reason_while_two_run() {
     assert!(third["next_attempt_at"].as_i64().is_some(), "a waiting item has a retry time: {third}");
     assert!(third["reason"].as_str().unwrap().contains('2'), "the reason names the limit: {third}");
     std::fs::write(&gate, "").unwrap();
+    // h3 waited 600 s for admission; it starts as soon as h1 or h2 ends and frees a heavy slot.
     fx.wait_status(&run, "success", LONG);
 }
 
@@ -438,4 +441,44 @@ fn malformed_packages_are_refused_with_diagnostics_and_nothing_stored() {
     let view = fx.view();
     assert_eq!(view["runs"], json!([]), "nothing was stored");
     assert_eq!(view["tabs"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn update_and_remove_touch_only_items_that_never_started() {
+    let fx = Fixture::new(&[]);
+    let gate = fx.file("gate");
+    let run = fx.run(&json!({
+        "agent": "scripted",
+        "items": [
+            {"id": "one", "prompt": format!("first directive: wait-for {}", gate.display())},
+            {"id": "two", "prompt": "second, as first written"},
+            {"id": "three", "prompt": "third", "depends_on": []}
+        ]
+    }));
+    fx.wait_run(&run, LONG, "the first item running", |r| r["items"][0]["status"] == "running");
+    let (code, answer) = fx.post(
+        "update",
+        &json!({"run_id": run, "item_id": "two", "prompt": "second, as revised", "task_class": "cheap"}),
+    );
+    assert_eq!((code, answer["ok"].as_bool()), (200, Some(true)), "{answer}");
+    let (code, answer) = fx.post("update", &json!({"run_id": run, "item_id": "one", "prompt": "too late"}));
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("has started"), "{answer}");
+    let (code, answer) = fx.post("update", &json!({"run_id": run, "item_id": "two", "prompt": " "}));
+    assert_eq!(code, 400, "{answer}");
+    let (code, answer) = fx.post("remove", &json!({"run_id": run, "item_id": "one"}));
+    assert_eq!(code, 409, "an item in flight stays: {answer}");
+    let (code, answer) = fx.post("remove", &json!({"run_id": run, "item_id": "three"}));
+    assert_eq!(code, 200, "{answer}");
+    let (code, _) = fx.post("remove", &json!({"run_id": run, "item_id": "three"}));
+    assert_eq!(code, 400, "it is gone");
+
+    std::fs::write(&gate, "").unwrap();
+    let done = fx.wait_status(&run, "success", LONG);
+    assert_eq!(statuses(&done), [("one".to_owned(), "success".to_owned()), ("two".to_owned(), "success".to_owned())]);
+    let two = &done["items"][1];
+    assert_eq!(two["task_class"], "cheap");
+    let packet = std::fs::read_to_string(two["attempts"][0]["packet"].as_str().unwrap()).unwrap();
+    assert!(packet.contains("second, as revised"), "{packet}");
+    assert_eq!(fx.agent_runs("three"), 0);
 }

@@ -2,7 +2,10 @@
 //!
 //! - idle CPU of a daemon holding many repositories (the original burns ≈24 % of a core idling);
 //! - `/api/state` latency, sequential, and the first read right after a write;
-//! - push latency: from `qcold repo add` returning to the `repositories` event reaching a client.
+//! - push latency: from `qcold repo add` returning to the `repositories` event reaching a client;
+//! - queue throughput: trivial items (a scripted agent that commits one file and closes out) run
+//!   end to end — worktree, tmux terminal, closeout with delivery — and the daemon's own CPU
+//!   time for them, then its idle CPU with that history in the store.
 //!
 //! It prints numbers and asserts nothing: speed is tracked here, never by timed test assertions.
 
@@ -18,6 +21,14 @@ const REPOSITORIES: usize = 200;
 const STATE_READS: usize = 1_000;
 const PUSHES: usize = 20;
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
+const QUEUE_ITEMS: usize = 50;
+
+/// The benchmark's agent: commit one file, close the task out.
+const TRIVIAL_AGENT: &str = "#!/bin/sh
+echo \"$QCOLD_TASK_SLUG\" > \"$QCOLD_TASK_SLUG.txt\"
+git add \"$QCOLD_TASK_SLUG.txt\" && git commit -q -m \"$QCOLD_TASK_SLUG\"
+exec qcold task closeout --outcome success --message \"$QCOLD_TASK_SLUG\"
+";
 
 pub(crate) fn run() -> anyhow::Result<()> {
     crate::step("build qcold (release)");
@@ -40,9 +51,14 @@ pub(crate) fn run() -> anyhow::Result<()> {
     }
 
     crate::step("start the daemon");
-    let mut daemon = qcold_cmd(&["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn()?;
+    // The host-load guard would make the queue measurement a measurement of this machine's load.
+    let mut daemon = qcold_cmd(&["serve", "--listen", "127.0.0.1:0"])
+        .env("QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT", "100000")
+        .stdout(Stdio::piped())
+        .spawn()?;
     let url = daemon_url(&mut daemon)?;
-    let result = measure(&url, daemon.id(), &dir, &qcold_cmd);
+    let result =
+        measure(&url, daemon.id(), &dir, &qcold_cmd).and_then(|()| measure_queue(&url, daemon.id(), &dir, &qcold_cmd));
     let _ = Command::new("kill").arg(daemon.id().to_string()).status();
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -110,6 +126,71 @@ fn measure(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Comma
         pct(&pushes, 50),
         pushes[pushes.len() - 1]
     );
+    Ok(())
+}
+
+fn measure_queue(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<()> {
+    crate::step(&format!("queue: {QUEUE_ITEMS} trivial items"));
+    let repo = dir.join("queue-repo");
+    git_repo(&repo)?;
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=bench", "-c", "user.email=bench@qcold.invalid"])
+            .args(args)
+            .current_dir(&repo)
+            .status()
+    };
+    std::fs::write(repo.join("README.md"), "bench\n")?;
+    anyhow::ensure!(git(&["add", "README.md"])?.success() && git(&["commit", "-q", "-m", "init"])?.success());
+    for (key, value) in [("user.name", "bench"), ("user.email", "bench@qcold.invalid")] {
+        anyhow::ensure!(git(&["config", key, value])?.success());
+    }
+    process::run(qcold_cmd(&["repo", "add", "qb", "--verify-command", "true"]).arg(&repo))?;
+    let agent = dir.join("trivial-agent.sh");
+    std::fs::write(&agent, TRIVIAL_AGENT)?;
+    process::run(Command::new("chmod").arg("+x").arg(&agent))?;
+    process::run(qcold_cmd(&["agent", "command", "add", "trivial", "--probe", "true", "--"]).arg(&agent))?;
+    let items: Vec<String> = (0..QUEUE_ITEMS)
+        .map(|i| format!(r#"{{"id": "t{i}", "prompt": "trivial {i}", "task_class": "cheap"}}"#))
+        .collect();
+    let package = dir.join("bench-queue.json");
+    std::fs::write(
+        &package,
+        format!(r#"{{"repo": "qb", "agent": "trivial", "execution_mode": "graph", "items": [{}]}}"#, items.join(",")),
+    )?;
+    let listen = url.trim_start_matches("http://");
+    let cpu_before = cpu_ticks(pid)?;
+    let started = Instant::now();
+    let package_arg = package.to_string_lossy().into_owned();
+    process::run(&mut qcold_cmd(&["queue", "run", "--from", &package_arg, "--listen", listen, "--no-start-daemon"]))?;
+    loop {
+        let view: serde_json::Value = ureq::get(&format!("{url}/api/queue")).call()?.into_json()?;
+        let status = view["runs"]
+            .as_array()
+            .and_then(|runs| runs.iter().find(|r| r["repo"] == "qb"))
+            .map(|r| r["status"].clone());
+        match status.as_ref().and_then(|s| s.as_str()) {
+            Some("success") => break,
+            Some("failed") => anyhow::bail!("the benchmark run failed: {view}"),
+            _ => {}
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "the benchmark run did not finish in 10 minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let elapsed = started.elapsed();
+    #[allow(clippy::cast_precision_loss)]
+    let cpu = (cpu_ticks(pid)? - cpu_before) as f64 / clock_ticks_per_second();
+    std::thread::sleep(Duration::from_secs(2));
+    let before = cpu_ticks(pid)?;
+    std::thread::sleep(IDLE_WINDOW);
+    #[allow(clippy::cast_precision_loss)]
+    let idle = (cpu_ticks(pid)? - before) as f64 / clock_ticks_per_second() / IDLE_WINDOW.as_secs_f64() * 100.0;
+    #[allow(clippy::cast_precision_loss)]
+    let per_item = elapsed / u32::try_from(QUEUE_ITEMS).unwrap_or(1);
+    println!(
+        "queue: {QUEUE_ITEMS} trivial items end to end        {elapsed:.1?} ({per_item:.0?} per item; daemon CPU {cpu:.2}s)"
+    );
+    println!("daemon idle CPU after the run, {}s        {idle:.2} % of one core", IDLE_WINDOW.as_secs());
     Ok(())
 }
 

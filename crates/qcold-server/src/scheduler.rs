@@ -141,7 +141,7 @@ impl Scheduler {
         Self { config, qcold, owner, held: HashMap::new(), last_heartbeat: 0, freed: false }
     }
 
-    /// One pass; returns the earliest retry time of a waiting item.
+    /// One pass; returns the earliest future retry time of a waiting item.
     pub fn pass(&mut self, store: &mut Store, host: HostSample, now: i64) -> anyhow::Result<Option<i64>> {
         self.heartbeat(store, now)?;
         for run in store.live_runs()? {
@@ -154,11 +154,14 @@ impl Scheduler {
         }
         if std::mem::take(&mut self.freed) {
             // Capacity was given back: items refused for it need not wait out their timer.
-            store.wake_admission_waiters(now)?;
+            let woken = store.wake_admission_waiters(now)?;
+            tracing::debug!("capacity freed: {woken} admission waiter(s) reconsidered");
         }
         self.launch_ready(store, host, now)?;
+        // Only future retry times: a due item this pass could not take (another daemon leases it,
+        // its run failed) must not turn the wait into a busy loop; reconciliation looks again.
         let waiting = store.items_in(&[ItemStatus::Waiting])?;
-        Ok(waiting.iter().filter_map(|i| i.next_attempt_at).min())
+        Ok(waiting.iter().filter_map(|i| i.next_attempt_at).filter(|at| *at > now).min())
     }
 
     /// Extends every held lease when a heartbeat is due; a refused heartbeat means another
@@ -227,10 +230,11 @@ impl Scheduler {
         now: i64,
     ) -> Result<(), StoreError> {
         store.update_item(&item.run_id, &item.id, epoch, update, now)?;
-        if !matches!(
-            update.status,
-            ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running | ItemStatus::Paused
-        ) {
+        let flying = |s: ItemStatus| matches!(s, ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running);
+        if flying(item.status) && !flying(update.status) {
+            self.freed = true;
+        }
+        if !flying(update.status) && update.status != ItemStatus::Paused {
             self.release(store, item, epoch)?;
         }
         Ok(())

@@ -59,9 +59,11 @@ impl Scheduler {
             return Ok(());
         }
         let Some(epoch) = self.lease(store, item, now)? else { return Ok(()) };
+        // The evidence this iteration's task left: bundles made since the iteration started.
+        let since = item.attempts.last().filter(|a| a.finished_at.is_none()).map_or(i64::MAX, |a| a.started_at);
         let bundle = match &task {
-            Some(t) if t.status.is_terminal() => store.task_bundles(&t.id)?.last().map(|b| b.path.clone()),
-            _ => None,
+            Some(t) => store.task_bundles(&t.id)?.into_iter().rfind(|b| b.created_at >= since).map(|b| b.path),
+            None => None,
         };
         let log = agent.as_ref().and_then(|a| self.capture(run, item, a));
         let held = matches!(run.status, RunStatus::Stopping | RunStatus::Stopped);

@@ -221,6 +221,14 @@ fn run_phases(
         Ok::<(), (CloseoutPhase, String)>(())
     };
 
+    // The primary check runs under the delivery lock: another closeout's fast-forward rewrites the
+    // primary checkout's files, and a look in the middle of it would see them as uncommitted work.
+    let holder = format!("closeout of {}", task.id);
+    let lock_name = format!("repo-{}", task.repo);
+    let check_lock = crate::lock::acquire(&config.state_dir, &lock_name, &holder, |who| {
+        report(Progress::Waiting(format!("waiting for the delivery lock of repository {}, held by {who}", task.repo)));
+    })
+    .map_err(|e| (CloseoutPhase::PrimaryClean, format!("cannot take the delivery lock: {e}")))?;
     phase(store, report, CloseoutPhase::PrimaryClean, &mut || {
         let current = git::current_branch(primary).map_err(|e| e.to_string())?;
         if current.as_deref() != Some(base) {
@@ -241,6 +249,7 @@ fn run_phases(
         }
         Ok("clean".into())
     })?;
+    drop(check_lock);
 
     phase(store, report, CloseoutPhase::Verify, &mut || {
         let adapter = adapter::for_repository(repo);
@@ -264,8 +273,7 @@ fn run_phases(
         }
     })?;
 
-    let holder = format!("closeout of {}", task.id);
-    let _lock = crate::lock::acquire(&config.state_dir, &format!("repo-{}", task.repo), &holder, |who| {
+    let _lock = crate::lock::acquire(&config.state_dir, &lock_name, &holder, |who| {
         report(Progress::Waiting(format!("waiting for the delivery lock of repository {}, held by {who}", task.repo)));
     })
     .map_err(|e| (CloseoutPhase::Rebase, format!("cannot take the delivery lock: {e}")))?;

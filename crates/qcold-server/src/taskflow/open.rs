@@ -50,6 +50,16 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
     }
 
     crate::adapter::check_ready(&repo)?;
+    // The checks, the sequence allocation and the record insert all happen under the repository
+    // lock: two opens never take the same number, and a delivery's fast-forward (which rewrites
+    // the primary checkout's files under the same lock) is never mistaken for uncommitted work.
+    let _lock = crate::lock::acquire(
+        &config.state_dir,
+        &format!("repo-{}", repo.id),
+        &format!("open of {}", request.slug),
+        |_| {},
+    )
+    .map_err(io("cannot take the repository lock"))?;
     let root = Path::new(&repo.root);
     let base = repo.default_branch.as_str();
     let current = git::current_branch(root)?;
@@ -74,15 +84,6 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
     }
     let base_commit = git::rev_parse(root, base)?;
 
-    // Sequence allocation and the record insert happen under the repository lock, so two opens
-    // never take the same number.
-    let _lock = crate::lock::acquire(
-        &config.state_dir,
-        &format!("repo-{}", repo.id),
-        &format!("open of {}", request.slug),
-        |_| {},
-    )
-    .map_err(io("cannot take the repository lock"))?;
     let sequence = store.next_task_sequence(&repo.id)?;
     let worktree = repos::worktree_root(&repo).join(worktree_name(sequence, &request.slug));
     if worktree.exists() {
