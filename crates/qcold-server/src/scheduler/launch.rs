@@ -7,10 +7,11 @@
 
 use std::path::Path;
 
+use qcold_core::agent::AgentRecord;
 use qcold_core::queue::admission::{self, Decision, HostSample};
 use qcold_core::queue::plan;
 use qcold_core::queue::wire::Run;
-use qcold_core::queue::{Attempt, ItemRecord, ItemStatus, RunStatus, TaskClass, WaitingFor};
+use qcold_core::queue::{Attempt as Ledger, ItemRecord, ItemStatus, RunStatus, TaskClass, WaitingFor};
 use qcold_core::task::TaskRecord;
 use qcold_core::{AgentId, CommandName, TaskStatus};
 
@@ -18,6 +19,34 @@ use super::{Scheduler, packet, settle};
 use crate::agents::{self, commands};
 use crate::store::{ItemUpdate, Store};
 use crate::taskflow::{self, OpenRequest, Opened};
+
+/// One iteration about to start.
+struct Attempt<'a> {
+    run: &'a Run,
+    item: &'a ItemRecord,
+    task: &'a TaskRecord,
+    /// Its ledger row.
+    row: u32,
+    /// Its semantic iteration within the current budget.
+    iteration: u32,
+    agent_id: AgentId,
+}
+
+/// The agent id of ledger row `row`: `q-<run>-<item>-<row>`, deterministic so a re-driven launch
+/// finds it. An item id too long for an agent id is replaced by a stable hash of it.
+pub(super) fn agent_id(run: &Run, item: &ItemRecord, row: u32) -> Result<AgentId, qcold_core::IdError> {
+    let plain = format!("q-{}-{}-{row}", run.id, item.id);
+    if plain.len() <= qcold_core::IdKind::Agent.max_len() {
+        return AgentId::new(plain);
+    }
+    // FNV-1a: stable across builds and platforms, which std's hasher does not promise.
+    let hash = item
+        .id
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    AgentId::new(format!("q-{}-{hash:016x}-{row}", run.id))
+}
 
 impl Scheduler {
     /// Admits ready items of running runs, oldest run first, and launches the admitted ones.
@@ -105,57 +134,15 @@ impl Scheduler {
             Some(row) => (row, item.iteration.max(1)),
             None => (item.attempts.last().map_or(1, |a| a.iteration + 1), item.iteration + 1),
         };
-        let agent_id = AgentId::new(format!("q-{}-{}-{row}", run.id, item.id))?;
+        let agent_id = agent_id(run, item, row)?;
         let adopted = store.agents()?.into_iter().find(|a| a.id == agent_id);
+        let attempt = Attempt { run, item, task: &task, row, iteration, agent_id };
         let agent = match adopted {
             Some(agent) => agent,
-            None => {
-                let command = match self.agent_command(store, run, item, now) {
-                    Ok(command) => command,
-                    Err(failure) => return self.launch_failed(store, item, epoch, None, &failure, now),
-                };
-                let dir = packet::dir(&self.config, &run.id, &item.id);
-                let packet_file = dir.join(format!("packet-{row}.md"));
-                let text = packet::render(
-                    run,
-                    item,
-                    &task,
-                    iteration,
-                    self.config.queue.budgets.max_iterations,
-                    &item.attempts,
-                );
-                if let Err(err) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&packet_file, &text)) {
-                    let failure = format!("cannot write the packet {}: {err}", packet_file.display());
-                    return self.launch_failed(store, item, epoch, None, &failure, now);
-                }
-                let attempt = Attempt {
-                    iteration: row,
-                    agent_command: command.name.to_string(),
-                    agent_id: Some(agent_id.to_string()),
-                    terminal: Some(format!("{}:0.0", qcold_core::agent::session_name(&agent_id))),
-                    packet: Some(packet_file.to_string_lossy().into_owned()),
-                    task_id: Some(task.id.clone()),
-                    log: None,
-                    bundle: None,
-                    failure: None,
-                    started_at: now,
-                    finished_at: None,
-                };
-                store.insert_attempt(&run.id, &item.id, &attempt)?;
-                let worktree = Path::new(&task.worktree);
-                let mut request =
-                    commands::invocation(&command, &text, &packet_file, worktree, &format!("queue-{}", run.id), true);
-                request.id = Some(agent_id.clone());
-                request.name = Some(format!("{} {}", task.repo, item.slug));
-                request.env = self.agent_env(&task, &packet_file);
-                match agents::start(&self.config, store, &self.qcold, &request, now) {
-                    Ok(agent) => agent,
-                    Err(err) => {
-                        let failure = format!("cannot start agent command {}: {err}", command.name);
-                        return self.launch_failed(store, item, epoch, Some(row), &failure, now);
-                    }
-                }
-            }
+            None => match self.start_agent(store, &attempt, now) {
+                Ok(agent) => agent,
+                Err((row, failure)) => return self.launch_failed(store, item, epoch, row, &failure, now),
+            },
         };
         current.status = ItemStatus::Running;
         current.reason = format!("agent {} works on it (iteration {iteration})", agent.id);
@@ -163,6 +150,42 @@ impl Scheduler {
         current.agent_id = Some(agent.id.to_string());
         self.write(store, item, epoch, &current, now)?;
         Ok(())
+    }
+
+    /// Chooses the agent command, writes the packet, records the ledger row (before the start, so
+    /// a re-driven launch finds it) and starts the agent. A failure names the row to forget, if
+    /// one was written.
+    fn start_agent(&self, store: &mut Store, a: &Attempt<'_>, now: i64) -> Result<AgentRecord, (Option<u32>, String)> {
+        let command = self.agent_command(store, a.run, a.item, now).map_err(|failure| (None, failure))?;
+        let dir = packet::dir(&self.config, &a.run.id, &a.item.id);
+        let packet_file = dir.join(format!("packet-{}.md", a.row));
+        let max = self.config.queue.budgets.max_iterations;
+        let text = packet::render(a.run, a.item, a.task, a.iteration, max, &a.item.attempts);
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&packet_file, &text))
+            .map_err(|err| (None, format!("cannot write the packet {}: {err}", packet_file.display())))?;
+        let row = Ledger {
+            iteration: a.row,
+            agent_command: command.name.to_string(),
+            agent_id: Some(a.agent_id.to_string()),
+            terminal: Some(format!("{}:0.0", qcold_core::agent::session_name(&a.agent_id))),
+            packet: Some(packet_file.to_string_lossy().into_owned()),
+            task_id: Some(a.task.id.clone()),
+            log: None,
+            bundle: None,
+            failure: None,
+            started_at: now,
+            finished_at: None,
+        };
+        store.insert_attempt(&a.run.id, &a.item.id, &row).map_err(|e| (None, e.to_string()))?;
+        let worktree = Path::new(&a.task.worktree);
+        let track = format!("queue-{}", a.run.id);
+        let mut request = commands::invocation(&command, &text, &packet_file, worktree, &track, true);
+        request.id = Some(a.agent_id.clone());
+        request.name = Some(format!("{} {}", a.task.repo, a.item.slug));
+        request.env = self.agent_env(a.task, &packet_file);
+        agents::start(&self.config, store, &self.qcold, &request, now)
+            .map_err(|err| (Some(a.row), format!("cannot start agent command {}: {err}", command.name)))
     }
 
     /// Records a launch failure: the unstarted ledger row is dropped, the item waits for its

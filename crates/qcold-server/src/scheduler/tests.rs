@@ -117,3 +117,29 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
     let statuses = |v: &QueueView| v.runs[0].items.iter().map(|i| (i.status, i.next_attempt_at)).collect::<Vec<_>>();
     assert_eq!(statuses(&third), statuses(&first), "a restarted scheduler agrees");
 }
+
+#[test]
+fn agent_ids_are_deterministic_and_always_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), std::time::Duration::from_secs(5)).unwrap();
+    let long = "x".repeat(128);
+    let package =
+        parse_json(&format!(r#"{{"items": [{{"id": "a", "prompt": "p"}}, {{"id": "{long}", "prompt": "p"}}]}}"#))
+            .unwrap();
+    let run: RunId = "run-1".parse().unwrap();
+    store
+        .insert_run(
+            &run,
+            &"web".parse().unwrap(),
+            ExecutionMode::Sequence,
+            None,
+            &normalize(&package, 1).unwrap().items,
+            1,
+        )
+        .unwrap();
+    let view = store.run(&run).unwrap().unwrap();
+    assert_eq!(launch::agent_id(&view, &view.items[0], 2).unwrap().as_str(), "q-run-1-a-2");
+    let hashed = launch::agent_id(&view, &view.items[1], 1).unwrap();
+    assert_eq!(hashed, launch::agent_id(&view, &view.items[1], 1).unwrap(), "the same every time");
+    assert!(hashed.as_str().starts_with("q-run-1-") && hashed.as_str().len() < 64, "{hashed}");
+}
