@@ -68,7 +68,58 @@ fn the_client_starts_a_daemon_follows_runs_and_manages_tabs() {
     assert!(view.tabs[0].active);
     assert_eq!(view.runs.len(), 1, "a finished run no tab shows leaves the view");
 
+    // A directory of prompts runs in name order; `--mode graph` overrides the package's mode.
+    let prompts = fx.file("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(prompts.join("02-second.md"), "second prompt").unwrap();
+    std::fs::write(prompts.join("01-first.md"), "first prompt").unwrap();
+    std::fs::write(prompts.join("notes.txt"), "not a prompt").unwrap();
+    let out = qcold(&[
+        "queue",
+        "run",
+        "--from",
+        prompts.to_str().unwrap(),
+        "--agent",
+        "scripted",
+        "--mode",
+        "graph",
+        "--follow",
+    ])
+    .ok();
+    assert!(out.contains("queued run") && out.contains("succeeded"), "{out}");
+    let view: QueueView = serde_json::from_str(&qcold(&["queue", "list", "--json"]).ok()).unwrap();
+    let run = view.runs.iter().find(|r| r.items.len() == 2).unwrap();
+    let slugs: Vec<&str> = run.items.iter().map(|i| i.slug.as_str()).collect();
+    assert_eq!(slugs, ["01-first", "02-second"]);
+    assert_eq!(run.mode, qcold_core::queue::ExecutionMode::Graph);
+
+    // Clear forgets a finished run; the work it delivered stays.
+    let cleared = qcold(&["queue", "clear", "--run-id", run.id.as_str()]).ok();
+    assert!(cleared.contains("cleared run"), "{cleared}");
+    qcold(&["queue", "clear", "--run-id", run.id.as_str()]).fails_with("no queue run");
+    assert!(fx.repo.join("01-first.txt").is_file());
+
     fx.env.qcold(&["serve", "stop", "--listen", &listen]).ok();
+}
+
+#[test]
+fn clear_refuses_a_run_with_work_in_flight() {
+    let fx = Fixture::new(&[]);
+    let gate = fx.file("gate");
+    let run = fx.run(&json!({
+        "agent": "scripted",
+        "items": [{"id": "busy", "prompt": format!("x directive: wait-for {}", gate.display())}]
+    }));
+    let running =
+        fx.wait_run(&run, Duration::from_secs(60), "the item running", |r| r["items"][0]["status"] == "running");
+    let agent = running["items"][0]["agent_id"].as_str().unwrap().to_owned();
+    let err = fx.queue(&["clear"]).fails_with("in flight");
+    assert!(err.contains(&agent), "the refusal names the agent: {err}");
+    assert_eq!(fx.run_view(&run)["items"][0]["status"], "running", "nothing changed");
+    std::fs::write(&gate, "").unwrap();
+    fx.wait_status(&run, "success", Duration::from_secs(60));
+    fx.queue(&["clear"]).ok();
+    assert_eq!(fx.view()["runs"], json!([]));
 }
 
 #[test]

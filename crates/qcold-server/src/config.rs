@@ -239,4 +239,40 @@ mod tests {
         }
         assert!(state_dir_from(None, None, None).is_err());
     }
+
+    #[test]
+    fn queue_settings_come_from_their_variables() {
+        let vars = |name: &str| {
+            let value = match name {
+                "QCOLD_QUEUE_ADMISSION_SOFT_MAX_TASKS" => "4",
+                "QCOLD_QUEUE_ADMISSION_HEAVY_MAX_TASKS" => "1",
+                "QCOLD_QUEUE_ADMISSION_RETRY_SECONDS" => "5",
+                "QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT" => "300",
+                "QCOLD_QUEUE_ADMISSION_HEAVY_MEMORY_MIB" => "4096",
+                "QCOLD_QUEUE_LAUNCH_RETRY_SECONDS" => "1, 2,3",
+                "QCOLD_QUEUE_MAX_ITERATIONS" => "5",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        };
+        let mut queue = QueueConfig::default();
+        read_queue_numbers(&vars, &mut queue).unwrap();
+        let policy = queue.admission;
+        assert_eq!((policy.soft_max_tasks, policy.hard_max_tasks, policy.heavy_max_tasks), (4, 12, 1));
+        assert_eq!((policy.retry_secs, policy.history_secs, policy.max_load_percent), (5, 3600, 300));
+        assert_eq!(policy.reserves(TaskClass::Heavy).memory_bytes, 4 << 30);
+        assert_eq!(policy.reserves(TaskClass::Heavy).cpu_milli, 2000, "unset numbers keep their defaults");
+        assert_eq!((queue.budgets.launch_delays_secs, queue.budgets.max_iterations), (vec![1, 2, 3], 5));
+
+        let bad = |value: &'static str| {
+            move |name: &str| (name == "QCOLD_QUEUE_LAUNCH_RETRY_SECONDS").then(|| value.to_owned())
+        };
+        let err = read_queue_numbers(&bad("60,soon"), &mut QueueConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS"), "{err}");
+        let zero = |name: &str| (name == "QCOLD_QUEUE_MAX_ITERATIONS").then(|| "0".to_owned());
+        assert!(read_queue_numbers(&zero, &mut QueueConfig::default()).is_err());
+        let word = |name: &str| (name == "QCOLD_QUEUE_ADMISSION_HARD_MAX_TASKS").then(|| "many".to_owned());
+        let err = read_queue_numbers(&word, &mut QueueConfig::default()).unwrap_err();
+        assert_eq!(err.to_string(), "QCOLD_QUEUE_ADMISSION_HARD_MAX_TASKS must be a whole number, got \"many\"");
+    }
 }
