@@ -41,8 +41,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Node(NodeCommand),
     /// Queues of prompts run by the daemon: sequences or dependency graphs, with retries.
-    #[command(subcommand)]
-    Queue(QueueCommand),
+    Queue(QueueArgs),
     /// Run the daemon (HTTP API and dashboard), or manage a detached one.
     Serve(ServeCommand),
     /// Managed agents: detached process groups or tmux terminals, with recorded exit codes.
@@ -73,10 +72,16 @@ pub(crate) enum Command {
 }
 
 fn parse_env_pair(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("{text:?} is not KEY=VALUE")),
-    }
+    let pair = text.split_once('=').filter(|(key, _)| !key.is_empty());
+    pair.map(|(key, value)| (key.to_owned(), value.to_owned())).ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueArgs {
+    #[command(subcommand)]
+    pub(crate) command: QueueCommand,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,51 +95,37 @@ pub(crate) enum QueueCommand {
         /// Print the queue view as JSON.
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        client: ClientArgs,
     },
     /// Stop a run: nothing new starts; items in flight finish their iteration.
     Stop {
         /// The run [default: the active tab's].
         run: Option<qcold_core::RunId>,
-        #[command(flatten)]
-        client: ClientArgs,
     },
     /// Continue a stopped or failed run, or wake a running run's waiting items.
     Continue {
         /// The run [default: the active tab's].
         run: Option<qcold_core::RunId>,
-        #[command(flatten)]
-        client: ClientArgs,
     },
     /// Forget a run that has nothing in flight (tasks, worktrees and agents are kept).
     Clear {
         /// The run [default: the active tab's].
         #[arg(long)]
         run_id: Option<qcold_core::RunId>,
-        #[command(flatten)]
-        client: ClientArgs,
     },
     /// Create a tab and make it active.
     Create {
         /// Its label (at most 48 characters).
         label: Option<String>,
-        #[command(flatten)]
-        client: ClientArgs,
     },
     /// Make a tab the active one.
     Switch {
         /// The tab.
         tab: qcold_core::TabId,
-        #[command(flatten)]
-        client: ClientArgs,
     },
     /// Delete a tab (not the default one, nor one showing an unfinished run).
     Delete {
         /// The tab.
         tab: qcold_core::TabId,
-        #[command(flatten)]
-        client: ClientArgs,
     },
 }
 
@@ -142,10 +133,10 @@ pub(crate) enum QueueCommand {
 #[derive(Debug, Args, Clone, Copy)]
 pub(crate) struct ClientArgs {
     /// The daemon's address.
-    #[arg(long, default_value = DEFAULT_LISTEN)]
+    #[arg(long, global = true, default_value = DEFAULT_LISTEN)]
     pub(crate) listen: SocketAddr,
     /// Fail instead of starting a daemon when none answers.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) no_start_daemon: bool,
 }
 
@@ -182,8 +173,6 @@ pub(crate) struct QueueRunArgs {
     /// Show progress until the run ends; exit 1 when it fails.
     #[arg(long)]
     pub(crate) follow: bool,
-    #[command(flatten)]
-    pub(crate) client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -195,8 +184,6 @@ pub(crate) struct QueueAppendArgs {
     /// Show progress until the run ends; exit 1 when it fails.
     #[arg(long)]
     pub(crate) follow: bool,
-    #[command(flatten)]
-    pub(crate) client: ClientArgs,
 }
 
 /// A run's execution mode.

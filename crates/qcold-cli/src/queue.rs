@@ -18,11 +18,12 @@ use qcold_core::queue::{ExecutionMode, ItemStatus, RunStatus};
 use qcold_server::Config;
 use serde::Serialize;
 
-use crate::cli::{ClientArgs, Mode, PackageArgs, QueueCommand};
+use crate::cli::{ClientArgs, Mode, PackageArgs, QueueArgs, QueueCommand};
 use crate::{daemon, output};
 
-pub(crate) fn run(config: &Config, command: QueueCommand) -> anyhow::Result<ExitCode> {
-    match command {
+pub(crate) fn run(config: &Config, args: QueueArgs) -> anyhow::Result<ExitCode> {
+    let client = args.client;
+    match args.command {
         QueueCommand::Run(args) => {
             let mut request = RunRequest {
                 package: read_package(&args.package)?,
@@ -37,18 +38,18 @@ pub(crate) fn run(config: &Config, command: QueueCommand) -> anyhow::Result<Exit
             if request.agent.is_some() {
                 request.package.agent = None;
             }
-            let answer = post(config, args.client, "run", &request)?;
-            finish(args.client, &answer, args.follow)
+            let answer = post(config, client, "run", &request)?;
+            finish(client, &answer, args.follow)
         }
         QueueCommand::Append(args) => {
             let mut package = read_package(&args.package)?;
             if args.package.agent.is_some() {
                 package.agent = args.package.agent.clone();
             }
-            let answer = post(config, args.client, "append", &AppendRequest { run_id: args.run, package })?;
-            finish(args.client, &answer, args.follow)
+            let answer = post(config, client, "append", &AppendRequest { run_id: args.run, package })?;
+            finish(client, &answer, args.follow)
         }
-        QueueCommand::List { json, client } => {
+        QueueCommand::List { json } => {
             let view = fetch_view(client.listen)?;
             if json {
                 output::json(&view, false)?;
@@ -57,12 +58,12 @@ pub(crate) fn run(config: &Config, command: QueueCommand) -> anyhow::Result<Exit
             }
             Ok(ExitCode::SUCCESS)
         }
-        QueueCommand::Stop { run, client } => simple(config, client, "stop", &RunSelector { run_id: run }),
-        QueueCommand::Continue { run, client } => simple(config, client, "continue", &RunSelector { run_id: run }),
-        QueueCommand::Clear { run_id, client } => simple(config, client, "clear", &RunSelector { run_id }),
-        QueueCommand::Create { label, client } => simple(config, client, "tab/create", &TabCreate { label }),
-        QueueCommand::Switch { tab, client } => simple(config, client, "tab/switch", &TabSelector { tab_id: tab }),
-        QueueCommand::Delete { tab, client } => simple(config, client, "tab/delete", &TabSelector { tab_id: tab }),
+        QueueCommand::Stop { run } => simple(config, client, "stop", &RunSelector { run_id: run }),
+        QueueCommand::Continue { run } => simple(config, client, "continue", &RunSelector { run_id: run }),
+        QueueCommand::Clear { run_id } => simple(config, client, "clear", &RunSelector { run_id }),
+        QueueCommand::Create { label } => simple(config, client, "tab/create", &TabCreate { label }),
+        QueueCommand::Switch { tab } => simple(config, client, "tab/switch", &TabSelector { tab_id: tab }),
+        QueueCommand::Delete { tab } => simple(config, client, "tab/delete", &TabSelector { tab_id: tab }),
     }
 }
 
