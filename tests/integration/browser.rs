@@ -105,3 +105,56 @@ async fn dashboard_renders_state_and_live_updates() {
 
     client.close().await.unwrap();
 }
+
+/// Waits until the element's text contains `needle`; returns the text.
+async fn text_containing(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = text_of(client, css).await;
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{css} never showed {needle:?}; last: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_follows_a_queue_run_live() {
+    let fx = crate::queue::Fixture::new(&[]);
+    let driver = Driver::start();
+    let client = connect(&driver, &fx.env.path().join("chromium-profile")).await;
+    client.goto(&fx.daemon().url).await.expect("open the dashboard");
+    let empty = text_of(&client, "[data-testid='queue']").await;
+    assert!(empty.contains("No runs"), "{empty}");
+    let tab = text_of(&client, "[data-testid='queue-tab-default']").await;
+    assert_eq!(tab, "Task Queue");
+
+    let gate = fx.file("gate");
+    let package = serde_json::json!({
+        "execution_mode": "graph",
+        "agent": "scripted",
+        "items": [
+            {"id": "first", "prompt": format!("slow directive: wait-for {}", gate.display()), "task_class": "cheap"},
+            {"id": "second", "prompt": "after first", "depends_on": "first"}
+        ]
+    });
+    let run = tokio::task::spawn_blocking(move || {
+        let run = fx.run(&package);
+        (fx, run)
+    })
+    .await
+    .unwrap();
+    let (fx, run) = run;
+    let first = format!("[data-testid='queue-item-{run}-first']");
+    let row = text_containing(&client, &first, "running").await;
+    assert!(row.contains("cheap"), "{row}");
+    let second = text_of(&client, &format!("[data-testid='queue-item-{run}-second']")).await;
+    assert!(second.contains("pending") && second.contains("1"), "wave 1, not started: {second}");
+    std::fs::write(&gate, "").unwrap();
+    text_containing(&client, &format!("[data-testid='queue-run-{run}']"), "success").await;
+    let second = text_containing(&client, &format!("[data-testid='queue-item-{run}-second']"), "success").await;
+    assert!(second.contains("its task closed successfully"), "{second}");
+    drop(fx);
+    client.close().await.unwrap();
+}

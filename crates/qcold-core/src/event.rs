@@ -26,6 +26,9 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every SSE event name, for clients that subscribe by name (a browser `EventSource`).
+    pub const NAMES: [&'static str; 4] = ["state", "repositories", "node", "queue"];
+
     /// The SSE event name.
     pub const fn name(&self) -> &'static str {
         match self {
@@ -48,6 +51,10 @@ mod tests {
         assert_eq!(json, r#"{"kind":"repositories","data":{"active":null,"repositories":[]}}"#);
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
         assert_eq!(event.name(), "repositories");
+        let queue = Event::Queue(Box::default());
+        for name in [event.name(), queue.name(), "state", "node"] {
+            assert!(Event::NAMES.contains(&name), "{name} is missing from Event::NAMES");
+        }
     }
 
     #[test]

@@ -5,9 +5,6 @@ use gloo_net::eventsource::futures::EventSource;
 use qcold_core::Event;
 use qcold_core::api::StateResponse;
 
-/// The SSE event names the daemon sends; see [`Event::name`].
-const EVENT_NAMES: [&str; 3] = ["state", "repositories", "node"];
-
 /// Fetches the full state.
 pub(crate) async fn fetch_state() -> Result<StateResponse, String> {
     let response = gloo_net::http::Request::get("/api/state").send().await.map_err(|e| e.to_string())?;
@@ -23,7 +20,7 @@ pub(crate) async fn fetch_state() -> Result<StateResponse, String> {
 pub(crate) async fn follow_events(mut on_event: impl FnMut(Event)) -> Result<(), String> {
     let mut source = EventSource::new("/api/events").map_err(|e| format!("{e:?}"))?;
     let mut streams = Vec::new();
-    for name in EVENT_NAMES {
+    for name in Event::NAMES {
         streams.push(source.subscribe(name).map_err(|e| format!("{e:?}"))?);
     }
     let mut merged = futures_util::stream::select_all(streams);

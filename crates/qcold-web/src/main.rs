@@ -8,6 +8,7 @@
 #![allow(unreachable_pub)]
 
 mod api;
+mod queue;
 mod view;
 
 fn main() {

@@ -7,6 +7,7 @@ use qcold_core::units::{format_bytes, format_duration};
 use qcold_core::{NodeSnapshot, RepositoryList};
 
 use crate::api;
+use crate::queue::QueuePanel;
 
 /// Whether the dashboard is receiving live updates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,7 @@ pub(crate) fn App() -> impl IntoView {
 
     let repositories = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.repositories.clone())));
     let node = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.node.clone())));
+    let queue = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.queue.clone())));
     let build_id = move || state.with(|s| s.as_ref().map(|s| s.build_id.clone()).unwrap_or_default());
     let link_text = move || match link.get() {
         Link::Connecting => "connecting…".to_owned(),
@@ -62,6 +64,7 @@ pub(crate) fn App() -> impl IntoView {
         <main>
             <Repositories list=repositories />
             <NodeHealth node=node />
+            <QueuePanel queue=queue />
         </main>
     }
 }
