@@ -196,7 +196,8 @@ impl Daemon {
             .env("QCOLD_NODE_SAMPLE_INTERVAL_SECONDS", "1")
             .envs(vars.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // The daemon's log stays in the temp dir (`daemon.log`), for a failing test to show.
+            .stderr(std::fs::File::create(env.path().join("daemon.log")).expect("daemon log"))
             .spawn()
             .expect("start daemon");
         let stdout = child.stdout.take().expect("piped stdout");

@@ -106,15 +106,21 @@ async fn dashboard_renders_state_and_live_updates() {
     client.close().await.unwrap();
 }
 
-/// Waits until the element's text contains `needle`; returns the text.
+/// Waits until the element's text contains `needle`; returns the text. The queue panel re-renders
+/// on every change, so an element found a moment ago may be gone: such reads are retried.
 async fn text_containing(client: &Client, css: &str, needle: &str) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
     loop {
-        let text = text_of(client, css).await;
-        if text.contains(needle) {
-            return text;
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if text.contains(needle) {
+                return text;
+            }
+            last = text;
         }
-        assert!(std::time::Instant::now() < deadline, "{css} never showed {needle:?}; last: {text}");
+        assert!(std::time::Instant::now() < deadline, "{css} never showed {needle:?}; last: {last:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -125,10 +131,8 @@ async fn dashboard_follows_a_queue_run_live() {
     let driver = Driver::start();
     let client = connect(&driver, &fx.env.path().join("chromium-profile")).await;
     client.goto(&fx.daemon().url).await.expect("open the dashboard");
-    let empty = text_of(&client, "[data-testid='queue']").await;
-    assert!(empty.contains("No runs"), "{empty}");
-    let tab = text_of(&client, "[data-testid='queue-tab-default']").await;
-    assert_eq!(tab, "Task Queue");
+    text_containing(&client, "[data-testid='queue']", "No runs").await;
+    text_containing(&client, "[data-testid='queue-tab-default']", "Task Queue").await;
 
     let gate = fx.file("gate");
     let package = serde_json::json!({
@@ -149,8 +153,8 @@ async fn dashboard_follows_a_queue_run_live() {
     let first = format!("[data-testid='queue-item-{run}-first']");
     let row = text_containing(&client, &first, "running").await;
     assert!(row.contains("cheap"), "{row}");
-    let second = text_of(&client, &format!("[data-testid='queue-item-{run}-second']")).await;
-    assert!(second.contains("pending") && second.contains("1"), "wave 1, not started: {second}");
+    let second = text_containing(&client, &format!("[data-testid='queue-item-{run}-second']"), "pending").await;
+    assert!(second.contains("1"), "wave 1, not started: {second}");
     std::fs::write(&gate, "").unwrap();
     text_containing(&client, &format!("[data-testid='queue-run-{run}']"), "success").await;
     let second = text_containing(&client, &format!("[data-testid='queue-item-{run}-second']"), "success").await;

@@ -138,8 +138,19 @@ impl Fixture {
             last = self.run_view(run);
             check(&last)
         });
-        assert!(ok, "timed out waiting for {what}: {}", serde_json::to_string_pretty(&last).unwrap());
+        assert!(
+            ok,
+            "timed out waiting for {what}: {}\ndaemon warnings:\n{}",
+            serde_json::to_string_pretty(&last).unwrap(),
+            self.daemon_warnings()
+        );
         last
+    }
+
+    /// The warnings and errors the daemon logged, for failure messages.
+    pub(crate) fn daemon_warnings(&self) -> String {
+        let log = std::fs::read_to_string(self.env.path().join("daemon.log")).unwrap_or_default();
+        log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n")
     }
 
     /// Waits for the run to reach `status`.

@@ -32,7 +32,7 @@ fn an_item_failing_twice_then_succeeding_leaves_three_ledger_rows() {
     assert!(agents[0] != agents[1] && agents[1] != agents[2], "each iteration has its own agent");
     assert_eq!(fx.agent_runs("flaky"), 3);
     assert_eq!(item["iteration"], 3);
-    assert_eq!(item["launch_failures"], 0, "semantic failures are not launch failures");
+    assert_eq!(item["launch_failures"], 0, "semantic failures are not launch failures; {}", fx.daemon_warnings());
     // The failed iterations kept evidence bundles; the recovery packet lists them.
     assert!(attempts[0]["bundle"].as_str().is_some_and(|b| b.ends_with(".zip")), "{}", attempts[0]);
     let packet = std::fs::read_to_string(attempts[2]["packet"].as_str().unwrap()).unwrap();

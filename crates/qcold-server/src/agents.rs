@@ -165,6 +165,7 @@ pub fn start(
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
         let session = agent::session_name(&id);
         let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped)?;
+        await_exec(pid, &exit_file.to_string_lossy());
         (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
     } else {
         let stdout_log = dir.join("stdout.log");
@@ -203,6 +204,19 @@ pub fn start(
     };
     store.insert_agent(&record)?;
     Ok(record)
+}
+
+/// Waits (up to five seconds) until the tmux pane `pid` runs the wrapper. tmux forks the pane and
+/// only then execs the command; until the exec, the pid's command line is tmux's own, and an
+/// agent looked at in that instant would be judged vanished.
+fn await_exec(pid: u32, exit_file: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while procs::alive(pid)
+        && !procs::cmdline(pid).iter().any(|a| a == exit_file)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// Every agent with its state.

@@ -135,7 +135,7 @@ impl Scheduler {
             None => (item.attempts.last().map_or(1, |a| a.iteration + 1), item.iteration + 1),
         };
         let agent_id = agent_id(run, item, row)?;
-        let adopted = store.agents()?.into_iter().find(|a| a.id == agent_id);
+        let adopted = store.agent(&agent_id)?;
         let attempt = Attempt { run, item, task: &task, row, iteration, agent_id };
         let agent = match adopted {
             Some(agent) => agent,

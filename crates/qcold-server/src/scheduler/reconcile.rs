@@ -38,7 +38,7 @@ impl Scheduler {
     fn judge(&mut self, store: &mut Store, run: &Run, item: &ItemRecord, now: i64) -> anyhow::Result<()> {
         let task = item.task_id.as_deref().map(|id| store.task(id)).transpose()?.flatten();
         let agent = match item.agent_id.as_deref().map(AgentId::new).transpose()? {
-            Some(id) => store.agents()?.into_iter().find(|a| a.id == id),
+            Some(id) => store.agent(&id)?,
             None => None,
         };
         let evidence = Evidence {
@@ -65,17 +65,16 @@ impl Scheduler {
             Some(t) => store.task_bundles(&t.id)?.into_iter().rfind(|b| b.created_at >= since).map(|b| b.path),
             None => None,
         };
-        let log = agent.as_ref().and_then(|a| self.capture(run, item, a));
         let held = matches!(run.status, RunStatus::Stopping | RunStatus::Stopped);
         let budgets = &self.config.queue.budgets;
         let (update, failure) = match verdict.action {
             Action::None => return Ok(()),
             Action::SetStatus => {
-                let reason = match (verdict.status, &task) {
-                    (ItemStatus::Success, _) => "its task closed successfully".to_owned(),
-                    (ItemStatus::Blocked, _) => "its task closed as blocked".to_owned(),
-                    (ItemStatus::Paused, _) => "its task is paused; `qcold task open` resumes it".to_owned(),
-                    (status, _) => item_reason(item, status),
+                let reason = match verdict.status {
+                    ItemStatus::Success => "its task closed successfully".to_owned(),
+                    ItemStatus::Blocked => "its task closed as blocked".to_owned(),
+                    ItemStatus::Paused => "its task is paused; `qcold task open` resumes it".to_owned(),
+                    status => item_reason(item, status),
                 };
                 let failure = (verdict.status == ItemStatus::Blocked).then(|| "the task closed as blocked".to_owned());
                 (ItemUpdate::of(item, verdict.status, reason), failure)
@@ -108,6 +107,8 @@ impl Scheduler {
         };
         let ended = update.status != ItemStatus::Running && update.status != ItemStatus::Paused;
         if ended && let Some(row) = open_row(item) {
+            // The terminal's last screen, while it still exists (one tmux call, at the end only).
+            let log = agent.as_ref().and_then(|a| self.capture(run, item, a));
             let end = AttemptEnd { failure, log, bundle };
             store.finish_attempt(&item.run_id, &item.id, row, &end, now)?;
         }

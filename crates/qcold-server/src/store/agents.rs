@@ -44,6 +44,12 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One agent.
+    pub fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM agents WHERE id = ?1");
+        Ok(self.conn.query_row(&sql, [id.as_str()], read_agent).optional()?)
+    }
+
     /// Whether an agent id is taken.
     pub fn agent_exists(&self, id: &AgentId) -> Result<bool, StoreError> {
         Ok(self.conn.query_row("SELECT 1 FROM agents WHERE id = ?1", [id.as_str()], |_| Ok(())).optional()?.is_some())

@@ -128,7 +128,7 @@ fn stop(
     let receipt = receipt(task, request.outcome, None, None, Some(request.text.clone()), snapshot.clone(), now());
     let bundle =
         write_bundle(config, store, task, &receipt, diff.as_deref()).map_err(|e| report(Progress::Warning(e))).ok();
-    remove(task, report);
+    remove(config, task, report);
     Ok(Closed { task: task.clone(), bundle, snapshot, failure: None })
 }
 
@@ -187,7 +187,7 @@ fn deliver(
         }
     };
     report(Progress::Start(CloseoutPhase::Cleanup));
-    remove(task, report);
+    remove(config, task, report);
     report(Progress::Done(CloseoutPhase::Cleanup, format!("removed {} and {}", task.worktree, task.branch)));
     Ok(Closed { task: task.clone(), bundle, snapshot: None, failure: None })
 }
@@ -356,10 +356,20 @@ fn state_diff(config: &Config, task: &TaskRecord) -> Option<String> {
     git::diff(worktree, &task.base_commit, &tree).ok()
 }
 
-/// Removes the worktree and branch of a task whose work is delivered or preserved.
-fn remove(task: &TaskRecord, report: &mut dyn FnMut(Progress)) {
+/// Removes the worktree and branch of a task whose work is delivered or preserved. Under the
+/// repository lock: removing the last worktree deletes `.git/worktrees`, which a concurrent
+/// `git worktree add` (a task open) would be creating its entry in.
+fn remove(config: &Config, task: &TaskRecord, report: &mut dyn FnMut(Progress)) {
     let primary = Path::new(&task.primary);
     let worktree = Path::new(&task.worktree);
+    let holder = format!("cleanup of {}", task.id);
+    let _lock = match crate::lock::acquire(&config.state_dir, &format!("repo-{}", task.repo), &holder, |_| {}) {
+        Ok(lock) => lock,
+        Err(e) => {
+            report(Progress::Warning(format!("cannot take the repository lock to remove {}: {e}", task.worktree)));
+            return;
+        }
+    };
     if worktree.exists()
         && let Err(e) = git::worktree_remove(primary, worktree, true)
     {

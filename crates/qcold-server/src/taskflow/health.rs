@@ -111,6 +111,9 @@ fn remove(
 ) -> Result<Option<String>, TaskError> {
     let primary = Path::new(&repo.root);
     let scratch = config.state_dir.join("tmp");
+    // Worktree removal and `git worktree add` must not interleave (see closeout's cleanup).
+    let _lock = crate::lock::acquire(&config.state_dir, &format!("repo-{}", repo.id), "task health", |_| {})
+        .map_err(io("cannot take the repository lock"))?;
     if !observed.observation.registered {
         // Metadata only: no git state to keep.
         std::fs::remove_dir_all(dir).map_err(io(format!("cannot remove {}", dir.display())))?;

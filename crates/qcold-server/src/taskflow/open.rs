@@ -110,7 +110,15 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
     if let Some(parent) = worktree.parent() {
         std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
     }
-    git::worktree_add(root, &worktree, &branch, &base_commit)?;
+    if let Err(err) = git::worktree_add(root, &worktree, &branch, &base_commit) {
+        // git may have made the branch before failing; it points at the base and holds nothing,
+        // and leaving it would refuse every retry of this open.
+        if git::rev_parse(root, &branch).is_ok_and(|tip| tip == base_commit) {
+            let _ = git::worktree_prune(root);
+            let _ = git::branch_delete(root, &branch, true);
+        }
+        return Err(err.into());
+    }
     let opened = event(EventKind::Open, format!("opened {branch} at {base_commit} from {base}"), now);
     let stored = files::write_env(&task)
         .and_then(|()| files::append_event(&worktree, &opened))
