@@ -220,8 +220,14 @@ fn refusal(
         return Some(format!("host load {:.2} is at least {factor:.2} × {} CPUs", host.load_one, host.logical_cpus));
     }
     if host.memory_total > 0 && reserved.memory_bytes + want.memory_bytes + floor > host.memory_total {
+        // Alone on the host it still would not fit: waiting cannot help, so say what would.
+        let never = if want.memory_bytes + floor > host.memory_total {
+            "; it can never fit this host: lower the memory its class reserves"
+        } else {
+            ""
+        };
         return Some(format!(
-            "memory: {} reserved + {} requested + {} floor exceeds the {} installed",
+            "memory: {} reserved + {} requested + {} floor exceeds the {} installed{never}",
             format_bytes(reserved.memory_bytes),
             format_bytes(want.memory_bytes),
             format_bytes(floor),
@@ -334,7 +340,8 @@ mod tests {
         p.max_load_percent = 200;
         assert_eq!(
             decide(p, &small, &[], &[], &[Heavy]),
-            ["memory: 0 B reserved + 32.0 GiB requested + 3.0 GiB floor exceeds the 24.0 GiB installed"]
+            ["memory: 0 B reserved + 32.0 GiB requested + 3.0 GiB floor exceeds the 24.0 GiB installed; \
+                 it can never fit this host: lower the memory its class reserves"]
         );
         *p.reserves_mut(Heavy) = Reservation { tasks: 1, heavy: 1, cpu_milli: 100, memory_bytes: GIB };
         assert_eq!(decide(p, &small, &[], &[], &[Heavy, Heavy, Heavy])[..2], ["admit", "admit"]);
