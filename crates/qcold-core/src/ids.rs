@@ -99,6 +99,26 @@ pub enum IdError {
     },
 }
 
+/// `n` in base 36 (digits, then lowercase letters): a short, id-safe spelling of a Unix time for
+/// generated ids (`run-tp0jry`).
+pub fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from_digit(u32::try_from(n % 36).unwrap_or(0), 36).unwrap_or('0'));
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
+}
+
+/// Candidates for a generated id: `stem`, then `stem-<first>`, `stem-<first + 1>`, …; the caller
+/// takes the first one not in use.
+pub fn numbered(stem: &str, first: u32) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(stem.to_owned()).chain((first..).map(move |n| format!("{stem}-{n}")))
+}
+
 /// Checks `value` against the identifier rules for `kind`.
 ///
 /// The rules, in the order they are checked: not empty; at most [`IdKind::max_len`] characters;
@@ -221,6 +241,15 @@ mod tests {
     use expect_test::{Expect, expect};
 
     use super::*;
+
+    #[test]
+    fn generated_id_parts() {
+        assert_eq!(
+            (base36(0), base36(35), base36(36), base36(1_795_535_134)),
+            ("0".into(), "z".into(), "10".into(), "tp0jry".into())
+        );
+        assert_eq!(numbered("run-x", 2).take(3).collect::<Vec<_>>(), ["run-x", "run-x-2", "run-x-3"]);
+    }
 
     fn check(kind: IdKind, value: &str, expect: Expect) {
         let actual = match validate(kind, value) {

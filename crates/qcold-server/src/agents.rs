@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use qcold_core::AgentId;
 use qcold_core::agent::{self, AgentRecord, AgentState, Key, SelectError, Terminal};
+use qcold_core::ids::{base36, numbered};
 
 use crate::Config;
 use crate::store::{Store, StoreError};
@@ -210,12 +211,9 @@ pub fn start(
 /// only then execs the command; until the exec, the pid's command line is tmux's own, and an
 /// agent looked at in that instant would be judged vanished.
 fn await_exec(pid: u32, exit_file: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while procs::alive(pid)
-        && !procs::cmdline(pid).iter().any(|a| a == exit_file)
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(2));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while procs::alive(pid) && !procs::cmdline(pid).iter().any(|a| a == exit_file) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -408,26 +406,13 @@ fn generate_id(store: &Store, track: &str, now: i64) -> Result<AgentId, AgentErr
     let track: String =
         track.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(40).collect();
     let track = track.trim_start_matches('-');
-    let stem = if track.is_empty() { format!("agent-{}", base36(now)) } else { format!("{track}-{}", base36(now)) };
-    for n in 0u32.. {
-        let candidate = if n == 0 { stem.clone() } else { format!("{stem}-{n}") };
+    let time = base36(u64::try_from(now).unwrap_or(0));
+    let stem = if track.is_empty() { format!("agent-{time}") } else { format!("{track}-{time}") };
+    for candidate in numbered(&stem, 1) {
         let id = AgentId::new(candidate).map_err(|e| AgentError::BadTrack(e.to_string()))?;
         if !store.agent_exists(&id)? {
             return Ok(id);
         }
     }
-    unreachable!("u32 ids ran out")
-}
-
-fn base36(n: i64) -> String {
-    let mut n = u64::try_from(n).unwrap_or(0);
-    let mut digits = Vec::new();
-    loop {
-        digits.push(char::from_digit(u32::try_from(n % 36).unwrap_or(0), 36).unwrap_or('0'));
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.iter().rev().collect()
+    unreachable!("the candidates never end")
 }

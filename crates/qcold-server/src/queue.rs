@@ -4,6 +4,7 @@
 //! Every command checks everything before it writes, and writes in one transaction, so a refused
 //! command leaves the store as it was.
 
+use qcold_core::ids::{base36, numbered};
 use qcold_core::queue::dedupe::{self, Duplicate};
 use qcold_core::queue::graph::{self, Diagnostic, DiagnosticKind, Normalized, Rejected, Severity};
 use qcold_core::queue::package::{Package, PackageItem};
@@ -260,12 +261,9 @@ pub fn create_tab(store: &mut Store, request: TabCreate, now: i64) -> Result<Que
         Some(l) => l,
         None => format!("Queue {}", tabs.len() + 1),
     };
-    let base = format!("queue-{}", base36(now.unsigned_abs()));
-    let id = (1..)
-        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
-        .find(|candidate| !tabs.iter().any(|t| t.id.as_str() == candidate))
-        .unwrap_or(base);
-    let id = TabId::new(id)?;
+    let stem = format!("queue-{}", base36(now.unsigned_abs()));
+    let free = numbered(&stem, 2).find(|candidate| !tabs.iter().any(|t| t.id.as_str() == candidate));
+    let id = TabId::new(free.unwrap_or(stem))?;
     store.create_tab(&id, &label, now)?;
     Ok(answer(format!("created tab {id} ({label})"), None, Some(id)))
 }
@@ -371,9 +369,8 @@ fn check_agents(store: &Store, run_agent: Option<&str>, items: &[PackageItem]) -
 }
 
 fn new_run_id(store: &Store, now: i64) -> Result<RunId, QueueError> {
-    let base = format!("run-{}", base36(now.unsigned_abs()));
-    for n in 1..1000 {
-        let candidate = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+    let stem = format!("run-{}", base36(now.unsigned_abs()));
+    for candidate in numbered(&stem, 2).take(999) {
         let id = RunId::new(candidate)?;
         if store.run(&id)?.is_none() {
             return Ok(id);
@@ -387,18 +384,4 @@ fn mode_text(mode: &qcold_core::queue::ExecutionMode) -> &'static str {
         qcold_core::queue::ExecutionMode::Sequence => "sequence",
         qcold_core::queue::ExecutionMode::Graph => "graph",
     }
-}
-
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }
