@@ -178,10 +178,7 @@ fn print_view(view: &QueueView) -> anyhow::Result<()> {
             "run {} · {} · {} · {} · {}",
             run.id,
             run.repo,
-            match run.mode {
-                ExecutionMode::Sequence => "sequence",
-                ExecutionMode::Graph => "graph",
-            },
+            run.mode.as_str(),
             run.status.as_str(),
             run.reason
         ))?;
@@ -194,7 +191,7 @@ fn print_view(view: &QueueView) -> anyhow::Result<()> {
                     i.id.to_string(),
                     i.slug.to_string(),
                     i.status.to_string(),
-                    format!("{:?}", i.task_class).to_lowercase(),
+                    i.task_class.as_str().to_owned(),
                     i.wave_index.to_string(),
                     i.attempts.len().to_string(),
                     i.reason.clone(),

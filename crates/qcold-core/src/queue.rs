@@ -75,6 +75,32 @@ impl ItemStatus {
     pub const fn is_terminal(self) -> bool {
         matches!(self, ItemStatus::Success | ItemStatus::Failed | ItemStatus::Blocked)
     }
+
+    /// Whether a worker is launching or running the item: it holds a reservation and a lease.
+    pub const fn is_in_flight(self) -> bool {
+        matches!(self, ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running)
+    }
+}
+
+impl ExecutionMode {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExecutionMode::Sequence => "sequence",
+            ExecutionMode::Graph => "graph",
+        }
+    }
+}
+
+impl TaskClass {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskClass::Cheap => "cheap",
+            TaskClass::Mid => "mid",
+            TaskClass::Heavy => "heavy",
+        }
+    }
 }
 
 /// What a `waiting` item waits for.

@@ -11,7 +11,7 @@ use qcold_core::queue::package::{Package, PackageItem};
 use qcold_core::queue::wire::{
     AppendRequest, QueueAnswer, RemoveRequest, Run, RunRequest, RunSelector, TabCreate, TabSelector, UpdateRequest,
 };
-use qcold_core::queue::{ItemStatus, RunStatus};
+use qcold_core::queue::RunStatus;
 use qcold_core::{CommandName, IdError, RepoId, RunId, TabId};
 
 use crate::agents::commands;
@@ -97,7 +97,7 @@ pub fn run(store: &mut Store, request: RunRequest, now: i64) -> Result<QueueAnsw
         format!(
             "queued run {id} with {} item(s) in {} mode for {}",
             normalized.items.len(),
-            mode_text(&normalized.mode),
+            normalized.mode.as_str(),
             repo.id
         ),
         Some(id),
@@ -230,7 +230,7 @@ pub fn clear(store: &mut Store, request: RunSelector) -> Result<QueueAnswer, Que
     let in_flight: Vec<String> = run
         .items
         .iter()
-        .filter(|i| matches!(i.status, ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running))
+        .filter(|i| i.status.is_in_flight())
         .map(|i| match &i.agent_id {
             Some(agent) => format!("{} (agent {agent})", i.id),
             None => i.id.to_string(),
@@ -316,11 +316,7 @@ fn strict(normalized: Normalized) -> Result<Normalized, Rejected> {
 
 /// A run is finished when it succeeded or failed and nothing of it is in flight.
 fn finished(run: &Run) -> bool {
-    matches!(run.status, RunStatus::Success | RunStatus::Failed)
-        && !run
-            .items
-            .iter()
-            .any(|i| matches!(i.status, ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running))
+    matches!(run.status, RunStatus::Success | RunStatus::Failed) && !run.items.iter().any(|i| i.status.is_in_flight())
 }
 
 /// The tab to put a new run in (the active one by default) and the run it shows now.
@@ -377,11 +373,4 @@ fn new_run_id(store: &Store, now: i64) -> Result<RunId, QueueError> {
         }
     }
     Err(QueueError::Conflict("too many runs created this second; try again".into()))
-}
-
-fn mode_text(mode: &qcold_core::queue::ExecutionMode) -> &'static str {
-    match mode {
-        qcold_core::queue::ExecutionMode::Sequence => "sequence",
-        qcold_core::queue::ExecutionMode::Graph => "graph",
-    }
 }

@@ -230,11 +230,10 @@ impl Scheduler {
         now: i64,
     ) -> Result<(), StoreError> {
         store.update_item(&item.run_id, &item.id, epoch, update, now)?;
-        let flying = |s: ItemStatus| matches!(s, ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running);
-        if flying(item.status) && !flying(update.status) {
+        if item.status.is_in_flight() && !update.status.is_in_flight() {
             self.freed = true;
         }
-        if !flying(update.status) && update.status != ItemStatus::Paused {
+        if !update.status.is_in_flight() && update.status != ItemStatus::Paused {
             self.release(store, item, epoch)?;
         }
         Ok(())

@@ -2,8 +2,8 @@
 //! status, class, wave, attempts and the reason behind the status.
 
 use leptos::prelude::*;
+use qcold_core::queue::ItemRecord;
 use qcold_core::queue::wire::{QueueView, Run};
-use qcold_core::queue::{ItemRecord, TaskClass};
 
 /// The queue, re-rendered whenever a `queue` event changes it.
 #[component]
@@ -54,17 +54,12 @@ fn RunView(run: Run) -> impl IntoView {
 }
 
 fn item_row(run: &Run, item: &ItemRecord) -> impl IntoView + use<> {
-    let class = match item.task_class {
-        TaskClass::Cheap => "cheap",
-        TaskClass::Mid => "mid",
-        TaskClass::Heavy => "heavy",
-    };
     view! {
         <tr data-testid=format!("queue-item-{}-{}", run.id, item.id)>
             <td>{item.position}</td>
             <td>{item.slug.to_string()}</td>
             <td><span class=format!("status {}", item.status.as_str())>{item.status.as_str()}</span></td>
-            <td>{class}</td>
+            <td>{item.task_class.as_str()}</td>
             <td>{item.wave_index}</td>
             <td>{item.attempts.len()}</td>
             <td class="reason">{item.reason.clone()}</td>

@@ -19,10 +19,6 @@ pub(super) fn facts(item: &ItemRecord, now: i64) -> ItemFacts {
     }
 }
 
-fn in_flight(item: &ItemRecord) -> bool {
-    matches!(item.status, ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running)
-}
-
 /// Settles one run.
 pub(super) fn run(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreError> {
     match run.status {
@@ -39,7 +35,7 @@ pub(super) fn run(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreErr
                     Err(err) => return Err(err),
                 }
             }
-            if !run.items.iter().any(in_flight) {
+            if !run.items.iter().any(|i| i.status.is_in_flight()) {
                 store.set_run_status(
                     &run.id,
                     RunStatus::Stopped,
