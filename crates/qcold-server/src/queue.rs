@@ -5,13 +5,13 @@
 //! command leaves the store as it was.
 
 use qcold_core::ids::{base36, numbered};
+use qcold_core::queue::RunStatus;
 use qcold_core::queue::dedupe::{self, Duplicate};
 use qcold_core::queue::graph::{self, Diagnostic, DiagnosticKind, Normalized, Rejected, Severity};
 use qcold_core::queue::package::{Package, PackageItem};
 use qcold_core::queue::wire::{
     AppendRequest, QueueAnswer, RemoveRequest, Run, RunRequest, RunSelector, TabCreate, TabSelector, UpdateRequest,
 };
-use qcold_core::queue::RunStatus;
 use qcold_core::{CommandName, IdError, RepoId, RunId, TabId};
 
 use crate::agents::commands;

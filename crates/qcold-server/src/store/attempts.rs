@@ -1,5 +1,7 @@
 //! Queries on the attempt ledger: one row per semantic iteration of a queue item.
 
+use std::collections::HashMap;
+
 use qcold_core::queue::Attempt;
 use qcold_core::{ItemId, RunId};
 use rusqlite::params;
@@ -68,27 +70,34 @@ impl Store {
         Ok(())
     }
 
-    /// An item's ledger, oldest first.
-    pub fn attempts(&self, run: &RunId, item: &ItemId) -> Result<Vec<Attempt>, StoreError> {
+    /// The ledger of every item of a run, by item id, each oldest first: one query for the run,
+    /// not one per item (the scheduler reads live runs on every pass).
+    pub fn run_attempts(&self, run: &RunId) -> Result<HashMap<String, Vec<Attempt>>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT iteration, agent_command, agent_id, terminal, packet, task_id, log, bundle, failure, started_at, finished_at
-             FROM queue_attempts WHERE run_id = ?1 AND item_id = ?2 ORDER BY iteration",
+            "SELECT item_id, iteration, agent_command, agent_id, terminal, packet, task_id, log, bundle, failure, started_at, finished_at
+             FROM queue_attempts WHERE run_id = ?1 ORDER BY item_id, iteration",
         )?;
-        let rows = stmt.query_map([run.as_str(), item.as_str()], |r| {
-            Ok(Attempt {
-                iteration: r.get(0)?,
-                agent_command: r.get(1)?,
-                agent_id: r.get(2)?,
-                terminal: r.get(3)?,
-                packet: r.get(4)?,
-                task_id: r.get(5)?,
-                log: r.get(6)?,
-                bundle: r.get(7)?,
-                failure: r.get(8)?,
-                started_at: r.get(9)?,
-                finished_at: r.get(10)?,
-            })
+        let rows = stmt.query_map([run.as_str()], |r| {
+            let attempt = Attempt {
+                iteration: r.get(1)?,
+                agent_command: r.get(2)?,
+                agent_id: r.get(3)?,
+                terminal: r.get(4)?,
+                packet: r.get(5)?,
+                task_id: r.get(6)?,
+                log: r.get(7)?,
+                bundle: r.get(8)?,
+                failure: r.get(9)?,
+                started_at: r.get(10)?,
+                finished_at: r.get(11)?,
+            };
+            Ok((r.get::<_, String>(0)?, attempt))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut ledger: HashMap<String, Vec<Attempt>> = HashMap::new();
+        for row in rows {
+            let (item, attempt) = row?;
+            ledger.entry(item).or_default().push(attempt);
+        }
+        Ok(ledger)
     }
 }

@@ -51,8 +51,9 @@ impl Store {
 
     fn with_items(&self, mut run: Run) -> Result<Run, StoreError> {
         let mut items = self.run_items(&run.id)?;
+        let mut ledger = self.run_attempts(&run.id)?;
         for item in &mut items {
-            item.attempts = self.attempts(&run.id, &item.id)?;
+            item.attempts = ledger.remove(item.id.as_str()).unwrap_or_default();
         }
         run.items = items;
         Ok(run)
