@@ -154,18 +154,21 @@ impl AppState {
         .await?)
     }
 
-    /// Re-reads the queue from the store and pushes it if it changed.
+    /// Re-reads the queue from the store; pushes it when it changed in more than lease
+    /// heartbeats (which only refresh the cache).
     pub async fn reload_queue(&self) -> anyhow::Result<()> {
         let view = self.with_store(|store| store.queue_view()).await??;
-        let changed = self.inner.queue.send_if_modified(|current| {
+        let mut news = false;
+        self.inner.queue.send_if_modified(|current| {
             if **current == view {
                 false
             } else {
+                news = current.differs_beyond_heartbeats(&view);
                 *current = Arc::new(view.clone());
                 true
             }
         });
-        if changed {
+        if news {
             self.publish(Event::Queue(Box::new(view)));
         }
         Ok(())

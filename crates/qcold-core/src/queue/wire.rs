@@ -63,6 +63,20 @@ impl QueueView {
     pub fn run(&self, id: &RunId) -> Option<&Run> {
         self.runs.iter().find(|r| &r.id == id)
     }
+
+    /// Whether `other` differs from this view in more than lease expiry times. Every heartbeat
+    /// moves those (every few seconds while work runs); a change in them alone is not news for
+    /// the clients of `/api/events`.
+    pub fn differs_beyond_heartbeats(&self, other: &QueueView) -> bool {
+        fn settled(view: &QueueView) -> QueueView {
+            let mut view = view.clone();
+            for item in view.runs.iter_mut().flat_map(|r| r.items.iter_mut()) {
+                item.lease.expires_at = 0;
+            }
+            view
+        }
+        settled(self) != settled(other)
+    }
 }
 
 /// `POST /api/queue/run`: a new run from a package.
@@ -168,4 +182,61 @@ pub struct QueueAnswer {
     /// Package diagnostics.
     #[serde(default)]
     pub diagnostics: Vec<Diagnostic>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::graph::normalize;
+    use crate::queue::package::parse_json;
+    use crate::queue::{ItemStatus, lease::Lease};
+
+    #[test]
+    fn heartbeats_alone_are_no_news() {
+        let package = parse_json(r#"{"items": [{"id": "a", "prompt": "p"}]}"#).unwrap();
+        let item = normalize(&package, 1).unwrap().items.remove(0);
+        let record = ItemRecord {
+            run_id: "run-1".parse().unwrap(),
+            id: item.id,
+            position: 1,
+            slug: item.slug,
+            prompt: item.prompt,
+            depends_on: Vec::new(),
+            wave_index: 0,
+            task_class: TaskClass::Mid,
+            agent: None,
+            status: ItemStatus::Running,
+            reason: String::new(),
+            next_attempt_at: None,
+            waiting_for: None,
+            launch_failures: 0,
+            iteration: 1,
+            task_id: None,
+            agent_id: None,
+            lease: Lease { owner: Some("daemon-1-1".into()), epoch: 1, expires_at: 120 },
+            updated_at: 1,
+            attempts: Vec::new(),
+        };
+        let run = Run {
+            id: "run-1".parse().unwrap(),
+            repo: "web".parse().unwrap(),
+            mode: ExecutionMode::Sequence,
+            agent: None,
+            status: RunStatus::Running,
+            reason: String::new(),
+            created_at: 1,
+            updated_at: 1,
+            items: vec![record],
+        };
+        let before = QueueView { tabs: Vec::new(), runs: vec![run] };
+        let mut heartbeat = before.clone();
+        heartbeat.runs[0].items[0].lease.expires_at = 125;
+        assert!(!before.differs_beyond_heartbeats(&heartbeat));
+        let mut ended = heartbeat.clone();
+        ended.runs[0].items[0].status = ItemStatus::Success;
+        assert!(before.differs_beyond_heartbeats(&ended));
+        let mut taken_over = heartbeat;
+        taken_over.runs[0].items[0].lease.owner = Some("daemon-2-2".into());
+        assert!(before.differs_beyond_heartbeats(&taken_over), "a new owner is news");
+    }
 }
