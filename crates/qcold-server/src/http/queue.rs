@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use qcold_core::queue::wire::{QueueAnswer, QueueView};
 use serde::de::DeserializeOwned;
 
@@ -23,22 +23,25 @@ use crate::unix_now;
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/api/queue", get(view))
-        .route("/api/queue/run", post(|s: State<AppState>, b: Bytes| command(s, b, queue::run)))
-        .route("/api/queue/append", post(|s: State<AppState>, b: Bytes| command(s, b, queue::append)))
-        .route("/api/queue/update", post(|s: State<AppState>, b: Bytes| command(s, b, queue::update)))
-        .route("/api/queue/remove", post(|s: State<AppState>, b: Bytes| command(s, b, queue::remove)))
-        .route("/api/queue/stop", post(|s: State<AppState>, b: Bytes| command(s, b, queue::stop)))
-        .route("/api/queue/continue", post(|s: State<AppState>, b: Bytes| command(s, b, queue::resume)))
-        .route("/api/queue/clear", post(|s: State<AppState>, b: Bytes| command(s, b, |st, r, _| queue::clear(st, r))))
-        .route("/api/queue/tab/create", post(|s: State<AppState>, b: Bytes| command(s, b, queue::create_tab)))
-        .route(
-            "/api/queue/tab/switch",
-            post(|s: State<AppState>, b: Bytes| command(s, b, |st, r, _| queue::switch_tab(st, r))),
-        )
-        .route(
-            "/api/queue/tab/delete",
-            post(|s: State<AppState>, b: Bytes| command(s, b, |st, r, _| queue::delete_tab(st, r))),
-        )
+        .route("/api/queue/run", command(queue::run))
+        .route("/api/queue/append", command(queue::append))
+        .route("/api/queue/update", command(queue::update))
+        .route("/api/queue/remove", command(queue::remove))
+        .route("/api/queue/stop", command(queue::stop))
+        .route("/api/queue/continue", command(queue::resume))
+        .route("/api/queue/clear", command(|store, r, _| queue::clear(store, r)))
+        .route("/api/queue/tab/create", command(queue::create_tab))
+        .route("/api/queue/tab/switch", command(|store, r, _| queue::switch_tab(store, r)))
+        .route("/api/queue/tab/delete", command(|store, r, _| queue::delete_tab(store, r)))
+}
+
+/// A `POST` route that runs one queue command (see [`run_command`]).
+fn command<R, F>(f: F) -> MethodRouter<AppState>
+where
+    R: DeserializeOwned + Send + 'static,
+    F: FnOnce(&mut Store, R, i64) -> Result<QueueAnswer, QueueError> + Clone + Send + Sync + 'static,
+{
+    post(move |state: State<AppState>, body: Bytes| run_command(state, body, f))
 }
 
 async fn view(State(state): State<AppState>) -> Json<QueueView> {
@@ -46,7 +49,7 @@ async fn view(State(state): State<AppState>) -> Json<QueueView> {
 }
 
 /// Parses the body (empty means `{}`), runs `f` on the store, publishes and wakes on success.
-async fn command<R, F>(State(state): State<AppState>, body: Bytes, f: F) -> Response
+async fn run_command<R, F>(State(state): State<AppState>, body: Bytes, f: F) -> Response
 where
     R: DeserializeOwned + Send + 'static,
     F: FnOnce(&mut Store, R, i64) -> Result<QueueAnswer, QueueError> + Send + 'static,
