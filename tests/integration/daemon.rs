@@ -41,8 +41,9 @@ fn routes_serve_core_types() {
     let (code, body) = daemon.get("/api/does-not-exist");
     assert_eq!(code, 404);
     assert_eq!(serde_json::from_str::<ErrorBody>(&body).unwrap().error, "no api route /api/does-not-exist");
-    let post = ureq::post(&format!("{}/api/state", daemon.url)).call();
-    assert!(matches!(post, Err(ureq::Error::Status(405, _))), "GET-only routes refuse other methods");
+    let post = ureq::post(&format!("{}/api/state", daemon.url)).send_json(serde_json::json!({}));
+    let Err(ureq::Error::Status(405, refusal)) = post else { panic!("GET-only routes refuse other methods: {post:?}") };
+    assert_eq!(refusal.into_json::<ErrorBody>().unwrap().kind, qcold_core::api::ErrorKind::MethodNotAllowed);
 
     let (code, page) = daemon.get("/");
     assert_eq!(code, 200, "the dashboard is embedded: {page}");

@@ -10,6 +10,7 @@ mod node;
 mod queue;
 mod queue_cli;
 mod queue_recovery;
+mod security;
 mod task_closeout;
 mod task_health;
 mod task_open;

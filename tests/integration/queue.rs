@@ -426,7 +426,7 @@ fn malformed_packages_are_refused_with_diagnostics_and_nothing_stored() {
     for (package, kind, needle) in cases {
         let (code, answer) = fx.post("run", &json!({"package": package, "agent": "scripted"}));
         assert_eq!(code, 400, "{answer}");
-        assert_eq!(answer["ok"], false);
+        assert_eq!((answer["kind"].as_str(), answer["field"].as_str()), (Some("bad-request"), Some("package")));
         let diagnostic = answer["diagnostics"]
             .as_array()
             .unwrap()
@@ -441,13 +441,13 @@ fn malformed_packages_are_refused_with_diagnostics_and_nothing_stored() {
     }
     let (code, answer) = fx.post("run", &json!({"package": {"items": [{"prompt": "x"}]}, "agent": "nope"}));
     assert_eq!(code, 400, "{answer}");
-    assert!(answer["message"].as_str().unwrap().contains("no agent command \"nope\""), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("no agent command \"nope\""), "{answer}");
     let (code, answer) = fx.post("run", &json!({"package": {"items": []}}));
     assert_eq!(code, 400, "{answer}");
     let (code, _) = fx.post("stop", &json!({"run_id": "no-such-run"}));
     assert_eq!(code, 404);
     let (code, answer) = fx.post("tab/delete", &json!({"tab_id": "default"}));
-    assert_eq!((code, answer["message"].as_str().unwrap()), (409, "the default tab cannot be deleted"));
+    assert_eq!((code, answer["error"].as_str().unwrap()), (409, "the default tab cannot be deleted"));
 
     let view = fx.view();
     assert_eq!(view["runs"], json!([]), "nothing was stored");
@@ -474,7 +474,7 @@ fn update_and_remove_touch_only_items_that_never_started() {
     assert_eq!((code, answer["ok"].as_bool()), (200, Some(true)), "{answer}");
     let (code, answer) = fx.post("update", &json!({"run_id": run, "item_id": "one", "prompt": "too late"}));
     assert_eq!(code, 409, "{answer}");
-    assert!(answer["message"].as_str().unwrap().contains("has started"), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("has started"), "{answer}");
     let (code, answer) = fx.post("update", &json!({"run_id": run, "item_id": "two", "prompt": " "}));
     assert_eq!(code, 400, "{answer}");
     let (code, answer) = fx.post("remove", &json!({"run_id": run, "item_id": "one"}));

@@ -299,6 +299,14 @@ pub(crate) struct ServeArgs {
     /// Internal: the detached daemon process itself.
     #[arg(long, hide = true)]
     pub(crate) daemon_child: bool,
+    /// Also accept this name in the Host header (`name` or `name:port`; repeatable), e.g. the
+    /// machine's name when listening beyond loopback; adds to QCOLD_ALLOWED_HOSTS.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub(crate) allow_hosts: Vec<String>,
+    /// Also accept requests from pages of this origin (`https://host[:port]`; repeatable), e.g.
+    /// a Telegram WebApp's; adds to QCOLD_ALLOWED_ORIGINS.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub(crate) allow_origins: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -307,6 +315,16 @@ pub(crate) enum ServeAction {
     Status(ServeTarget),
     /// Stop the detached daemon for this address.
     Stop(ServeTarget),
+    /// The write token that dashboard and API writes must carry.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make a new write token, store it (mode 0600) in the state dir and print it once; restart
+    /// the daemon to use it. From then on every write needs it.
+    New,
 }
 
 #[derive(Debug, Args)]

@@ -21,7 +21,7 @@ use qcold_server::Config;
 use qcold_server::agents::procs::{alive, cmdline};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ServeAction, ServeCommand};
+use crate::cli::{ServeAction, ServeArgs, ServeCommand, TokenCommand};
 use crate::output;
 
 /// How long start-up and shutdown may take before `qcold` gives up waiting.
@@ -58,10 +58,28 @@ pub(crate) fn run(config: Config, command: ServeCommand) -> anyhow::Result<()> {
     match command.action {
         Some(ServeAction::Status(target)) => status(&config, target.listen),
         Some(ServeAction::Stop(target)) => stop(&config, target.listen),
-        None if command.run.daemon_child => serve(config, command.run.listen, true),
-        None if command.run.daemon => detach(&config, command.run.listen),
-        None => serve(config, command.run.listen, false),
+        Some(ServeAction::Token(TokenCommand::New)) => new_token(&config),
+        None => {
+            let mut config = config;
+            config.http.allowed_hosts.extend(command.run.allow_hosts.iter().cloned());
+            config.http.allowed_origins.extend(command.run.allow_origins.iter().cloned());
+            if command.run.daemon_child {
+                serve(config, command.run.listen, true)
+            } else if command.run.daemon {
+                detach_with(&config, &command.run)
+            } else {
+                serve(config, command.run.listen, false)
+            }
+        }
     }
+}
+
+/// `qcold serve token new`: the only place a token is shown, to the operator who asked for it.
+fn new_token(config: &Config) -> anyhow::Result<()> {
+    let token = qcold_server::token::create(&config.state_dir)?;
+    output::line(format_args!("write token stored in {}", qcold_server::token::file(&config.state_dir).display()))?;
+    output::line(format_args!("token: {}", token.reveal()))?;
+    output::line("restart the daemon (`qcold serve --daemon`) to require it; the qcold CLI sends it by itself")
 }
 
 /// Runs the daemon in this process until SIGTERM or Ctrl-C.
@@ -75,8 +93,10 @@ fn serve(config: Config, listen: SocketAddr, detached_child: bool) -> anyhow::Re
         .with_writer(std::io::stderr)
         .with_ansi(!detached_child)
         .init();
+    // Refused before binding: a daemon that would be open to the network never listens.
+    qcold_server::http::Door::new(&config, listen)?;
     if !listen.ip().is_loopback() {
-        tracing::warn!("listening on {listen}: the API is reachable from the network");
+        tracing::warn!("listening on {listen}: the API is reachable from the network; every request needs the token");
     }
     let paths = DaemonPaths::new(&config, listen);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -117,8 +137,27 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// `qcold serve --daemon` with its options, passed on to the detached child.
+fn detach_with(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
+    let mut extra = Vec::new();
+    for host in &args.allow_hosts {
+        extra.extend(["--allow-host".to_owned(), host.clone()]);
+    }
+    for origin in &args.allow_origins {
+        extra.extend(["--allow-origin".to_owned(), origin.clone()]);
+    }
+    spawn_detached(config, args.listen, &extra)
+}
+
 /// Starts a detached daemon, replacing an earlier one for the same address.
 pub(crate) fn detach(config: &Config, listen: SocketAddr) -> anyhow::Result<()> {
+    spawn_detached(config, listen, &[])
+}
+
+fn spawn_detached(config: &Config, listen: SocketAddr, extra: &[String]) -> anyhow::Result<()> {
+    // Refuse here what the child would refuse at start-up, with the same words, before anything
+    // is replaced.
+    qcold_server::http::Door::new(config, listen)?;
     let paths = DaemonPaths::new(config, listen);
     if let Some(old) = running_daemon(&paths, listen)? {
         terminate(old.pid)?;
@@ -133,6 +172,7 @@ pub(crate) fn detach(config: &Config, listen: SocketAddr) -> anyhow::Result<()> 
     let exe = std::env::current_exe().context("cannot find the qcold executable")?;
     let mut child = Command::new(exe)
         .args(["serve", "--listen", &listen.to_string(), "--daemon-child"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

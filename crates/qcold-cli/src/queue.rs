@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use qcold_core::Event;
 use qcold_core::RunId;
+use qcold_core::api::ErrorBody;
 use qcold_core::queue::graph::Severity;
 use qcold_core::queue::package::{self, Package};
 use qcold_core::queue::wire::{
@@ -39,7 +40,7 @@ pub(crate) fn run(config: &Config, args: QueueArgs) -> anyhow::Result<ExitCode> 
                 request.package.agent = None;
             }
             let answer = post(config, client, "run", &request)?;
-            finish(client, &answer, args.follow)
+            finish(config, client, &answer, args.follow)
         }
         QueueCommand::Append(args) => {
             let mut package = read_package(&args.package)?;
@@ -47,10 +48,10 @@ pub(crate) fn run(config: &Config, args: QueueArgs) -> anyhow::Result<ExitCode> 
                 package.agent = args.package.agent.clone();
             }
             let answer = post(config, client, "append", &AppendRequest { run_id: args.run, package })?;
-            finish(client, &answer, args.follow)
+            finish(config, client, &answer, args.follow)
         }
         QueueCommand::List { json } => {
-            let view = fetch_view(client.listen)?;
+            let view = fetch_view(config, client.listen)?;
             if json {
                 output::json(&view, false)?;
             } else {
@@ -74,13 +75,13 @@ fn simple(config: &Config, client: ClientArgs, route: &str, body: &impl Serializ
 }
 
 /// Prints the answer to run/append with its warnings, then follows the run when asked.
-fn finish(client: ClientArgs, answer: &QueueAnswer, follow: bool) -> anyhow::Result<ExitCode> {
+fn finish(config: &Config, client: ClientArgs, answer: &QueueAnswer, follow: bool) -> anyhow::Result<ExitCode> {
     output::line(&answer.message)?;
     for d in &answer.diagnostics {
         output::line(format_args!("warning: {}", d.message))?;
     }
     match (&answer.run_id, follow) {
-        (Some(run), true) => follow_run(client.listen, run),
+        (Some(run), true) => follow_run(config, client.listen, run),
         _ => Ok(ExitCode::SUCCESS),
     }
 }
@@ -121,6 +122,16 @@ fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout_read(Duration::from_secs(60)).build()
 }
 
+/// A request to the daemon, carrying the write token when this state dir has one (a daemon
+/// beyond loopback wants it on reads too).
+fn with_token(config: &Config, request: ureq::Request) -> ureq::Request {
+    let token = config.http.write_token.clone().or_else(|| qcold_server::token::load(&config.state_dir).ok().flatten());
+    match token {
+        Some(token) => request.set(qcold_server::token::HEADER, token.reveal()),
+        None => request,
+    }
+}
+
 /// Posts to `/api/queue/<route>`, starting the daemon first when none answers (unless told not to).
 /// A refusal becomes an error carrying the daemon's reason and diagnostics.
 fn post(config: &Config, client: ClientArgs, route: &str, body: &impl Serialize) -> anyhow::Result<QueueAnswer> {
@@ -131,12 +142,12 @@ fn post(config: &Config, client: ClientArgs, route: &str, body: &impl Serialize)
         daemon::detach(config, client.listen)?;
     }
     let target = url(client.listen, &format!("/api/queue/{route}"));
-    match agent().post(&target).send_json(body) {
+    match with_token(config, agent().post(&target)).send_json(body) {
         Ok(response) => Ok(response.into_json().with_context(|| format!("unreadable answer from {target}"))?),
         Err(ureq::Error::Status(code, response)) => {
-            let answer: QueueAnswer = response.into_json().with_context(|| format!("{target} answered {code}"))?;
-            let mut message = answer.message;
-            for d in answer.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+            let refusal: ErrorBody = response.into_json().with_context(|| format!("{target} answered {code}"))?;
+            let mut message = refusal.error;
+            for d in refusal.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
                 message.push_str(&format!("\n  {}: {}", d.item.as_deref().unwrap_or("package"), d.message));
             }
             bail!("{message}")
@@ -149,11 +160,11 @@ fn reachable(listen: SocketAddr) -> bool {
     agent().get(&url(listen, "/healthz")).call().is_ok()
 }
 
-fn fetch_view(listen: SocketAddr) -> anyhow::Result<QueueView> {
+fn fetch_view(config: &Config, listen: SocketAddr) -> anyhow::Result<QueueView> {
     if !reachable(listen) {
         bail!("no qcold daemon answers on {listen}; start one with `qcold serve --daemon`");
     }
-    Ok(agent().get(&url(listen, "/api/queue")).call()?.into_json()?)
+    Ok(with_token(config, agent().get(&url(listen, "/api/queue"))).call()?.into_json()?)
 }
 
 fn print_view(view: &QueueView) -> anyhow::Result<()> {
@@ -205,13 +216,10 @@ fn print_view(view: &QueueView) -> anyhow::Result<()> {
 
 /// Follows `/api/events` and prints each item status change of the run until it ends. Exit 1
 /// when it fails.
-fn follow_run(listen: SocketAddr, run: &RunId) -> anyhow::Result<ExitCode> {
-    let response = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(2))
-        .build()
-        .get(&url(listen, "/api/events"))
-        .call()
-        .context("cannot follow the daemon's events")?;
+fn follow_run(config: &Config, listen: SocketAddr, run: &RunId) -> anyhow::Result<ExitCode> {
+    let events =
+        ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).build().get(&url(listen, "/api/events"));
+    let response = with_token(config, events).call().context("cannot follow the daemon's events")?;
     let mut seen: Vec<(String, ItemStatus, String)> = Vec::new();
     let mut reader = std::io::BufReader::new(response.into_reader());
     let mut line = String::new();

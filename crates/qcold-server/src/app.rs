@@ -3,10 +3,12 @@
 //! Each cache has exactly one writer task (the store watcher for repositories, the sampler for
 //! the node snapshot). Handlers only read the caches, so a read never waits for a rebuild.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use qcold_core::api::StateResponse;
+use qcold_core::queue::admission::HostSample;
 use qcold_core::queue::wire::QueueView;
 use qcold_core::{Event, NodeSnapshot, RepositoryList};
 use tokio::sync::{Notify, broadcast, watch};
@@ -19,6 +21,9 @@ use crate::{Config, unix_now};
 /// How many events a slow subscriber may fall behind before it is resynchronised with a full
 /// `state` event instead.
 const EVENT_BUFFER: usize = 256;
+
+/// How many node samples the history keeps: an hour at the fastest sampling rate (1 s).
+const HISTORY_CAP: usize = 3600;
 
 /// Cheap to clone; every clone shares the same caches and hub.
 #[derive(Debug, Clone)]
@@ -33,6 +38,8 @@ struct Inner {
     repositories: watch::Sender<RepositoryList>,
     node: watch::Sender<Arc<NodeSnapshot>>,
     queue: watch::Sender<Arc<QueueView>>,
+    /// The node sampler's recent samples, oldest first, for `GET /api/node/history`.
+    history: Mutex<VecDeque<HostSample>>,
     scheduler: Notify,
     events: broadcast::Sender<Event>,
     cancel: CancellationToken,
@@ -63,6 +70,7 @@ impl AppState {
                 repositories: watch::Sender::new(repositories),
                 node: watch::Sender::new(Arc::new(first)),
                 queue: watch::Sender::new(Arc::new(queue)),
+                history: Mutex::new(VecDeque::new()),
                 scheduler: Notify::new(),
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 cancel,
@@ -135,6 +143,32 @@ impl AppState {
         Ok(())
     }
 
+    /// The registered repositories, as last published.
+    pub fn repositories(&self) -> RepositoryList {
+        self.inner.repositories.borrow().clone()
+    }
+
+    /// The node sampler's samples taken at or after `since`, oldest first.
+    pub fn node_history(&self, since: i64) -> Vec<HostSample> {
+        let history = self.inner.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        history.iter().filter(|s| s.at >= since).copied().collect()
+    }
+
+    /// Runs `f` in a blocking task on a store connection of its own. For work that runs git,
+    /// tmux or a probe: the shared connection ([`AppState::with_store`]) stays free meanwhile,
+    /// so no other request waits behind a child process.
+    pub async fn with_own_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Config, &mut Store) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let config = self.inner.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout)?;
+            Ok(f(&config, &mut store))
+        })
+        .await?
+    }
+
     /// The queue view as last published.
     pub fn queue(&self) -> Arc<QueueView> {
         Arc::clone(&self.inner.queue.borrow())
@@ -185,6 +219,13 @@ impl AppState {
     }
 
     fn publish_node(&self, snapshot: NodeSnapshot) {
+        {
+            let mut history = self.inner.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if history.len() == HISTORY_CAP {
+                history.pop_front();
+            }
+            history.push_back(crate::scheduler::host_sample(&snapshot, snapshot.heartbeat.sampled_at));
+        }
         self.inner.node.send_replace(Arc::new(snapshot.clone()));
         self.publish(Event::Node(Box::new(snapshot)));
     }

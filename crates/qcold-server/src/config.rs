@@ -8,6 +8,8 @@ use qcold_core::queue::admission::Policy;
 use qcold_core::queue::budget::Budgets;
 use qcold_core::queue::lease;
 
+use crate::token::WriteToken;
+
 /// Environment variables that carry proxy settings; reported (redacted) in the node snapshot.
 const PROXY_VARS: [&str; 8] =
     ["http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
@@ -35,6 +37,36 @@ pub struct Config {
     pub queue: QueueConfig,
     /// `PATH` as the daemon found it; queue agents get it with qcold's directory in front.
     pub path_env: Option<String>,
+    /// Who may talk to the HTTP API, and how much.
+    pub http: HttpConfig,
+}
+
+/// The HTTP API's admission settings (see `http::door`).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Host names (optionally `name:port`) accepted in `Host` besides the daemon's own address
+    /// and the loopback names.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) whose pages may call the API besides the daemon's own.
+    pub allowed_origins: Vec<String>,
+    /// The write token given by `QCOLD_WEBAPP_WRITE_TOKEN`; the token file is read at start-up.
+    pub write_token: Option<WriteToken>,
+    /// Whether the daemon must refuse to start without a write token.
+    pub require_write_token: bool,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            write_token: None,
+            require_write_token: false,
+            body_limit: 1024 * 1024,
+        }
+    }
 }
 
 /// The queue scheduler's settings.
@@ -76,6 +108,7 @@ impl Config {
             bundle_retention: Duration::from_secs(7 * 86_400),
             queue: QueueConfig::default(),
             path_env: None,
+            http: HttpConfig::default(),
         }
     }
 
@@ -93,6 +126,9 @@ impl Config {
     ///   `QCOLD_QUEUE_ADMISSION_{CHEAP,MID,HEAVY}_{CPU_MILLI,MEMORY_MIB}` (the class reservations);
     /// - `QCOLD_QUEUE_LAUNCH_RETRY_SECONDS` (comma-separated delays, default `60,300,600`) and
     ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3);
+    /// - `QCOLD_ALLOWED_HOSTS` and `QCOLD_ALLOWED_ORIGINS` (comma-separated),
+    ///   `QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN` (`1`/`true`), `QCOLD_WEBAPP_WRITE_TOKEN`,
+    ///   `QCOLD_HTTP_BODY_LIMIT_BYTES` (default 1 MiB);
     /// - the proxy variables (`http_proxy`, `HTTPS_PROXY`, ...).
     pub fn from_env(build_id: impl Into<String>) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -127,6 +163,7 @@ impl Config {
             config.queue.sync_interval = interval.max(Duration::from_secs(1));
         }
         read_queue_numbers(&var, &mut config.queue)?;
+        read_http(&var, &mut config.http)?;
         config.path_env = var("PATH");
         config.proxy_env =
             PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();
@@ -203,6 +240,37 @@ fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueCon
     Ok(())
 }
 
+/// Reads the HTTP API's admission settings.
+fn read_http(var: &dyn Fn(&str) -> Option<String>, http: &mut HttpConfig) -> anyhow::Result<()> {
+    let list = |name: &str| -> Vec<String> {
+        var(name)
+            .map(|raw| raw.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    http.allowed_hosts = list("QCOLD_ALLOWED_HOSTS");
+    http.allowed_origins = list("QCOLD_ALLOWED_ORIGINS");
+    if let Some(raw) = var("QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN") {
+        http.require_write_token = match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => anyhow::bail!("QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN must be 1 or 0, got {raw:?}"),
+        };
+    }
+    if let Some(raw) = var("QCOLD_WEBAPP_WRITE_TOKEN") {
+        // The value is never echoed: an error message may end up in a log.
+        http.write_token = Some(
+            WriteToken::parse(&raw).map_err(|err| anyhow::anyhow!("QCOLD_WEBAPP_WRITE_TOKEN is unusable: {err}"))?,
+        );
+    }
+    if let Some(raw) = var("QCOLD_HTTP_BODY_LIMIT_BYTES") {
+        http.body_limit =
+            raw.trim().parse::<usize>().ok().filter(|n| *n >= 1024).ok_or_else(|| {
+                anyhow::anyhow!("QCOLD_HTTP_BODY_LIMIT_BYTES must be a whole number ≥ 1024, got {raw:?}")
+            })?;
+    }
+    Ok(())
+}
+
 /// Resolves the state dir from its three possible sources, in order of precedence.
 fn state_dir_from(
     explicit: Option<String>,
@@ -238,6 +306,34 @@ mod tests {
             assert_eq!(state_dir_from(explicit, xdg, home).unwrap(), PathBuf::from(want));
         }
         assert!(state_dir_from(None, None, None).is_err());
+    }
+
+    #[test]
+    fn http_settings_come_from_their_variables_and_never_echo_the_token() {
+        let vars = |name: &str| {
+            let value = match name {
+                "QCOLD_ALLOWED_HOSTS" => "box.lan, qcold.example:443,",
+                "QCOLD_ALLOWED_ORIGINS" => "https://web.telegram.org",
+                "QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN" => "1",
+                "QCOLD_WEBAPP_WRITE_TOKEN" => "s3cret-s3cret-s3cret",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        };
+        let mut http = HttpConfig::default();
+        read_http(&vars, &mut http).unwrap();
+        assert_eq!(http.allowed_hosts, ["box.lan", "qcold.example:443"]);
+        assert_eq!(http.allowed_origins, ["https://web.telegram.org"]);
+        assert!(http.require_write_token);
+        assert!(http.write_token.as_ref().unwrap().matches(b"s3cret-s3cret-s3cret"));
+        assert!(!format!("{http:?}").contains("s3cret"));
+        assert_eq!(http.body_limit, 1 << 20);
+
+        let short = |name: &str| (name == "QCOLD_WEBAPP_WRITE_TOKEN").then(|| "tiny secret".to_owned());
+        let err = read_http(&short, &mut HttpConfig::default()).unwrap_err().to_string();
+        assert!(err.contains("QCOLD_WEBAPP_WRITE_TOKEN") && !err.contains("tiny"), "{err}");
+        let maybe = |name: &str| (name == "QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN").then(|| "maybe".to_owned());
+        assert!(read_http(&maybe, &mut HttpConfig::default()).is_err());
     }
 
     #[test]

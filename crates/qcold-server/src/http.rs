@@ -1,61 +1,118 @@
-//! The HTTP API: thin handlers that read [`AppState`] and return qcold-core types.
+//! The HTTP API: a security [`door`] in front of thin handlers (extract → one domain call → a
+//! qcold-core type), one route file per resource.
 //!
-//! | route | handler |
+//! | routes | file |
 //! |---|---|
-//! | `GET /healthz` | `ok\n` |
-//! | `GET /api/state` | [`qcold_core::api::StateResponse`] |
-//! | `GET /api/node/snapshot` | [`qcold_core::NodeSnapshot`] |
-//! | `GET /api/events` | server-sent [`qcold_core::Event`]s ([`events`]) |
-//! | `GET /api/queue`, `POST /api/queue/*` | the queue ([`queue`]) |
+//! | `GET /healthz`, `GET /api/state`, `GET /api/events` | this file, [`events`] |
+//! | `/api/node/*` | [`node`] |
+//! | `/api/repos*` | [`repos`] |
+//! | `/api/agents*`, `/api/agent-commands*` | [`agents`], [`agent_commands`] |
+//! | `/api/queue*` | [`queue`] |
 //! | anything else | the embedded dashboard ([`assets`]) |
+//!
+//! Every route is listed once, as a [`Route`], in [`routes`]: the router, the OpenAPI document
+//! and the security table test are all built from that list, so none of them can miss a route.
 
+pub mod agent_commands;
+pub mod agents;
 pub mod assets;
+pub mod door;
+pub mod error;
 pub mod events;
+pub mod extract;
+pub mod node;
 pub mod queue;
+pub mod repos;
 
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
-use qcold_core::NodeSnapshot;
-use qcold_core::api::{ErrorBody, StateResponse};
+use qcold_core::api::{ErrorKind, StateResponse};
 use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use door::Door;
+pub use error::ApiError;
+pub use extract::{AppJson, AppQuery};
 
 use crate::app::AppState;
 
-/// The one error type of the API; 5xx details go to the log, not the client.
+/// One route of the API.
 #[derive(Debug)]
-pub enum ApiError {
-    /// No such route or resource.
-    NotFound(String),
-    /// Something broke inside the daemon.
-    Internal(anyhow::Error),
+pub struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path, with `{name}` for each parameter (axum's and OpenAPI's syntax).
+    pub path: &'static str,
+    /// What it does, in a line.
+    pub summary: &'static str,
+    handler: MethodRouter<AppState>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, error) = match self {
-            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, what),
-            ApiError::Internal(err) => {
-                tracing::error!("internal error: {err:#}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the daemon log".to_owned())
-            }
-        };
-        (status, Json(ErrorBody { error })).into_response()
+impl Route {
+    /// A `GET` route.
+    pub fn get<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        Self { method: Method::GET, path, summary, handler: get(handler) }
+    }
+
+    /// A `POST` route.
+    pub fn post<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        Self { method: Method::POST, path, summary, handler: axum::routing::post(handler) }
+    }
+
+    /// A route with a method router built elsewhere (one handler serving several routes).
+    pub fn with(method: Method, path: &'static str, summary: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self { method, path, summary, handler }
+    }
+
+    /// Whether the route changes something (and so needs JSON, a trusted origin and the token).
+    pub fn is_mutating(&self) -> bool {
+        self.method != Method::GET
     }
 }
 
-/// The daemon's router.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/api/state", get(get_state))
-        .route("/api/node/snapshot", get(get_node_snapshot))
-        .route("/api/events", get(events::stream))
-        .merge(queue::routes())
+/// Every API route.
+pub fn routes() -> Vec<Route> {
+    let mut routes = vec![
+        Route::get("/api/state", "the dashboard's first frame: repositories, node, queue", get_state),
+        Route::get("/api/events", "server-sent events: a `state`, then every change", events::stream),
+    ];
+    routes.extend(node::routes());
+    routes.extend(repos::routes());
+    routes.extend(agents::routes());
+    routes.extend(agent_commands::routes());
+    routes.extend(queue::routes());
+    routes
+}
+
+/// The daemon's router, with `door` in front of everything.
+pub fn router(state: AppState, door: Door) -> Router {
+    let body_limit = door.body_limit();
+    let mut api = Router::new();
+    for route in routes() {
+        api = api.route(route.path, route.handler);
+    }
+    let api = api
         .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    Router::new().route("/healthz", get(healthz)).merge(api).fallback(assets::serve).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .fallback(assets::serve)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(door), door::admit))
+        .with_state(state)
 }
 
 async fn healthz() -> &'static str {
@@ -66,12 +123,12 @@ async fn get_state(State(state): State<AppState>) -> Json<StateResponse> {
     Json(state.state())
 }
 
-async fn get_node_snapshot(State(state): State<AppState>) -> Json<NodeSnapshot> {
-    Json(state.node())
+async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no api route {}", uri.path()))
 }
 
-async fn api_not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("no api route {}", uri.path()))
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(ErrorKind::MethodNotAllowed, format!("{} does not take {method}", uri.path()))
 }
 
 #[cfg(test)]

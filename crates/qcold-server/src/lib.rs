@@ -30,7 +30,8 @@
 //! - [`node`]: node snapshot collection with `sysinfo`.
 //! - [`app`]: the daemon's shared state and event hub.
 //! - [`watch`]: the store watcher that turns CLI writes into events.
-//! - [`http`]: the axum router, handlers and embedded dashboard assets.
+//! - [`http`]: the axum router, its security door, handlers and embedded dashboard assets.
+//! - [`token`]: the operator's write token (file, generation, constant-time comparison).
 
 pub mod adapter;
 pub mod agents;
@@ -48,6 +49,7 @@ pub mod scheduler;
 pub mod status;
 pub mod store;
 pub mod taskflow;
+pub mod token;
 pub mod watch;
 
 use std::future::Future;
@@ -66,15 +68,22 @@ pub fn unix_now() -> i64 {
 }
 
 /// Runs the daemon on `listener` until `shutdown` resolves, then stops gracefully: open event
-/// streams end, background tasks stop, in-flight requests finish.
+/// streams end, background tasks stop, in-flight requests finish. Refuses to start when the API
+/// would be open beyond loopback without a write token (see [`http::door`]).
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listen = listener.local_addr().context("cannot read the listening address")?;
+    // Decided before anything starts: a daemon that would be open to the network does not start.
+    let door = http::Door::new(&config, listen)?;
+    if door.requires_token() {
+        tracing::info!("writes need the write token{}", if listen.ip().is_loopback() { "" } else { "; so do reads" });
+    }
     let cancel = CancellationToken::new();
     let state = app::AppState::start(config, cancel.clone()).await?;
-    let router = http::router(state);
+    let router = http::router(state, door);
     let stop = cancel.clone();
     tokio::spawn(async move {
         shutdown.await;

@@ -43,21 +43,35 @@ pub fn spawn(state: AppState) {
 }
 
 async fn run(state: AppState, scheduler: Scheduler) {
-    let mut scheduler = Some(scheduler);
+    // The scheduler has a store connection of its own: a pass runs git and tmux between its
+    // writes, and a request on the shared connection must never wait for that. SQLite's WAL
+    // lets both connections read at once and serialises only the writes themselves.
+    let config = state.config().clone();
+    let opened = tokio::task::spawn_blocking(move || Store::open(&config.state_dir, config.sqlite_busy_timeout))
+        .await
+        .map_err(anyhow::Error::new)
+        .and_then(|opened| opened.map_err(anyhow::Error::new));
+    let store = match opened {
+        Ok(store) => store,
+        Err(err) => {
+            tracing::error!("the queue scheduler cannot open the store: {err:#}");
+            return;
+        }
+    };
+    let mut scheduler = Some((scheduler, store));
     let sync = state.config().queue.sync_interval;
     let mut next_sync = tokio::time::Instant::now() + sync;
-    while let Some(mut taken) = scheduler.take() {
+    while let Some((mut taken, mut store)) = scheduler.take() {
         let host = host_sample(&state.node(), unix_now());
-        let result = state
-            .with_store(move |store| {
-                let outcome = taken.pass(store, host, unix_now());
-                (taken, outcome)
-            })
-            .await;
+        let result = tokio::task::spawn_blocking(move || {
+            let outcome = taken.pass(&mut store, host, unix_now());
+            (taken, store, outcome)
+        })
+        .await;
         let wake_at = match result {
-            Ok((back, outcome)) => {
+            Ok((back, store, outcome)) => {
                 let holding = !back.held.is_empty();
-                scheduler = Some(back);
+                scheduler = Some((back, store));
                 match outcome {
                     Ok(next_attempt_at) => wake_time(next_attempt_at, holding, &state, next_sync),
                     Err(err) => {
@@ -107,7 +121,7 @@ fn wake_time(
 
 /// A host sample from the node snapshot; unknown figures fall back to a generous host so a
 /// missing sensor never blocks the queue (8 CPUs, 128 GiB).
-fn host_sample(node: &NodeSnapshot, now: i64) -> HostSample {
+pub(crate) fn host_sample(node: &NodeSnapshot, now: i64) -> HostSample {
     let resources = &node.resources;
     let memory = resources.memory.as_ref();
     HostSample {

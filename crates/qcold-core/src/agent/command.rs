@@ -111,6 +111,17 @@ impl Readiness {
     }
 }
 
+/// A command with its readiness: a row of `qcold agent command list` and of
+/// `GET /api/agent-commands`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandStatus {
+    /// The command.
+    #[serde(flatten)]
+    pub command: AgentCommand,
+    /// Its readiness.
+    pub readiness: Readiness,
+}
+
 /// None of the wanted commands is ready; the message gives each one's reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no agent command is ready: {}", .reasons.iter().map(|(n, r)| format!("{n}: {r}")).collect::<Vec<_>>().join("; "))]

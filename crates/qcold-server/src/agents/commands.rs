@@ -18,15 +18,7 @@ use crate::store::{Store, StoreError};
 /// How long a readiness probe may run.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A command with its readiness: a row of `agent command list`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CommandStatus {
-    /// The command.
-    #[serde(flatten)]
-    pub command: AgentCommand,
-    /// Its readiness.
-    pub readiness: Readiness,
-}
+pub use qcold_core::agent::command::CommandStatus;
 
 /// Why a command could not be registered.
 #[derive(Debug, thiserror::Error)]

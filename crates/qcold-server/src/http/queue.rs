@@ -1,93 +1,83 @@
 //! The queue routes: `GET /api/queue` answers from the cache; every `POST /api/queue/*` runs one
-//! [`crate::queue`] command on the store, then refreshes the cache (pushing a `queue` event)
-//! and wakes the scheduler. Refusals answer a [`QueueAnswer`] with `ok: false`, the reason and
-//! the package diagnostics.
+//! [`crate::queue`] command on the store, then refreshes the cache (pushing the change) and wakes
+//! the scheduler. A refusal is an `ErrorBody` carrying the package's diagnostics.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::post;
 use qcold_core::queue::wire::{QueueAnswer, QueueView};
 use serde::de::DeserializeOwned;
 
-use super::ApiError;
+use super::{ApiError, AppJson, Route};
 use crate::app::AppState;
 use crate::queue::{self, QueueError};
-use crate::repos::RepoError;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::unix_now;
 
 /// The queue routes.
-pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/api/queue", get(view))
-        .route("/api/queue/run", command(queue::run))
-        .route("/api/queue/append", command(queue::append))
-        .route("/api/queue/update", command(queue::update))
-        .route("/api/queue/remove", command(queue::remove))
-        .route("/api/queue/stop", command(queue::stop))
-        .route("/api/queue/continue", command(queue::resume))
-        .route("/api/queue/clear", command(|store, r, _| queue::clear(store, r)))
-        .route("/api/queue/tab/create", command(queue::create_tab))
-        .route("/api/queue/tab/switch", command(|store, r, _| queue::switch_tab(store, r)))
-        .route("/api/queue/tab/delete", command(|store, r, _| queue::delete_tab(store, r)))
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/api/queue", "tabs, runs and items", view),
+        command("/api/queue/run", "start a run from a package", queue::run),
+        command("/api/queue/append", "add a package's items to a run", queue::append),
+        command("/api/queue/update", "change an item that has not started", queue::update),
+        command("/api/queue/remove", "remove an item that has not started", queue::remove),
+        command("/api/queue/stop", "stop a run: nothing new starts", queue::stop),
+        command("/api/queue/continue", "continue a stopped or failed run", queue::resume),
+        command("/api/queue/clear", "remove a run that has nothing in flight", |store, r, _| queue::clear(store, r)),
+        command("/api/queue/tab/create", "create a tab", queue::create_tab),
+        command("/api/queue/tab/switch", "make a tab the active one", |store, r, _| queue::switch_tab(store, r)),
+        command("/api/queue/tab/delete", "delete a tab", |store, r, _| queue::delete_tab(store, r)),
+    ]
 }
 
 /// A `POST` route that runs one queue command (see [`run_command`]).
-fn command<R, F>(f: F) -> MethodRouter<AppState>
+fn command<R, F>(path: &'static str, summary: &'static str, f: F) -> Route
 where
     R: DeserializeOwned + Send + 'static,
     F: FnOnce(&mut Store, R, i64) -> Result<QueueAnswer, QueueError> + Clone + Send + Sync + 'static,
 {
-    post(move |state: State<AppState>, body: Bytes| run_command(state, body, f))
+    let handler = move |state: State<AppState>, AppJson(request): AppJson<R>| run_command(state, request, f);
+    Route::with(Method::POST, path, summary, post(handler))
 }
 
 async fn view(State(state): State<AppState>) -> Json<QueueView> {
     Json(QueueView::clone(&state.queue()))
 }
 
-/// Parses the body (empty means `{}`), runs `f` on the store, publishes and wakes on success.
-async fn run_command<R, F>(State(state): State<AppState>, body: Bytes, f: F) -> Response
+/// Runs `f` on the store, publishes and wakes the scheduler on success.
+async fn run_command<R, F>(State(state): State<AppState>, request: R, f: F) -> Response
 where
-    R: DeserializeOwned + Send + 'static,
+    R: Send + 'static,
     F: FnOnce(&mut Store, R, i64) -> Result<QueueAnswer, QueueError> + Send + 'static,
 {
-    let text = if body.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { &body[..] };
-    let request: R = match serde_json::from_slice(text) {
-        Ok(request) => request,
-        Err(err) => return refusal(StatusCode::BAD_REQUEST, format!("invalid request body: {err}"), Vec::new()),
-    };
     match state.with_store(move |store| f(store, request, unix_now())).await {
         Ok(Ok(answer)) => {
             if let Err(err) = state.reload_queue().await {
                 tracing::error!("cannot reload the queue: {err:#}");
             }
             state.wake_scheduler();
-            (StatusCode::OK, Json(answer)).into_response()
+            Json(answer).into_response()
         }
-        Ok(Err(err)) => {
-            let status = match &err {
-                QueueError::Rejected(_) | QueueError::Invalid(_) => StatusCode::BAD_REQUEST,
-                QueueError::Repo(RepoError::Store(StoreError::UnknownRepo(_))) => StatusCode::NOT_FOUND,
-                QueueError::Repo(RepoError::Store(_)) | QueueError::Store(_) => {
-                    return ApiError::Internal(anyhow::Error::new(err)).into_response();
-                }
-                QueueError::Repo(_) => StatusCode::BAD_REQUEST,
-                QueueError::UnknownRun(_) | QueueError::UnknownTab(_) | QueueError::NoRun => StatusCode::NOT_FOUND,
-                QueueError::Duplicate(_) | QueueError::Conflict(_) => StatusCode::CONFLICT,
-            };
-            let diagnostics = match &err {
-                QueueError::Rejected(rejected) => rejected.diagnostics.clone(),
-                _ => Vec::new(),
-            };
-            refusal(status, err.to_string(), diagnostics)
-        }
-        Err(err) => ApiError::Internal(err).into_response(),
+        Ok(Err(err)) => refusal(err).into_response(),
+        Err(err) => ApiError::internal(err).into_response(),
     }
 }
 
-fn refusal(status: StatusCode, message: String, diagnostics: Vec<qcold_core::queue::graph::Diagnostic>) -> Response {
-    (status, Json(QueueAnswer { ok: false, message, run_id: None, tab_id: None, diagnostics })).into_response()
+/// Maps a queue command's refusal to the API's error, keeping the package diagnostics.
+fn refusal(err: QueueError) -> ApiError {
+    match err {
+        QueueError::Rejected(rejected) => {
+            ApiError::bad_field("package", rejected.to_string()).with_diagnostics(rejected.diagnostics)
+        }
+        QueueError::Invalid(message) => ApiError::bad_request(message),
+        QueueError::Repo(err) => super::repos::refusal(err),
+        QueueError::Store(err) => ApiError::internal(err),
+        QueueError::UnknownRun(_) | QueueError::UnknownTab(_) | QueueError::NoRun => {
+            ApiError::not_found(err.to_string())
+        }
+        QueueError::Duplicate(_) | QueueError::Conflict(_) => ApiError::conflict(err.to_string()),
+    }
 }

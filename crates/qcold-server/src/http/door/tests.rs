@@ -1,0 +1,165 @@
+use axum::http::{HeaderName, HeaderValue};
+
+use super::*;
+
+fn door(listen: &str, token: Option<&str>, hosts: &[&str], origins: &[&str]) -> Door {
+    let mut config = Config::new(std::env::temp_dir().join("qcold-door-tests-no-state"), "test");
+    config.http.write_token = token.map(|t| WriteToken::parse(t).unwrap());
+    config.http.allowed_hosts = hosts.iter().map(|h| (*h).to_owned()).collect();
+    config.http.allowed_origins = origins.iter().map(|o| (*o).to_owned()).collect();
+    config.http.body_limit = 1000;
+    Door::new(&config, listen.parse().unwrap()).unwrap()
+}
+
+/// Checks one request and renders the outcome as `ok` or `<status> <kind>`.
+fn check(door: &Door, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+    }
+    match door.check(&method.parse().unwrap(), path, &map) {
+        Ok(()) => "ok".to_owned(),
+        Err(err) => format!("{} {:?}", err.kind().status(), err.kind()),
+    }
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// A table row: method, headers, expected outcome.
+type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn hosts_must_name_the_daemon() {
+    let d = door("127.0.0.1:8787", None, &["box.lan", "qcold.example:443"], &[]);
+    let table = [
+        ("127.0.0.1:8787", "ok"),
+        ("localhost:8787", "ok"),
+        ("LOCALHOST:8787", "ok"),
+        ("localhost.:8787", "ok"),
+        ("[::1]:8787", "ok"),
+        ("box.lan:9999", "ok"),
+        ("box.lan", "ok"),
+        ("qcold.example:443", "ok"),
+        ("qcold.example:444", "421 MisdirectedRequest"),
+        ("localhost:8788", "421 MisdirectedRequest"),
+        ("localhost", "421 MisdirectedRequest"),
+        ("evil.example:8787", "421 MisdirectedRequest"),
+        ("127.0.0.1.evil.example:8787", "421 MisdirectedRequest"),
+        ("127.0.0.1:8787@evil", "421 MisdirectedRequest"),
+        ("", "421 MisdirectedRequest"),
+    ];
+    for (host, want) in table {
+        assert_eq!(check(&d, "GET", "/api/state", &[("host", host)]), want, "Host: {host}");
+    }
+    assert_eq!(check(&d, "GET", "/api/state", &[]), "421 MisdirectedRequest", "no Host at all");
+    let on_80 = door("127.0.0.1:80", None, &[], &[]);
+    assert_eq!(check(&on_80, "GET", "/", &[("host", "localhost")]), "ok", "port 80 may be implied");
+}
+
+#[test]
+fn foreign_origins_and_cross_site_writes_are_refused() {
+    let d = door("127.0.0.1:8787", None, &[], &["https://web.telegram.org"]);
+    let host = ("host", "127.0.0.1:8787");
+    let table: [Row<'_>; 11] = [
+        ("POST", &[host, JSON, ("origin", "http://127.0.0.1:8787")], "ok"),
+        ("POST", &[host, JSON, ("origin", "https://web.telegram.org")], "ok"),
+        ("POST", &[host, JSON, ("origin", "http://evil.example")], "403 Forbidden"),
+        ("POST", &[host, JSON, ("origin", "http://localhost:8787")], "403 Forbidden"),
+        ("POST", &[host, JSON, ("origin", "null")], "403 Forbidden"),
+        ("GET", &[host, ("origin", "http://evil.example")], "403 Forbidden"),
+        ("POST", &[host, JSON, ("sec-fetch-site", "cross-site")], "403 Forbidden"),
+        ("POST", &[host, JSON, ("sec-fetch-site", "same-site")], "403 Forbidden"),
+        ("POST", &[host, JSON, ("sec-fetch-site", "same-origin")], "ok"),
+        ("POST", &[host, JSON], "ok"),
+        ("GET", &[host, ("upgrade", "websocket"), ("sec-fetch-site", "cross-site")], "403 Forbidden"),
+    ];
+    for (method, headers, want) in table {
+        assert_eq!(check(&d, method, "/api/queue/run", headers), want, "{method} {headers:?}");
+    }
+}
+
+#[test]
+fn writes_must_be_json() {
+    let d = door("127.0.0.1:8787", None, &[], &[]);
+    let host = ("host", "127.0.0.1:8787");
+    for (content_type, want) in [
+        ("application/json", "ok"),
+        ("application/json; charset=utf-8", "ok"),
+        ("Application/JSON", "ok"),
+        ("text/plain", "415 UnsupportedMediaType"),
+        ("application/x-www-form-urlencoded", "415 UnsupportedMediaType"),
+        ("multipart/form-data; boundary=x", "415 UnsupportedMediaType"),
+        ("application/jsonp", "415 UnsupportedMediaType"),
+    ] {
+        assert_eq!(
+            check(&d, "POST", "/api/queue/run", &[host, ("content-type", content_type)]),
+            want,
+            "{content_type}"
+        );
+    }
+    assert_eq!(check(&d, "POST", "/api/queue/run", &[host]), "415 UnsupportedMediaType", "no content type");
+    assert_eq!(check(&d, "GET", "/api/queue", &[host]), "ok", "reads need no content type");
+}
+
+#[test]
+fn the_token_guards_writes_and_websockets() {
+    let token = "0123456789abcdef0123";
+    let d = door("127.0.0.1:8787", Some(token), &[], &[]);
+    let host = ("host", "127.0.0.1:8787");
+    let right = ("x-qcold-write-token", token);
+    let wrong = ("x-qcold-write-token", "0123456789abcdef0124");
+    let table: [Row<'_>; 8] = [
+        ("POST", &[host, JSON], "401 Unauthorized"),
+        ("POST", &[host, JSON, wrong], "401 Unauthorized"),
+        ("POST", &[host, JSON, right], "ok"),
+        ("POST", &[host, JSON, wrong, right], "ok"),
+        ("GET", &[host], "ok"),
+        ("GET", &[host, ("upgrade", "websocket")], "401 Unauthorized"),
+        (
+            "GET",
+            &[host, ("upgrade", "websocket"), ("sec-websocket-protocol", "qcold, qcold-token.0123456789abcdef0123")],
+            "ok",
+        ),
+        (
+            "GET",
+            &[host, ("upgrade", "websocket"), ("sec-websocket-protocol", "qcold, qcold-token.nope")],
+            "401 Unauthorized",
+        ),
+    ];
+    for (method, headers, want) in table {
+        assert_eq!(check(&d, method, "/api/agents/a/terminal", headers), want, "{method} {headers:?}");
+    }
+    // A token in a subprotocol counts only for a WebSocket.
+    let protocol = ("sec-websocket-protocol", "qcold-token.0123456789abcdef0123");
+    assert_eq!(check(&d, "POST", "/api/queue/run", &[host, JSON, protocol]), "401 Unauthorized");
+}
+
+#[test]
+fn beyond_loopback_reads_need_the_token_and_no_token_means_no_start() {
+    let token = "0123456789abcdef0123";
+    let d = door("0.0.0.0:8787", Some(token), &["box.lan"], &[]);
+    let host = ("host", "box.lan:8787");
+    assert_eq!(check(&d, "GET", "/api/state", &[host]), "401 Unauthorized");
+    assert_eq!(check(&d, "GET", "/api/state", &[host, ("x-qcold-write-token", token)]), "ok");
+    assert_eq!(check(&d, "GET", "/healthz", &[host]), "ok", "health needs no token");
+    assert_eq!(check(&d, "GET", "/index.html", &[host]), "ok", "the dashboard's files hold no data");
+
+    let config = Config::new(std::env::temp_dir().join("qcold-door-tests-no-state"), "test");
+    let err = Door::new(&config, "0.0.0.0:8787".parse().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("qcold serve token new") && err.contains("127.0.0.1"), "{err}");
+    let mut required = config.clone();
+    required.http.require_write_token = true;
+    let err = Door::new(&required, "127.0.0.1:8787".parse().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN"), "{err}");
+    let mut bad_origin = config;
+    bad_origin.http.allowed_origins = vec!["https://x.example/path".into()];
+    assert!(Door::new(&bad_origin, "127.0.0.1:8787".parse().unwrap()).is_err());
+}
+
+#[test]
+fn declared_bodies_beyond_the_limit_are_refused() {
+    let d = door("127.0.0.1:8787", None, &[], &[]);
+    let host = ("host", "127.0.0.1:8787");
+    assert_eq!(check(&d, "POST", "/api/queue/run", &[host, JSON, ("content-length", "1000")]), "ok");
+    assert_eq!(check(&d, "POST", "/api/queue/run", &[host, JSON, ("content-length", "1001")]), "413 PayloadTooLarge");
+}
