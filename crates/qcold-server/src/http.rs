@@ -7,11 +7,13 @@
 //! | `GET /api/node/snapshot` | [`qcold_core::NodeSnapshot`] |
 //! | `GET /api/events` | server-sent [`qcold_core::Event`]s ([`events`]) |
 //! | `GET /api/queue`, `POST /api/queue/*` | the queue ([`queue`]) |
+//! | `GET /api/tasks…`, `POST /api/tasks/{id}/*` | tasks ([`tasks`]) |
 //! | anything else | the embedded dashboard ([`assets`]) |
 
 pub mod assets;
 pub mod events;
 pub mod queue;
+pub mod tasks;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,8 +29,12 @@ use crate::app::AppState;
 /// The one error type of the API; 5xx details go to the log, not the client.
 #[derive(Debug)]
 pub enum ApiError {
+    /// The request is malformed; the message names the parameter or field.
+    BadRequest(String),
     /// No such route or resource.
     NotFound(String),
+    /// The resource's state does not allow the request.
+    Conflict(String),
     /// Something broke inside the daemon.
     Internal(anyhow::Error),
 }
@@ -36,7 +42,9 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = match self {
+            ApiError::BadRequest(what) => (StatusCode::BAD_REQUEST, what),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, what),
+            ApiError::Conflict(what) => (StatusCode::CONFLICT, what),
             ApiError::Internal(err) => {
                 tracing::error!("internal error: {err:#}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the daemon log".to_owned())
@@ -53,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/node/snapshot", get(get_node_snapshot))
         .route("/api/events", get(events::stream))
         .merge(queue::routes())
+        .merge(tasks::routes())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     Router::new().route("/healthz", get(healthz)).merge(api).fallback(assets::serve).with_state(state)
