@@ -86,7 +86,7 @@ fn a_hostile_page_can_neither_drive_nor_read_the_daemon() {
     let port = listen.rsplit(':').next().unwrap();
     let (code, _) = raw(&listen, "GET", "/api/state", &[("Host", &format!("localhost:{port}"))], "");
     assert_eq!(code, 200);
-    fx.queue(&["create", "--label", "from-cli"]).ok();
+    fx.queue(&["create", "from-cli"]).ok();
     assert_eq!(tabs(&fx).iter().filter(|t| *t == "mine" || *t == "from-cli").count(), 2);
 }
 
@@ -124,7 +124,7 @@ fn the_write_token_guards_every_write_and_never_shows() {
     let (code, body) = post(Some(&token));
     assert_eq!(code, 200, "{body}");
     // The CLI finds the token file by itself.
-    env.qcold(&["queue", "create", "--label", "cli", "--listen", &listen, "--no-start-daemon"]).ok();
+    env.qcold(&["queue", "create", "cli", "--listen", &listen, "--no-start-daemon"]).ok();
 
     // Reads on loopback need no token, and nothing served carries it.
     let (code, state) = daemon.get("/api/state");

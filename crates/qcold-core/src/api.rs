@@ -8,12 +8,14 @@
 //! | `GET /api/state` | [`StateResponse`] |
 //! | `GET /api/node/snapshot` | [`crate::NodeSnapshot`] |
 //! | `GET /api/events` | server-sent [`crate::Event`]s |
+//! | `GET/POST /api/tasks…` | the tasks resource ([`tasks`]) |
 //!
 //! Every error response carries an [`ErrorBody`].
 
 pub mod agents;
 pub mod node;
 pub mod repos;
+pub mod tasks;
 
 use serde::{Deserialize, Serialize};
 

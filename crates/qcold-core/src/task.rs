@@ -389,6 +389,13 @@ pub struct Bundle {
     pub created_at: i64,
 }
 
+impl Bundle {
+    /// The zip's file name: the last component of [`Bundle::path`].
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or_default()
+    }
+}
+
 /// Everything about one task: the body of `qcold task show --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskDetails {

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use qcold_core::api::DirtyFile;
 
@@ -25,6 +26,34 @@ pub enum GitError {
         /// What git printed on stderr, trimmed.
         stderr: String,
     },
+    /// git did not finish before its deadline and was killed.
+    #[error("`git {args}` in {cwd} did not finish within {seconds} s and was stopped")]
+    TimedOut {
+        /// The arguments, joined by spaces for display.
+        args: String,
+        /// Where it ran.
+        cwd: PathBuf,
+        /// The time it had.
+        seconds: u64,
+    },
+}
+
+/// How long and how much a git read answered to a request may take.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// The most bytes of output kept; more is cut and reported as truncated.
+    pub max_bytes: usize,
+    /// Every git command of the read together finishes within this, or is killed.
+    pub timeout: Duration,
+}
+
+/// A diff that may have been cut at a size bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundedDiff {
+    /// The unified diff, whole lines only.
+    pub text: String,
+    /// Whether the diff was longer than the bound.
+    pub truncated: bool,
 }
 
 fn command(cwd: &Path, args: &[&str]) -> Command {
@@ -53,6 +82,35 @@ fn run_env(cwd: &Path, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Resu
             cwd: cwd.to_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         })
+    }
+}
+
+/// Runs git until `until` at the latest and returns at most `max_bytes` of its stdout and whether
+/// there was more; a non-zero exit (unless the output was cut) or the deadline is an error.
+fn run_until(
+    cwd: &Path,
+    args: &[&str],
+    envs: &[(&str, &std::ffi::OsStr)],
+    until: Instant,
+    max_bytes: usize,
+) -> Result<(Vec<u8>, bool), GitError> {
+    let mut cmd = command(cwd, args);
+    for (key, value) in envs {
+        cmd.env(key, value);
+    }
+    let left = until.saturating_duration_since(Instant::now());
+    let captured = crate::deadline::capture(&mut cmd, left, max_bytes)?;
+    match captured.ended {
+        _ if captured.truncated => Ok((captured.stdout, true)),
+        crate::deadline::Ended::Exited(status) if status.success() => Ok((captured.stdout, false)),
+        crate::deadline::Ended::Exited(_) => Err(GitError::Failed {
+            args: args.join(" "),
+            cwd: cwd.to_owned(),
+            stderr: String::from_utf8_lossy(&captured.stderr).trim().to_owned(),
+        }),
+        crate::deadline::Ended::TimedOut => {
+            Err(GitError::TimedOut { args: args.join(" "), cwd: cwd.to_owned(), seconds: left.as_secs() })
+        }
     }
 }
 
@@ -184,12 +242,23 @@ pub fn is_ancestor(root: &Path, ancestor: &str, descendant: &str) -> Result<bool
 /// A tree object holding the worktree's full current state — tracked, modified and untracked
 /// files (ignored ones excepted) — built in a throw-away index so the real index is untouched.
 pub fn state_tree(worktree: &Path, scratch_index: &Path) -> Result<String, GitError> {
+    state_tree_until(worktree, scratch_index, None)
+}
+
+/// [`state_tree`], every step finished by `until` when one is given.
+fn state_tree_until(worktree: &Path, scratch_index: &Path, until: Option<Instant>) -> Result<String, GitError> {
     let envs = [("GIT_INDEX_FILE", scratch_index.as_os_str())];
-    run_env(worktree, &["read-tree", "HEAD"], &envs)?;
-    run_env(worktree, &["add", "--all", "--", "."], &envs)?;
-    let out = run_env(worktree, &["write-tree"], &envs)?;
+    let step = |args: &[&str]| match until {
+        // A tree id is 40 or 64 hex digits and the other steps print nothing on stdout, so the
+        // bound is never reached; only the deadline matters here.
+        Some(until) => run_until(worktree, args, &envs, until, 64 * 1024).map(|(out, _)| out),
+        None => run_env(worktree, args, &envs),
+    };
+    step(&["read-tree", "HEAD"])?;
+    step(&["add", "--all", "--", "."])?;
+    let out = step(&["write-tree"]);
     let _ = std::fs::remove_file(scratch_index);
-    Ok(String::from_utf8_lossy(&out).trim().to_owned())
+    Ok(String::from_utf8_lossy(&out?).trim().to_owned())
 }
 
 /// Creates a commit of `tree` on top of `parent`, authored by Q-COLD itself (the operator's
@@ -233,6 +302,38 @@ pub fn diff(worktree: &Path, base: &str, tree: &str) -> Result<String, GitError>
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// The unified diff from `base` to `rev` (a commit or tree) in the repository at `root`,
+/// `.task/` left out, within `limits`: text for a reader, so no binary patches, no external diff
+/// drivers or text conversions (a repository's config must not make a read run its programs).
+pub fn diff_bounded(root: &Path, base: &str, rev: &str, limits: ReadLimits) -> Result<BoundedDiff, GitError> {
+    diff_until(root, base, rev, Instant::now() + limits.timeout, limits.max_bytes)
+}
+
+/// [`diff_bounded`] from `base` to the worktree's full current state ([`state_tree`]): committed,
+/// uncommitted and untracked changes alike. `scratch_index` is a path of the caller's that no
+/// other read uses at the same time.
+pub fn worktree_diff_bounded(
+    worktree: &Path,
+    base: &str,
+    scratch_index: &Path,
+    limits: ReadLimits,
+) -> Result<BoundedDiff, GitError> {
+    let until = Instant::now() + limits.timeout;
+    let tree = state_tree_until(worktree, scratch_index, Some(until))?;
+    diff_until(worktree, base, &tree, until, limits.max_bytes)
+}
+
+fn diff_until(root: &Path, base: &str, rev: &str, until: Instant, max_bytes: usize) -> Result<BoundedDiff, GitError> {
+    let args = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", base, rev, "--", ".", NOT_TASK_DIR];
+    let (mut out, truncated) = run_until(root, &args, &[], until, max_bytes)?;
+    if truncated {
+        // A cut diff still ends with a whole line, so a reader can show what it holds.
+        let end = out.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        out.truncate(end);
+    }
+    Ok(BoundedDiff { text: String::from_utf8_lossy(&out).into_owned(), truncated })
+}
+
 /// The paths of every worktree git knows for the repository at `root`, the primary included.
 pub fn worktree_list(root: &Path) -> Result<Vec<PathBuf>, GitError> {
     let out = run(root, &["worktree", "list", "--porcelain", "-z"])?;
@@ -268,15 +369,4 @@ fn parse_porcelain_z(out: &[u8]) -> Vec<DirtyFile> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn porcelain_z_parsing() {
-        let raw = b" M src/lib.rs\0?? new file.txt\0R  renamed.rs\0original.rs\0A  added.rs\0";
-        let files = parse_porcelain_z(raw);
-        let pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.code.as_str(), f.path.as_str())).collect();
-        assert_eq!(pairs, [(" M", "src/lib.rs"), ("??", "new file.txt"), ("R ", "renamed.rs"), ("A ", "added.rs")]);
-        assert!(parse_porcelain_z(b"").is_empty());
-    }
-}
+mod tests;

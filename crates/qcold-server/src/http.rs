@@ -6,6 +6,7 @@
 //! | `GET /healthz`, `GET /api/state`, `GET /api/events` | this file, [`events`] |
 //! | `/api/node/*` | [`node`] |
 //! | `/api/repos*` | [`repos`] |
+//! | `/api/tasks*` | [`tasks`] |
 //! | `/api/agents*`, `/api/agent-commands*` | [`agents`], [`agent_commands`] |
 //! | `/api/queue*` | [`queue`] |
 //! | anything else | the embedded dashboard ([`assets`]) |
@@ -23,6 +24,7 @@ pub mod extract;
 pub mod node;
 pub mod queue;
 pub mod repos;
+pub mod tasks;
 
 use std::sync::Arc;
 
@@ -89,6 +91,7 @@ pub fn routes() -> Vec<Route> {
     ];
     routes.extend(node::routes());
     routes.extend(repos::routes());
+    routes.extend(tasks::routes());
     routes.extend(agents::routes());
     routes.extend(agent_commands::routes());
     routes.extend(queue::routes());

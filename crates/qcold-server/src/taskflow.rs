@@ -6,6 +6,7 @@
 
 mod bundle;
 mod closeout;
+pub mod detail;
 pub mod files;
 mod health;
 mod open;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
-pub use closeout::{Closed, CloseoutRequest, Progress, clear, closeout};
+pub use closeout::{Closed, CloseoutRequest, Progress, clear, clear_by_id, closeout};
 pub use health::{HealthOptions, health};
 pub use open::{OpenRequest, Opened, open};
 
@@ -112,6 +113,17 @@ pub enum TaskError {
         /// What the operator can do.
         hint: &'static str,
     },
+    /// The task has no recorded bundle of that name.
+    #[error("task {id} has no bundle {name:?}; its detail lists its bundles")]
+    UnknownBundle {
+        /// The task id.
+        id: String,
+        /// The file name asked for.
+        name: String,
+    },
+    /// A recorded bundle's file is gone (`qcold task health` removes old ones).
+    #[error("bundle {0} no longer exists; `qcold task health` removes bundles past their retention")]
+    BundleGone(String),
 }
 
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> TaskError {
@@ -124,10 +136,15 @@ pub fn event(kind: EventKind, message: impl Into<String>, now: i64) -> TaskEvent
     TaskEvent { kind, message: message.into(), at: now }
 }
 
+/// The task with this id (`web/007-fix`).
+pub fn get(store: &Store, id: &str) -> Result<TaskRecord, TaskError> {
+    store.task(id)?.ok_or_else(|| TaskError::UnknownTask(id.to_owned()))
+}
+
 /// Finds a task by id (`web/007-fix`) or by slug in the given or active repository.
 pub fn find(store: &Store, repo: Option<&RepoId>, key: &str) -> Result<TaskRecord, TaskError> {
     if key.contains('/') {
-        return store.task(key)?.ok_or_else(|| TaskError::UnknownTask(key.to_owned()));
+        return get(store, key);
     }
     let slug = TaskSlug::new(key).map_err(|_| TaskError::UnknownTask(key.to_owned()))?;
     let repo = crate::repos::resolve(store, repo)?;
@@ -165,7 +182,17 @@ pub(crate) fn transition(
 
 /// Pauses the task whose worktree contains `cwd`; the worktree is kept.
 pub fn pause(store: &mut Store, cwd: &Path, reason: &str, now: i64) -> Result<TaskRecord, TaskError> {
-    let mut task = at(store, cwd)?;
+    let task = at(store, cwd)?;
+    pause_task(store, task, reason, now)
+}
+
+/// Pauses the task with this id (`web/007-fix`); the worktree is kept.
+pub fn pause_by_id(store: &mut Store, id: &str, reason: &str, now: i64) -> Result<TaskRecord, TaskError> {
+    let task = get(store, id)?;
+    pause_task(store, task, reason, now)
+}
+
+fn pause_task(store: &mut Store, mut task: TaskRecord, reason: &str, now: i64) -> Result<TaskRecord, TaskError> {
     if task.status != TaskStatus::Open {
         return Err(TaskError::WrongStatus { id: task.id, status: task.status, hint: "only open tasks can pause" });
     }

@@ -191,6 +191,12 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE queue_attempts ADD COLUMN task_id TEXT;
     INSERT OR IGNORE INTO queue_tabs (id, label, run_id, active, created_at)
         SELECT 'default', 'Task Queue', NULL, NOT EXISTS (SELECT 1 FROM queue_tabs WHERE active = 1), 0;",
+),
+(
+    7,
+    "task paging indexes",
+    "CREATE INDEX tasks_by_time ON tasks (created_at, id);
+    CREATE INDEX tasks_by_repo_time ON tasks (repo_id, created_at, id);",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -1,7 +1,9 @@
 //! Queries on the `tasks`, `task_sequences`, `task_events` and `task_bundles` tables.
 
+use qcold_core::api::tasks::{TaskCursor, TaskFilter, TaskPage};
 use qcold_core::task::{Bundle, CloseoutPhase, TaskEvent, TaskRecord};
 use qcold_core::{BranchName, RepoId, TaskSlug, TaskStatus};
+use rusqlite::types::Value;
 use rusqlite::{OptionalExtension as _, params};
 
 use super::{Store, StoreError, conversion_error, enum_from, enum_text};
@@ -122,6 +124,24 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One page of tasks, newest first by `(created_at, id)`, after `filter.after`.
+    ///
+    /// Keyset paging: each page starts strictly after the last task of the previous one, so a
+    /// client paging through while tasks are added sees every task that existed when it started
+    /// exactly once and in one order.
+    pub fn task_page(&self, filter: &TaskFilter) -> Result<TaskPage, StoreError> {
+        let (sql, values) = page_query(filter);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut tasks: Vec<TaskRecord> =
+            stmt.query_map(rusqlite::params_from_iter(values), read_task)?.collect::<Result<_, _>>()?;
+        let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        let next_cursor = (tasks.len() > limit).then(|| {
+            tasks.truncate(limit);
+            tasks.last().map(|t| TaskCursor::of(t).encode())
+        });
+        Ok(TaskPage { tasks, next_cursor: next_cursor.flatten() })
+    }
+
     /// A task's events, oldest first.
     pub fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT kind, message, at FROM task_events WHERE task_id = ?1 ORDER BY id")?;
@@ -145,6 +165,51 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The SQL of [`Store::task_page`] and its values. Only the filters that are set become clauses,
+/// so the `tasks_by_time` and `tasks_by_repo_time` indexes serve the order and the cursor; one
+/// row more than the page is asked for, to tell whether there is a next page.
+pub(super) fn page_query(filter: &TaskFilter) -> (String, Vec<Value>) {
+    let mut values: Vec<Value> = Vec::new();
+    let mut clauses: Vec<String> = Vec::new();
+    if let Some(status) = filter.status {
+        values.push(status.as_str().to_owned().into());
+        clauses.push(format!("status = ?{}", values.len()));
+    }
+    if let Some(repo) = &filter.repo {
+        values.push(repo.as_str().to_owned().into());
+        clauses.push(format!("repo_id = ?{}", values.len()));
+    }
+    if let Some(text) = &filter.text {
+        values.push(format!("%{}%", like_escape(text)).into());
+        let n = values.len();
+        clauses.push(format!(
+            "(id LIKE ?{n} ESCAPE '\\' OR slug LIKE ?{n} ESCAPE '\\' OR prompt LIKE ?{n} ESCAPE '\\' \
+             OR branch LIKE ?{n} ESCAPE '\\')"
+        ));
+    }
+    if let Some(after) = &filter.after {
+        values.push(after.created_at.into());
+        values.push(after.id.clone().into());
+        clauses.push(format!("(created_at, id) < (?{}, ?{})", values.len() - 1, values.len()));
+    }
+    values.push((i64::from(filter.limit) + 1).into());
+    let filters = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    let sql = format!("SELECT {COLUMNS} FROM tasks{filters} ORDER BY created_at DESC, id DESC LIMIT ?{}", values.len());
+    (sql, values)
+}
+
+/// `text` with LIKE's wildcards (`%`, `_`) and the escape character itself escaped by `\\`.
+fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn insert_event(conn: &rusqlite::Connection, id: &str, event: &TaskEvent) -> Result<(), StoreError> {

@@ -181,6 +181,8 @@ fn schema_snapshot() {
             ) STRICT;
         CREATE UNIQUE INDEX queue_tabs_one_active ON queue_tabs (active) WHERE active = 1;
         CREATE INDEX task_events_by_task ON task_events (task_id, id);
+        CREATE INDEX tasks_by_repo_time ON tasks (repo_id, created_at, id);
+        CREATE INDEX tasks_by_time ON tasks (created_at, id);
         CREATE UNIQUE INDEX tasks_one_unfinished_per_slug ON tasks (repo_id, slug) WHERE status NOT LIKE 'closed:%';
     "#]]
     .assert_eq(&store.schema().unwrap());
@@ -352,3 +354,5 @@ mod queue {
         assert_eq!(store.host_samples(3600).unwrap()[0], sample(3600));
     }
 }
+
+mod tasks;

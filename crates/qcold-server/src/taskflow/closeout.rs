@@ -108,6 +108,19 @@ pub fn clear(
     stop(config, store, task, &request, &now, report)
 }
 
+/// [`clear`] of the task with this id (`web/007-fix`).
+pub fn clear_by_id(
+    config: &Config,
+    store: &mut Store,
+    id: &str,
+    reason: &str,
+    now: impl Fn() -> i64,
+    report: &mut dyn FnMut(Progress),
+) -> Result<Closed, TaskError> {
+    let mut task = super::get(store, id)?;
+    clear(config, store, &mut task, reason, now, report)
+}
+
 /// Blocked or failed: snapshot undelivered work, record the status, bundle, remove.
 fn stop(
     config: &Config,
