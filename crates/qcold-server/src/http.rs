@@ -7,11 +7,13 @@
 //! | `GET /api/node/snapshot` | [`qcold_core::NodeSnapshot`] |
 //! | `GET /api/events` | server-sent [`qcold_core::Event`]s ([`events`]) |
 //! | `GET /api/queue`, `POST /api/queue/*` | the queue ([`queue`]) |
+//! | `GET /api/agents/{id}/terminal` | an agent's live terminal, a WebSocket ([`terminal`]) |
 //! | anything else | the embedded dashboard ([`assets`]) |
 
 pub mod assets;
 pub mod events;
 pub mod queue;
+pub mod terminal;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -29,6 +31,8 @@ use crate::app::AppState;
 pub enum ApiError {
     /// No such route or resource.
     NotFound(String),
+    /// The request does not fit the resource's state.
+    Conflict(String),
     /// Something broke inside the daemon.
     Internal(anyhow::Error),
 }
@@ -37,6 +41,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = match self {
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, what),
+            ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::Internal(err) => {
                 tracing::error!("internal error: {err:#}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the daemon log".to_owned())
@@ -53,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/node/snapshot", get(get_node_snapshot))
         .route("/api/events", get(events::stream))
         .merge(queue::routes())
+        .merge(terminal::routes())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     Router::new().route("/healthz", get(healthz)).merge(api).fallback(assets::serve).with_state(state)
