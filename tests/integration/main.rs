@@ -13,3 +13,4 @@ mod queue_recovery;
 mod task_closeout;
 mod task_health;
 mod task_open;
+mod terminal;
