@@ -104,6 +104,20 @@ fn window_size(env: &Env, session: &str) -> String {
     tmux(env, &["display-message", "-p", "-t", &format!("={session}:"), "#{window_width}x#{window_height}"])
 }
 
+/// Ends Q-COLD's tmux server of an environment on drop, so a failing test leaves no agent behind.
+struct KillServer<'a>(&'a Env);
+
+impl Drop for KillServer<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(self.0.state_dir().join("tmux.sock"))
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// How many clients (the daemon's control clients) are attached to Q-COLD's tmux server.
 fn clients(env: &Env) -> usize {
     let out = tmux(env, &["list-clients", "-F", "#{client_name}"]);
@@ -114,6 +128,7 @@ fn clients(env: &Env) -> usize {
 async fn terminal_socket_shows_the_screen_streams_output_and_takes_input() {
     let env = Env::new();
     let daemon = Daemon::start(&env);
+    let _tmux = KillServer(&env);
     start_terminal_agent(&env, "term", ECHO);
     let tail = || env.qcold(&["agent", "tail", "term"]).ok();
     assert!(wait_until(WAIT, || tail().contains("banner-ready")), "{}", tail());
@@ -174,6 +189,7 @@ async fn terminal_socket_shows_the_screen_streams_output_and_takes_input() {
 async fn terminal_socket_closes_when_the_daemon_shuts_down() {
     let env = Env::new();
     let daemon = Daemon::start(&env);
+    let _tmux = KillServer(&env);
     start_terminal_agent(&env, "held", ECHO);
     let mut socket = connect(&daemon, "held").await.expect("connect");
     assert!(matches!(next(&mut socket).await, Message::Binary(_)), "the screen comes first");
