@@ -15,3 +15,4 @@ mod security;
 mod task_closeout;
 mod task_health;
 mod task_open;
+mod terminal;

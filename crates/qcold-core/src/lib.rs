@@ -20,6 +20,7 @@
 //! - [`agent`]: managed agents, terminal keys and selector matching.
 //! - [`api`]: request and response bodies of the daemon's HTTP API.
 //! - [`event`]: the [`Event`] enum pushed on `/api/events`.
+//! - [`terminal`]: the messages of an agent's live terminal socket.
 //! - [`health`]: which leftover worktrees `qcold task health` removes, and why.
 //! - [`units`]: human formatting of byte counts and durations used by the CLI and the dashboard.
 //!
@@ -48,6 +49,7 @@ pub mod repo;
 pub mod snapshot;
 pub mod task;
 pub mod taskenv;
+pub mod terminal;
 pub mod units;
 
 pub use event::Event;

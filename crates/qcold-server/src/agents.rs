@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod procs;
+pub mod terminal;
 pub mod tmux;
 pub mod wrapper;
 

@@ -13,6 +13,7 @@ use qcold_core::queue::wire::QueueView;
 use qcold_core::{Event, NodeSnapshot, RepositoryList};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
 use crate::node::NodeSampler;
 use crate::store::Store;
@@ -43,6 +44,7 @@ struct Inner {
     scheduler: Notify,
     events: broadcast::Sender<Event>,
     cancel: CancellationToken,
+    connections: TaskTracker,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
                 scheduler: Notify::new(),
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 cancel,
+                connections: TaskTracker::new(),
             }),
         };
         crate::watch::spawn(state.clone());
@@ -95,6 +98,18 @@ impl AppState {
     /// Whether the daemon is shutting down.
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancel.is_cancelled()
+    }
+
+    /// Held by a connection the HTTP server no longer tracks (an upgraded WebSocket) until it
+    /// has closed, so that shutdown can wait for its close frame to reach the client.
+    pub fn connection_token(&self) -> TaskTrackerToken {
+        self.inner.connections.token()
+    }
+
+    /// Waits, at most `timeout`, until every connection holding a token has closed.
+    pub async fn connections_closed(&self, timeout: std::time::Duration) {
+        self.inner.connections.close();
+        let _ = tokio::time::timeout(timeout, self.inner.connections.wait()).await;
     }
 
     /// A receiver of every event published from now on.

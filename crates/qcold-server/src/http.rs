@@ -8,6 +8,7 @@
 //! | `/api/repos*` | [`repos`] |
 //! | `/api/tasks*` | [`tasks`] |
 //! | `/api/agents*`, `/api/agent-commands*` | [`agents`], [`agent_commands`] |
+//! | `GET /api/agents/{id}/terminal` | an agent's live terminal, a WebSocket ([`terminal`]) |
 //! | `/api/queue*` | [`queue`] |
 //! | anything else | the embedded dashboard ([`assets`]) |
 //!
@@ -25,6 +26,7 @@ pub mod node;
 pub mod queue;
 pub mod repos;
 pub mod tasks;
+pub mod terminal;
 
 use std::sync::Arc;
 
@@ -93,6 +95,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(repos::routes());
     routes.extend(tasks::routes());
     routes.extend(agents::routes());
+    routes.extend(terminal::routes());
     routes.extend(agent_commands::routes());
     routes.extend(queue::routes());
     routes

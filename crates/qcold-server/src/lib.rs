@@ -83,7 +83,7 @@ pub async fn serve(
     }
     let cancel = CancellationToken::new();
     let state = app::AppState::start(config, cancel.clone()).await?;
-    let router = http::router(state, door);
+    let router = http::router(state.clone(), door);
     let stop = cancel.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -94,5 +94,8 @@ pub async fn serve(
         .await
         .context("http server failed");
     cancel.cancel();
+    // Upgraded sockets outlive the server's own connection tracking; they close on the
+    // cancellation, and get a moment to say so to their clients.
+    state.connections_closed(std::time::Duration::from_secs(5)).await;
     result
 }

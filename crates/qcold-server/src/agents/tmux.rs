@@ -155,4 +155,12 @@ impl Tmux {
         cmd.arg("-S").arg(&self.socket).args(["attach-session", "-t", &format!("={session}")]);
         cmd
     }
+
+    /// The command of a control-mode client (`tmux -C`) attached to a session: it reads tmux
+    /// commands on its standard input and reports the session's output as `%output` lines.
+    pub fn control_command(&self, session: &str) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket).args(["-C", "attach-session", "-t", &format!("={session}")]);
+        cmd
+    }
 }

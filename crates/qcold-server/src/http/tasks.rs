@@ -122,10 +122,7 @@ async fn read<T: Send + 'static>(
     id: String,
     view: impl FnOnce(Stored) -> Result<T, TaskError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let stored = state
-        .with_store(move |store| Stored::read(store, &id))
-        .await?
-        .map_err(task_error)?;
+    let stored = state.with_store(move |store| Stored::read(store, &id)).await?.map_err(task_error)?;
     blocking(move || view(stored)).await
 }
 

@@ -182,7 +182,11 @@ async fn every_route_refuses_foreign_hosts_origins_plain_text_and_bad_tokens_and
             match want {
                 Some(want) => assert_eq!(got, want, "{} {path} with {}", route.method, attempt.name),
                 None => {
-                    assert!(got != StatusCode::UNAUTHORIZED, "{} {path}: reads on loopback need no token", route.method);
+                    assert!(
+                        got != StatusCode::UNAUTHORIZED,
+                        "{} {path}: reads on loopback need no token",
+                        route.method
+                    );
                 }
             }
             assert_eq!(dump(&state_dir), before, "{} {path} with {} changed the store", route.method, attempt.name);
