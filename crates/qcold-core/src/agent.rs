@@ -12,6 +12,7 @@ use crate::AgentId;
 
 /// Where an agent's terminal lives, when it has one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Terminal {
     /// The tmux session name, `qcold-<agent id>`.
     pub session: String,
@@ -21,6 +22,7 @@ pub struct Terminal {
 
 /// One managed agent: the row of the agent store and the JSON of `agent list --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentRecord {
     /// The id.
     pub id: AgentId,
@@ -63,6 +65,7 @@ pub struct AgentRecord {
 
 /// Whether an agent runs, derived from evidence (exit file, process table), never from screen text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum AgentState {
     /// Its wrapper is alive and has not recorded an exit.
@@ -143,6 +146,7 @@ pub fn select<'a>(agents: &'a [AgentRecord], selector: &str) -> Result<&'a Agent
 
 /// A named key that `agent send --key` can press.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Key {
     /// Enter.
     Enter,

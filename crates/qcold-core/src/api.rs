@@ -25,6 +25,7 @@ use crate::{Event, NodeSnapshot, Repository, RepositoryList};
 
 /// Everything the dashboard needs to render its first frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StateResponse {
     /// The daemon's build id, `<version>.<commits> <hash>[-dirty]`; a change means "reload".
     pub build_id: String,
@@ -66,6 +67,7 @@ impl StateResponse {
 /// assert!(body.diagnostics.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// What went wrong, lowercase, without a trailing period.
     pub error: String,
@@ -90,6 +92,7 @@ impl ErrorBody {
 
 /// Why a request was refused; each kind has one HTTP status ([`ErrorKind::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// The request is malformed or names something invalid (400).
@@ -138,6 +141,7 @@ impl ErrorKind {
 
 /// One changed path of a checkout, as `git status --porcelain` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DirtyFile {
     /// The two-letter porcelain code, e.g. ` M`, `??`, `A `.
     pub code: String,
@@ -147,6 +151,7 @@ pub struct DirtyFile {
 
 /// The body of `qcold status --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StatusReport {
     /// The active repository, if one is set.
     pub repository: Option<Repository>,

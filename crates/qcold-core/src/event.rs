@@ -13,6 +13,7 @@ use crate::{NodeSnapshot, RepositoryList};
 
 /// A change the daemon announces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
 pub enum Event {
     /// The full state: sent first, and again when a client fell too far behind.

@@ -22,6 +22,7 @@ pub struct Observation {
 
 /// Remove or keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Remove it (after snapshotting any undelivered work).
@@ -69,6 +70,7 @@ fn hours(secs: i64) -> String {
 
 /// One line of the health report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Entry {
     /// The directory or bundle file.
     pub path: String,
@@ -83,6 +85,7 @@ pub struct Entry {
 
 /// The body of `qcold task health --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Report {
     /// Nothing was changed.
     pub dry_run: bool,

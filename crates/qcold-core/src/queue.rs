@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a run orders its items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ExecutionMode {
     /// One item at a time, in position order; dependencies are ignored.
@@ -33,6 +34,7 @@ pub enum ExecutionMode {
 
 /// How much an item is expected to load the host; admission reserves accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum TaskClass {
     /// Small edits.
@@ -46,6 +48,7 @@ pub enum TaskClass {
 
 /// Where a queue item is. `success`, `failed` and `blocked` are terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ItemStatus {
     /// Not started; waiting for its turn or its dependencies.
@@ -105,6 +108,7 @@ impl TaskClass {
 
 /// What a `waiting` item waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum WaitingFor {
     /// Host capacity; woken early when an item in flight ends.
@@ -115,6 +119,7 @@ pub enum WaitingFor {
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
     /// Items are being scheduled.
@@ -168,6 +173,7 @@ impl fmt::Display for ItemStatus {
 
 /// One stored queue item: the row of the queue store and of `GET /api/queue`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ItemRecord {
     /// Its run.
     pub run_id: crate::RunId,
@@ -220,6 +226,7 @@ pub struct ItemRecord {
 /// One semantic iteration of an item: a row of the attempt ledger. A recovery packet lists the
 /// earlier rows, so the next agent knows what was tried and how it failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Attempt {
     /// The iteration, from 1 (counted over the item's whole life, across `continue`s).
     pub iteration: u32,

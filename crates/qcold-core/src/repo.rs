@@ -9,6 +9,7 @@ use crate::RepoId;
 
 /// How Q-COLD asks a repository "is this change valid?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AdapterKind {
     /// The repository's own xtask, run as `cargo run --manifest-path <manifest> -- verify`.
@@ -52,6 +53,7 @@ impl FromStr for AdapterKind {
 /// names an operator types: no whitespace or control characters, none of `~^:?*[\`, no `..`,
 /// no `@{`, no leading `-` or `/`, no trailing `/`, `.` or `.lock`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct BranchName(String);
 
@@ -127,6 +129,7 @@ impl fmt::Display for BranchName {
 /// A registered repository. Paths are absolute and canonical (the store only accepts
 /// canonicalised paths), kept as strings so the type also lives in the browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Repository {
     /// The operator's name for it.
     pub id: RepoId,
@@ -154,6 +157,7 @@ pub struct Repository {
 /// All registered repositories and which one is active: the body of `repo list --json`, of
 /// `state.repositories` and of the `repositories` event.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RepositoryList {
     /// The active repository, if one is set.
     #[serde(default)]

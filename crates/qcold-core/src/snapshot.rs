@@ -24,6 +24,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// How trustworthy a block is, from best to worst. The order of the variants is the ranking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum BlockStatus {
     /// Collected just now, complete.
@@ -56,6 +57,7 @@ pub fn worst(statuses: impl IntoIterator<Item = BlockStatus>) -> BlockStatus {
 
 /// One thing that made a block less than fresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Issue {
     /// Which block or sub-block, e.g. `heartbeat` or `resources.disk`.
     pub block: String,
@@ -74,6 +76,7 @@ impl Issue {
 
 /// Identity and liveness of the node's qcold process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Heartbeat {
     /// See [`BlockStatus`]; set by [`Heartbeat::new`] and [`NodeSnapshot::aged`].
     pub status: BlockStatus,
@@ -124,6 +127,7 @@ impl Heartbeat {
 
 /// A whole node snapshot, protocol version 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NodeSnapshot {
     /// Always [`PROTOCOL_VERSION`] when written by this crate.
     pub protocol_version: u32,

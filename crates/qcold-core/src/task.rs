@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a task is in its lifecycle. Serialized exactly as the variant docs show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TaskStatus {
     /// `open`: a worktree exists and work is under way.
     #[serde(rename = "open")]
@@ -127,6 +128,7 @@ mod tests {
 
 /// How the agent or operator ends a task with `qcold task closeout --outcome …`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Deliver the branch through the repository's validation.
@@ -193,6 +195,7 @@ impl FromStr for Outcome {
 
 /// The named steps of a success closeout, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CloseoutPhase {
     /// The primary checkout has no uncommitted changes.
@@ -304,6 +307,7 @@ mod lifecycle_tests {
 
 /// What Q-COLD knows about one task: the row of the task store, and the JSON of `task show`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskRecord {
     /// `<repo>/<NNN>-<slug>`; see [`task_id`].
     pub id: String,
@@ -345,6 +349,7 @@ pub struct TaskRecord {
 
 /// What happened to a task; one line of `.task/logs/events.ndjson`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskEvent {
     /// What kind of thing happened.
     pub kind: EventKind,
@@ -356,6 +361,7 @@ pub struct TaskEvent {
 
 /// The kinds of [`TaskEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     /// The task was opened.
@@ -380,6 +386,7 @@ pub enum EventKind {
 
 /// An evidence bundle written for a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Bundle {
     /// The zip file.
     pub path: String,
@@ -398,6 +405,7 @@ impl Bundle {
 
 /// Everything about one task: the body of `qcold task show --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskDetails {
     /// The record.
     pub task: TaskRecord,
@@ -409,6 +417,7 @@ pub struct TaskDetails {
 
 /// What the repository's adapter said about a closed-out change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Verification {
     /// The verify step passed.
@@ -424,6 +433,7 @@ pub const BUNDLE_FORMAT_VERSION: u32 = 1;
 
 /// `receipt.json` of an evidence bundle: how the task ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Receipt {
     /// [`BUNDLE_FORMAT_VERSION`] when written.
     pub format_version: u32,

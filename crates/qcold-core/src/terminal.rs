@@ -39,6 +39,7 @@ pub const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 /// A text frame from the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// Bytes typed by the operator, sent to the pane as they are (`\r` is Enter).
@@ -123,6 +124,7 @@ fn within(field: &'static str, value: u32, range: &RangeInclusive<u32>) -> Resul
 
 /// A text frame from the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerMessage {
     /// The terminal session ended; the server closes the socket after this message.

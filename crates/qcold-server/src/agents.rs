@@ -107,7 +107,7 @@ pub struct StartRequest {
 }
 
 /// An agent with its derived state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AgentView {
     /// The stored record.
     #[serde(flatten)]

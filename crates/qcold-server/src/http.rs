@@ -10,6 +10,7 @@
 //! | `/api/agents*`, `/api/agent-commands*` | [`agents`], [`agent_commands`] |
 //! | `GET /api/agents/{id}/terminal` | an agent's live terminal, a WebSocket ([`terminal`]) |
 //! | `/api/queue*` | [`queue`] |
+//! | `GET /api/openapi.json` | [`openapi`] |
 //! | anything else | the embedded dashboard ([`assets`]) |
 //!
 //! Every route is listed once, as a [`Route`], in [`routes`]: the router, the OpenAPI document
@@ -23,8 +24,10 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod node;
+pub mod openapi;
 pub mod queue;
 pub mod repos;
+pub mod route;
 pub mod tasks;
 pub mod terminal;
 
@@ -32,7 +35,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, header};
-use axum::routing::{MethodRouter, get};
+use axum::routing::get;
 use axum::{Json, Router};
 use qcold_core::api::{ErrorKind, StateResponse};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -40,56 +43,25 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use door::Door;
 pub use error::ApiError;
 pub use extract::{AppJson, AppQuery};
+pub use route::{Answer, Route};
 
 use crate::app::AppState;
-
-/// One route of the API.
-#[derive(Debug)]
-pub struct Route {
-    /// The method.
-    pub method: Method,
-    /// The path, with `{name}` for each parameter (axum's and OpenAPI's syntax).
-    pub path: &'static str,
-    /// What it does, in a line.
-    pub summary: &'static str,
-    handler: MethodRouter<AppState>,
-}
-
-impl Route {
-    /// A `GET` route.
-    pub fn get<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
-    where
-        H: axum::handler::Handler<T, AppState>,
-        T: 'static,
-    {
-        Self { method: Method::GET, path, summary, handler: get(handler) }
-    }
-
-    /// A `POST` route.
-    pub fn post<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
-    where
-        H: axum::handler::Handler<T, AppState>,
-        T: 'static,
-    {
-        Self { method: Method::POST, path, summary, handler: axum::routing::post(handler) }
-    }
-
-    /// A route with a method router built elsewhere (one handler serving several routes).
-    pub fn with(method: Method, path: &'static str, summary: &'static str, handler: MethodRouter<AppState>) -> Self {
-        Self { method, path, summary, handler }
-    }
-
-    /// Whether the route changes something (and so needs JSON, a trusted origin and the token).
-    pub fn is_mutating(&self) -> bool {
-        self.method != Method::GET
-    }
-}
 
 /// Every API route.
 pub fn routes() -> Vec<Route> {
     let mut routes = vec![
-        Route::get("/api/state", "the dashboard's first frame: repositories, node, queue", get_state),
-        Route::get("/api/events", "server-sent events: a `state`, then every change", events::stream),
+        Route::get::<StateResponse, _, _>(
+            "/api/state",
+            "the dashboard's first frame: repositories, node, queue",
+            get_state,
+        ),
+        Route::with(
+            Method::GET,
+            "/api/events",
+            "server-sent events: a `state`, then every change",
+            get(events::stream),
+        )
+        .answering(Answer::EventStream),
     ];
     routes.extend(node::routes());
     routes.extend(repos::routes());
@@ -98,6 +70,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(terminal::routes());
     routes.extend(agent_commands::routes());
     routes.extend(queue::routes());
+    routes.extend(openapi::routes());
     routes
 }
 

@@ -18,6 +18,7 @@ pub const READINESS_TTL_SECS: i64 = 30 * 60;
 
 /// Where a command definition comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// Registered with `qcold agent command add`.
@@ -28,6 +29,7 @@ pub enum Source {
 
 /// A way to run an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentCommand {
     /// The name.
     pub name: CommandName,
@@ -95,6 +97,7 @@ impl AgentCommand {
 
 /// The last readiness probe of a command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Readiness {
     /// Whether the probe passed.
     pub ready: bool,
@@ -114,6 +117,7 @@ impl Readiness {
 /// A command with its readiness: a row of `qcold agent command list` and of
 /// `GET /api/agent-commands`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CommandStatus {
     /// The command.
     #[serde(flatten)]

@@ -8,6 +8,7 @@ use crate::agent::Key;
 /// `POST /api/agents/start`: start a command as a managed agent on the daemon's machine. The
 /// argv is executed directly (no shell).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartAgentRequest {
     /// The track (a grouping word without spaces).
@@ -29,6 +30,7 @@ pub struct StartAgentRequest {
 
 /// `POST /api/agents/{id}/label`: the new name and scope; an omitted field is left as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
     /// The display name.
@@ -41,6 +43,7 @@ pub struct LabelRequest {
 
 /// `POST /api/agents/{id}/send`: input for a terminal agent, as `qcold agent send` takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SendRequest {
     /// Paste the text (bracketed when the program asked for it), then press Enter.
@@ -62,6 +65,7 @@ pub enum SendRequest {
 
 /// `GET /api/agents/{id}/tail?lines=N`: how much of the terminal to return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TailQuery {
     /// Lines from the end (default 200, at most [`TailQuery::MAX_LINES`]).
@@ -85,6 +89,7 @@ impl TailQuery {
 
 /// The answer to `GET /api/agents/{id}/tail`: the terminal's last lines, ANSI colours kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TailAnswer {
     /// The text.
     pub text: String,
@@ -92,6 +97,7 @@ pub struct TailAnswer {
 
 /// The answer to `POST /api/agents/{id}/stop`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StopAnswer {
     /// The agent as it is now.
     pub agent: crate::agent::AgentRecord,
@@ -101,6 +107,7 @@ pub struct StopAnswer {
 
 /// `POST /api/agent-commands/add`: register (or replace) an agent command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddCommandRequest {
     /// The name.
@@ -118,6 +125,7 @@ pub struct AddCommandRequest {
 /// `POST /api/agent-commands/remove` and `/refresh`: the commands concerned (for refresh, none
 /// means all).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommandsSelector {
     /// The command names.

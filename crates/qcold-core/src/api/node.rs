@@ -6,6 +6,7 @@ use crate::queue::admission::HostSample;
 
 /// `GET /api/node/history`: host samples of the last hour, oldest first, for charts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NodeHistory {
     /// How far back the samples go, in seconds.
     pub window_secs: i64,

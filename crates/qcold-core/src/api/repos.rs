@@ -7,6 +7,7 @@ use crate::{AdapterKind, BranchName, RepoId, Repository};
 /// `POST /api/repos/add`: register (or update) a repository whose primary checkout is `root`
 /// on the daemon's machine. Fields mean what `qcold repo add`'s options mean.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddRepoRequest {
     /// The id.
@@ -35,6 +36,7 @@ pub struct AddRepoRequest {
 
 /// The answer to `POST /api/repos/add`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AddRepoAnswer {
     /// The repository as stored.
     pub repository: Repository,
@@ -44,6 +46,7 @@ pub struct AddRepoAnswer {
 
 /// `POST /api/repos/remove` and `POST /api/repos/set-active`: the repository concerned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RepoSelector {
     /// The repository.

@@ -44,6 +44,7 @@ impl FieldError {
 
 /// The query of `GET /api/tasks`: every parameter is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskQuery {
     /// Only tasks in this status.
@@ -162,6 +163,7 @@ pub struct TaskFilter {
 
 /// One page of `GET /api/tasks`, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskPage {
     /// The tasks, ordered by `(created_at, id)` descending.
     pub tasks: Vec<TaskRecord>,
@@ -248,6 +250,7 @@ fn is_task_id(id: &str) -> bool {
 
 /// Everything about one task: the body of `GET /api/tasks/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskDetail {
     /// The record.
     pub task: TaskRecord,
@@ -262,6 +265,7 @@ pub struct TaskDetail {
 
 /// A snapshot of a task's undelivered work, kept under `refs/qcold/snapshots/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskSnapshot {
     /// The ref, `refs/qcold/snapshots/<slug>/<unix time>`.
     pub reference: String,
@@ -301,6 +305,7 @@ pub fn bundle_named<'a>(bundles: &'a [Bundle], name: &str) -> Option<&'a Bundle>
 
 /// Where the diff of a [`TaskDiff`] was taken from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum DiffSource {
     /// The task worktree as it is now, uncommitted and untracked changes included.
@@ -316,6 +321,7 @@ pub enum DiffSource {
 
 /// The task's work against its base commit: the body of `GET /api/tasks/{id}/diff`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskDiff {
     /// The base branch's commit when the task opened.
     pub base_commit: String,
@@ -333,6 +339,7 @@ pub struct TaskDiff {
 
 /// The body of `POST /api/tasks/{id}/pause`, as `qcold task pause --reason` takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PauseRequest {
     /// Why, for the record.
@@ -350,6 +357,7 @@ impl PauseRequest {
 /// undelivered work is snapshotted, the task closes as `closed:failed` with `cleared: <reason>`,
 /// and its worktree and branch are removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClearRequest {
     /// Why, for the record.

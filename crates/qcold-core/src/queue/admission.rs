@@ -24,6 +24,7 @@ const GIB: u64 = 1024 * 1024 * 1024;
 
 /// Admission limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Policy {
     /// Tasks allowed while the host shows no pressure.
     pub soft_max_tasks: u32,
@@ -76,6 +77,7 @@ impl Policy {
 
 /// What one task of a class reserves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Reservation {
     /// Task slots.
     pub tasks: u32,
@@ -118,6 +120,7 @@ pub const fn reservation(class: TaskClass) -> Reservation {
 
 /// One observation of the host, stored on every evaluation and kept for the history window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HostSample {
     /// When, Unix seconds.
     pub at: i64,
@@ -137,6 +140,7 @@ pub struct HostSample {
 
 /// What admission decided for one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum Decision {
     /// Start it.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The budgets; `Config` carries them so tests can shorten the delays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Budgets {
     /// Delay before each launch retry, seconds; its length is the number of retries.
     pub launch_delays_secs: Vec<i64>,
@@ -21,6 +22,7 @@ impl Default for Budgets {
 
 /// What to do after a failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "next", rename_all = "kebab-case")]
 pub enum Next {
     /// Launch again at this time (Unix seconds).

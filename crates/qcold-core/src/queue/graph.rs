@@ -18,6 +18,7 @@ use crate::{ItemId, TaskSlug};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     /// Something was dropped or adjusted; the run is accepted.
@@ -28,6 +29,7 @@ pub enum Severity {
 
 /// What a diagnostic is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum DiagnosticKind {
     /// An item id is not a valid id.
@@ -58,6 +60,7 @@ pub enum DiagnosticKind {
 
 /// One finding of normalisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Diagnostic {
     /// What it is about.
     pub kind: DiagnosticKind,
@@ -80,6 +83,7 @@ fn error(kind: DiagnosticKind, item: Option<&str>, message: String) -> Diagnosti
 
 /// A normalised item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Item {
     /// Its id.
     pub id: ItemId,
@@ -99,6 +103,7 @@ pub struct Item {
 
 /// The result of normalisation: items and diagnostics (warnings only; errors reject).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Normalized {
     /// The run's mode.
     pub mode: ExecutionMode,
@@ -110,6 +115,7 @@ pub struct Normalized {
 
 /// A package that cannot become a run; every diagnostic, errors and warnings, is kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[error("the queue package was rejected: {}", .diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
 pub struct Rejected {
     /// Every diagnostic.

@@ -14,6 +14,7 @@ pub const HEARTBEAT_SECS: i64 = 5;
 
 /// The stored lease of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Lease {
     /// Who holds it; `None` when released.
     pub owner: Option<String>,
@@ -25,6 +26,7 @@ pub struct Lease {
 
 /// The result of asking for a lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Grant {
     /// Granted with this epoch; `reclaimed` when an expired owner was displaced.

@@ -12,6 +12,7 @@ use super::{ExecutionMode, TaskClass};
 
 /// A package as written, before normalisation.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Package {
     /// The agent command for every item that names none.
@@ -29,6 +30,7 @@ pub struct Package {
 
 /// One prompt of a package.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PackageItem {
     /// The item id; defaults to `item-<position>`.
@@ -55,6 +57,7 @@ pub struct PackageItem {
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(untagged)]
     enum OneOrMany {
         One(String),

@@ -11,6 +11,7 @@ use crate::TaskStatus;
 
 /// What is known about an item's agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "agent", rename_all = "kebab-case")]
 pub enum AgentEvidence {
     /// No agent was started for the current attempt.
@@ -28,6 +29,7 @@ pub enum AgentEvidence {
 
 /// Everything reconciliation looks at for one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Evidence {
     /// The item's stored status.
     pub item: ItemStatus,
@@ -41,6 +43,7 @@ pub struct Evidence {
 
 /// What to do about an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// Nothing; the stored status is right.
@@ -61,6 +64,7 @@ pub enum Action {
 
 /// The effective status of an item and the action that gets it there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Verdict {
     /// The status the item should have.
     pub status: ItemStatus,

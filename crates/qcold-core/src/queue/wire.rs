@@ -10,6 +10,7 @@ use crate::{ItemId, RepoId, RunId, TabId};
 
 /// A queue tab: a named slot that shows one run. Exactly one tab is active; `default` always exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Tab {
     /// Its id.
     pub id: TabId,
@@ -26,6 +27,7 @@ pub struct Tab {
 
 /// A run with its items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Run {
     /// Its id.
     pub id: RunId,
@@ -51,6 +53,7 @@ pub struct Run {
 /// Everything `GET /api/queue` serves: every tab, and the runs that are shown in a tab or still
 /// have work.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueView {
     /// The tabs, oldest first.
     pub tabs: Vec<Tab>,
@@ -81,6 +84,7 @@ impl QueueView {
 
 /// `POST /api/queue/run`: a new run from a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// The package.
@@ -101,6 +105,7 @@ pub struct RunRequest {
 
 /// `POST /api/queue/append`: more items for an existing run (the active tab's by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AppendRequest {
     /// The run.
@@ -112,6 +117,7 @@ pub struct AppendRequest {
 
 /// `POST /api/queue/update`: changes to an item that has not started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     /// The run.
@@ -131,6 +137,7 @@ pub struct UpdateRequest {
 
 /// `POST /api/queue/remove`: an item that has not started, or has ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RemoveRequest {
     /// The run.
@@ -141,6 +148,7 @@ pub struct RemoveRequest {
 
 /// `POST /api/queue/stop`, `/continue` and `/clear`: a run, the active tab's by default.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunSelector {
     /// The run.
@@ -150,6 +158,7 @@ pub struct RunSelector {
 
 /// `POST /api/queue/tab/create`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TabCreate {
     /// Its label, at most 48 characters; "Queue N" by default.
@@ -159,6 +168,7 @@ pub struct TabCreate {
 
 /// `POST /api/queue/tab/switch` and `/tab/delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TabSelector {
     /// The tab.
@@ -168,6 +178,7 @@ pub struct TabSelector {
 /// The answer to every `POST /api/queue/*`, success or failure: what happened, which run or tab
 /// it concerned, and the package diagnostics (warnings on success, errors on a refusal).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueAnswer {
     /// Whether the change was made.
     pub ok: bool,

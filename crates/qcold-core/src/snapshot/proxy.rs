@@ -6,6 +6,7 @@ use super::{BlockStatus, Issue, worst};
 
 /// One proxy environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProxyVar {
     /// Variable name, e.g. `https_proxy`.
     pub name: String,
@@ -15,6 +16,7 @@ pub struct ProxyVar {
 
 /// A port forward the node relies on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PortForward {
     /// Who asked for it, e.g. `item:<id>`.
     pub source: String,
@@ -28,6 +30,7 @@ pub struct PortForward {
 
 /// Proxy environment and port forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Proxy {
     /// The worst status of the issues.
     pub status: BlockStatus,

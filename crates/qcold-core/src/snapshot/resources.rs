@@ -6,6 +6,7 @@ use super::{BlockStatus, Issue, worst};
 
 /// CPU facts and the usage measured between the last two samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Cpu {
     /// Logical CPUs (hardware threads) the kernel reports.
     pub logical_cpus: u32,
@@ -18,6 +19,7 @@ pub struct Cpu {
 
 /// Load averages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Load {
     /// One-minute load average.
     pub one: f64,
@@ -29,6 +31,7 @@ pub struct Load {
 
 /// Physical memory, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Memory {
     /// Installed memory.
     pub total_bytes: u64,
@@ -42,6 +45,7 @@ pub struct Memory {
 
 /// Swap space, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Swap {
     /// Configured swap.
     pub total_bytes: u64,
@@ -53,6 +57,7 @@ pub struct Swap {
 
 /// The file system that holds the state dir, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Disk {
     /// Where it is mounted.
     pub mount_point: String,
@@ -66,6 +71,7 @@ pub struct Disk {
 
 /// Process counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Pids {
     /// Processes alive now.
     pub count: u64,
@@ -76,6 +82,7 @@ pub struct Pids {
 
 /// Cumulative disk IO of all disks since boot, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Io {
     /// Disks counted.
     pub device_count: u32,
@@ -87,6 +94,7 @@ pub struct Io {
 
 /// One network interface's cumulative counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Interface {
     /// Interface name.
     pub name: String,
@@ -98,6 +106,7 @@ pub struct Interface {
 
 /// Network counters summed over all interfaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Network {
     /// Interfaces counted.
     pub interface_count: u32,
@@ -120,6 +129,7 @@ pub struct Network {
 
 /// Host resources. Every sub-block is optional: a host that cannot report one still reports the rest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Resources {
     /// `unavailable` when every sub-block is missing, `partial` when any issue exists.
     pub status: BlockStatus,

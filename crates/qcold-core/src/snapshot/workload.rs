@@ -6,6 +6,7 @@ use super::{BlockStatus, Issue, worst};
 
 /// An agent process the node manages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ManagedAgent {
     /// The agent id.
     pub id: String,
@@ -24,6 +25,7 @@ pub struct ManagedAgent {
 
 /// A terminal session an agent runs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ManagedSession {
     /// The agent that owns it.
     pub agent_id: String,
@@ -35,6 +37,7 @@ pub struct ManagedSession {
 
 /// Managed agents and sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Managed {
     /// `stale` when an exited agent is still registered, `partial` on load errors.
     pub status: BlockStatus,
@@ -67,6 +70,7 @@ impl Managed {
 
 /// Item counts of the active run, by coarse state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueCounts {
     /// All items.
     pub total: u32,
@@ -84,6 +88,7 @@ pub struct QueueCounts {
 
 /// The run the active tab shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueRunSummary {
     /// The run id.
     pub id: String,
@@ -95,6 +100,7 @@ pub struct QueueRunSummary {
 
 /// A queue tab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueTabSummary {
     /// The tab id.
     pub id: String,
@@ -109,6 +115,7 @@ pub struct QueueTabSummary {
 
 /// Queue visibility.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueBlock {
     /// `partial` on load errors, `stale` when an active row has not moved for too long.
     pub status: BlockStatus,

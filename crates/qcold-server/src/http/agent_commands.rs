@@ -14,10 +14,22 @@ use crate::unix_now;
 /// The agent-command routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::get("/api/agent-commands", "agent commands with their readiness", list),
-        Route::post("/api/agent-commands/add", "register or replace an agent command", add),
-        Route::post("/api/agent-commands/remove", "remove registered agent commands", remove),
-        Route::post("/api/agent-commands/refresh", "probe agent commands now (none named: all)", refresh),
+        Route::get::<Vec<CommandStatus>, _, _>("/api/agent-commands", "agent commands with their readiness", list),
+        Route::post::<AddCommandRequest, AgentCommand, _, _>(
+            "/api/agent-commands/add",
+            "register or replace an agent command",
+            add,
+        ),
+        Route::post::<CommandsSelector, Vec<AgentCommand>, _, _>(
+            "/api/agent-commands/remove",
+            "remove registered agent commands",
+            remove,
+        ),
+        Route::post::<CommandsSelector, Vec<CommandStatus>, _, _>(
+            "/api/agent-commands/refresh",
+            "probe agent commands now (none named: all)",
+            refresh,
+        ),
     ]
 }
 

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
+use axum::routing::post;
 use qcold_core::agent::{AgentRecord, SelectError};
 use qcold_core::api::agents::{LabelRequest, SendRequest, StartAgentRequest, StopAnswer, TailAnswer, TailQuery};
 
-use super::{ApiError, AppJson, AppQuery, Route};
+use super::{Answer, ApiError, AppJson, AppQuery, Route};
 use crate::agents::tmux::TmuxError;
 use crate::agents::{self, AgentError, AgentView, Input, StartRequest};
 use crate::app::AppState;
@@ -18,12 +19,37 @@ use crate::unix_now;
 /// The agent routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::get("/api/agents", "managed agents with their state", list),
-        Route::post("/api/agents/start", "start a command as a managed agent", start),
-        Route::post("/api/agents/{id}/stop", "end an agent's whole process tree and terminal", stop),
-        Route::post("/api/agents/{id}/label", "set an agent's name and scope", label),
-        Route::get("/api/agents/{id}/tail", "the last lines of an agent's terminal or log, ANSI kept", tail),
-        Route::post("/api/agents/{id}/send", "paste, type or press a key in an agent's terminal", send),
+        Route::get::<Vec<AgentView>, _, _>("/api/agents", "managed agents with their state", list),
+        Route::post::<StartAgentRequest, AgentRecord, _, _>(
+            "/api/agents/start",
+            "start a command as a managed agent",
+            start,
+        ),
+        Route::with(
+            Method::POST,
+            "/api/agents/{id}/stop",
+            "end an agent's whole process tree and terminal",
+            post(stop),
+        )
+        .answering(Answer::Json(|g| g.subschema_for::<StopAnswer>())),
+        Route::post::<LabelRequest, AgentRecord, _, _>(
+            "/api/agents/{id}/label",
+            "set an agent's name and scope",
+            label,
+        ),
+        Route::get::<TailAnswer, _, _>(
+            "/api/agents/{id}/tail",
+            "the last lines of an agent's terminal or log, ANSI kept",
+            tail,
+        )
+        .with_query::<TailQuery>(),
+        Route::with(
+            Method::POST,
+            "/api/agents/{id}/send",
+            "paste, type or press a key in an agent's terminal",
+            post(send),
+        )
+        .taking::<SendRequest>(),
     ]
 }
 

@@ -15,8 +15,8 @@ const WINDOW_SECS: i64 = 3600;
 /// The node routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::get("/api/node/snapshot", "the latest node snapshot", snapshot),
-        Route::get("/api/node/history", "host samples of the last hour, for charts", history),
+        Route::get::<NodeSnapshot, _, _>("/api/node/snapshot", "the latest node snapshot", snapshot),
+        Route::get::<NodeHistory, _, _>("/api/node/history", "host samples of the last hour, for charts", history),
     ]
 }
 

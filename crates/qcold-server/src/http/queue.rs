@@ -10,7 +10,7 @@ use axum::routing::post;
 use qcold_core::queue::wire::{QueueAnswer, QueueView};
 use serde::de::DeserializeOwned;
 
-use super::{ApiError, AppJson, Route};
+use super::{Answer, ApiError, AppJson, Route};
 use crate::app::AppState;
 use crate::queue::{self, QueueError};
 use crate::store::Store;
@@ -19,7 +19,7 @@ use crate::unix_now;
 /// The queue routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::get("/api/queue", "tabs, runs and items", view),
+        Route::get::<QueueView, _, _>("/api/queue", "tabs, runs and items", view),
         command("/api/queue/run", "start a run from a package", queue::run),
         command("/api/queue/append", "add a package's items to a run", queue::append),
         command("/api/queue/update", "change an item that has not started", queue::update),
@@ -36,11 +36,13 @@ pub fn routes() -> Vec<Route> {
 /// A `POST` route that runs one queue command (see [`run_command`]).
 fn command<R, F>(path: &'static str, summary: &'static str, f: F) -> Route
 where
-    R: DeserializeOwned + Send + 'static,
+    R: DeserializeOwned + schemars::JsonSchema + Send + 'static,
     F: FnOnce(&mut Store, R, i64) -> Result<QueueAnswer, QueueError> + Clone + Send + Sync + 'static,
 {
     let handler = move |state: State<AppState>, AppJson(request): AppJson<R>| run_command(state, request, f);
     Route::with(Method::POST, path, summary, post(handler))
+        .taking::<R>()
+        .answering(Answer::Json(|g| g.subschema_for::<QueueAnswer>()))
 }
 
 async fn view(State(state): State<AppState>) -> Json<QueueView> {

@@ -16,10 +16,18 @@ use crate::unix_now;
 /// The repository routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::get("/api/repos", "registered repositories and the active one", list),
-        Route::post("/api/repos/add", "register or update a repository", add),
-        Route::post("/api/repos/remove", "forget a repository (its files are untouched)", remove),
-        Route::post("/api/repos/set-active", "make a repository the active one", set_active),
+        Route::get::<RepositoryList, _, _>("/api/repos", "registered repositories and the active one", list),
+        Route::post::<AddRepoRequest, AddRepoAnswer, _, _>("/api/repos/add", "register or update a repository", add),
+        Route::post::<RepoSelector, RepositoryList, _, _>(
+            "/api/repos/remove",
+            "forget a repository (its files are untouched)",
+            remove,
+        ),
+        Route::post::<RepoSelector, RepositoryList, _, _>(
+            "/api/repos/set-active",
+            "make a repository the active one",
+            set_active,
+        ),
     ]
 }
 

@@ -10,13 +10,14 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use qcold_core::api::ErrorKind;
 use qcold_core::api::tasks::{ClearRequest, FieldError, PauseRequest, TaskDetail, TaskDiff, TaskPage, TaskQuery};
 use qcold_core::task::TaskRecord;
 
-use super::{ApiError, AppJson, Route};
+use super::{Answer, ApiError, AppJson, Route};
 use crate::app::AppState;
 use crate::git::GitError;
 use crate::store::StoreError;
@@ -27,12 +28,35 @@ use crate::unix_now;
 /// The task routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::get("/api/tasks", "tasks, newest first, paged by cursor; filters status, repo, q", list),
-        Route::get("/api/tasks/{repo}/{task}", "one task: record, events, bundles, snapshots", show),
-        Route::get("/api/tasks/{repo}/{task}/diff", "the task's work against its base, bounded", diff),
-        Route::get("/api/tasks/{repo}/{task}/bundles/{name}", "download one evidence bundle", bundle),
-        Route::post("/api/tasks/{repo}/{task}/pause", "pause an open task", pause),
-        Route::post("/api/tasks/{repo}/{task}/clear", "close a task as failed, keeping its work", clear),
+        Route::get::<TaskPage, _, _>(
+            "/api/tasks",
+            "tasks, newest first, paged by cursor; filters status, repo, q",
+            list,
+        )
+        .with_query::<TaskQuery>(),
+        Route::get::<TaskDetail, _, _>(
+            "/api/tasks/{repo}/{task}",
+            "one task: record, events, bundles, snapshots",
+            show,
+        ),
+        Route::get::<TaskDiff, _, _>(
+            "/api/tasks/{repo}/{task}/diff",
+            "the task's work against its base, bounded",
+            diff,
+        ),
+        Route::with(
+            Method::GET,
+            "/api/tasks/{repo}/{task}/bundles/{name}",
+            "download one evidence bundle",
+            get(bundle),
+        )
+        .answering(Answer::Zip),
+        Route::post::<PauseRequest, TaskRecord, _, _>("/api/tasks/{repo}/{task}/pause", "pause an open task", pause),
+        Route::post::<ClearRequest, TaskRecord, _, _>(
+            "/api/tasks/{repo}/{task}/clear",
+            "close a task as failed, keeping its work",
+            clear,
+        ),
     ]
 }
 

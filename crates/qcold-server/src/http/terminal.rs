@@ -17,11 +17,12 @@ use qcold_core::AgentId;
 use qcold_core::agent::AgentRecord;
 use qcold_core::terminal::{ClientMessage, PROTOCOL, ServerMessage};
 
-use super::{ApiError, Route};
+use super::{Answer, ApiError, Route};
 use crate::agents::terminal::{LiveTerminal, TerminalError, Update};
 use crate::agents::tmux::Tmux;
 use crate::agents::wrapper;
 use crate::app::AppState;
+use axum::http::Method;
 
 /// The largest frame a client may send; an `input` holds at most
 /// [`qcold_core::terminal::MAX_INPUT_BYTES`], which JSON escaping can grow a few times.
@@ -32,11 +33,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The terminal route.
 pub fn routes() -> Vec<Route> {
-    vec![Route::get(
-        "/api/agents/{id}/terminal",
-        "an agent's live terminal (WebSocket): screen, output, keystrokes",
-        open,
-    )]
+    let summary = "an agent's live terminal (WebSocket): screen, output, keystrokes";
+    vec![
+        Route::with(Method::GET, "/api/agents/{id}/terminal", summary, axum::routing::get(open))
+            .answering(Answer::WebSocket),
+    ]
 }
 
 /// Finds the agent (404), checks it has a terminal (409), attaches to it (409 when its session
