@@ -35,7 +35,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = match bytes.iter().position(|b| !b.is_ascii_whitespace()) {
         None => &b"{}"[..],
         Some(start) if bytes[start] == b'{' => bytes,
-        Some(_) => return Err(ApiError::bad_request("the request body must be a JSON object")),
+        Some(_) => return Err(ApiError::bad_request("invalid request body: it must be a JSON object")),
     };
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
