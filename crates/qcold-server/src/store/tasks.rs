@@ -142,6 +142,20 @@ impl Store {
         Ok(TaskPage { tasks, next_cursor: next_cursor.flatten() })
     }
 
+    /// Every unfinished task and the `closed` most recently updated closed ones: what
+    /// `StateResponse::tasks` holds (`qcold_core::api::bound_tasks` orders them).
+    pub fn recent_tasks(&self, closed: usize) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE status NOT LIKE 'closed:%'
+             UNION ALL
+             SELECT * FROM (SELECT {COLUMNS} FROM tasks WHERE status LIKE 'closed:%'
+                            ORDER BY updated_at DESC, id DESC LIMIT ?1)"
+        ))?;
+        let limit = i64::try_from(closed).unwrap_or(i64::MAX);
+        let rows = stmt.query_map([limit], read_task)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// A task's events, oldest first.
     pub fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT kind, message, at FROM task_events WHERE task_id = ?1 ORDER BY id")?;

@@ -248,6 +248,50 @@ fn repositories_upsert_activate_and_remove() {
     assert!(matches!(store.set_active_repo(&RepoId::new("zz").unwrap()), Err(StoreError::UnknownRepo(_))));
 }
 
+#[test]
+fn recent_tasks_are_every_unfinished_one_and_the_latest_closed_ones() {
+    use qcold_core::TaskStatus;
+    use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let statuses = [
+        TaskStatus::ClosedSuccess,
+        TaskStatus::Open,
+        TaskStatus::ClosedFailed,
+        TaskStatus::Paused,
+        TaskStatus::ClosedBlocked,
+        TaskStatus::ClosedSuccess,
+    ];
+    for (n, status) in (1..).zip(statuses) {
+        let slug = format!("t{n}");
+        let task = TaskRecord {
+            id: format!("web/{n:03}-{slug}"),
+            repo: RepoId::new("web").unwrap(),
+            slug: slug.parse().unwrap(),
+            sequence: n,
+            status,
+            profile: None,
+            prompt: None,
+            branch: format!("task/{slug}"),
+            worktree: format!("/w/{slug}"),
+            primary: "/w/web".into(),
+            base_branch: BranchName::new("main").unwrap(),
+            base_commit: "abc".into(),
+            failed_phase: None,
+            created_at: 10,
+            // The oldest closed task (t1) was updated last, so recency is not creation order.
+            updated_at: if n == 1 { 100 } else { 10 + i64::from(n) },
+            closed_at: status.is_terminal().then_some(20),
+        };
+        store.insert_task(&task, &TaskEvent { kind: EventKind::Open, message: String::new(), at: 10 }).unwrap();
+    }
+    let mut tasks = store.recent_tasks(2).unwrap();
+    qcold_core::api::bound_tasks(&mut tasks);
+    let ids: Vec<&str> = tasks.iter().map(|t| t.slug.as_str()).collect();
+    assert_eq!(ids, ["t1", "t6", "t4", "t2"], "the two latest closed ones and every unfinished one");
+}
+
 mod queue {
     use qcold_core::queue::admission::HostSample;
     use qcold_core::queue::graph::normalize;
