@@ -6,6 +6,7 @@ mod browser;
 mod cli_repo;
 mod cli_status;
 mod daemon;
+mod events;
 mod guard;
 mod node;
 mod queue;

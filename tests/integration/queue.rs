@@ -254,18 +254,17 @@ fn a_six_item_graph_runs_in_two_waves_to_success() {
         assert!(packet.contains(needle), "packet lacks {needle:?}:\n{packet}");
     }
 
-    // The run's progress was pushed as queue events, ending with the success.
+    // The run's progress was pushed as deltas, ending with the run's success.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut pushed_success = false;
     while !pushed_success && std::time::Instant::now() < deadline {
         let Ok(event) = events.recv_timeout(Duration::from_secs(1)) else { continue };
-        if event.name == "queue" {
+        if event.name == "run" {
             let pushed: Value = serde_json::from_str(&event.data).unwrap();
-            pushed_success =
-                pushed["data"]["runs"].as_array().unwrap().iter().any(|r| r["id"] == run && r["status"] == "success");
+            pushed_success = pushed["data"]["id"] == run && pushed["data"]["status"] == "success";
         }
     }
-    assert!(pushed_success, "a queue event announced the run's success");
+    assert!(pushed_success, "a run event announced the run's success");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use qcold_core::Event;
 use qcold_core::RunId;
-use qcold_core::api::ErrorBody;
+use qcold_core::api::{ErrorBody, StateResponse};
 use qcold_core::queue::graph::Severity;
 use qcold_core::queue::package::{self, Package};
 use qcold_core::queue::wire::{
@@ -214,13 +214,14 @@ fn print_view(view: &QueueView) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Follows `/api/events` and prints each item status change of the run until it ends. Exit 1
-/// when it fails.
+/// Follows `/api/events`, keeping the first state current with every delta, and prints each
+/// item status change of the run until it ends. Exit 1 when it fails.
 fn follow_run(config: &Config, listen: SocketAddr, run: &RunId) -> anyhow::Result<ExitCode> {
     let events =
         ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).build().get(&url(listen, "/api/events"));
     let response = with_token(config, events).call().context("cannot follow the daemon's events")?;
     let mut seen: Vec<(String, ItemStatus, String)> = Vec::new();
+    let mut state: Option<StateResponse> = None;
     let mut reader = std::io::BufReader::new(response.into_reader());
     let mut line = String::new();
     loop {
@@ -229,12 +230,15 @@ fn follow_run(config: &Config, listen: SocketAddr, run: &RunId) -> anyhow::Resul
             bail!("the daemon closed the event stream before run {run} ended");
         }
         let Some(data) = line.trim_end().strip_prefix("data:") else { continue };
-        let view = match serde_json::from_str::<Event>(data.trim_start()) {
-            Ok(Event::State(state)) => state.queue,
-            Ok(Event::Queue(view)) => *view,
-            _ => continue,
+        let Ok(event) = serde_json::from_str::<Event>(data.trim_start()) else { continue };
+        match (&mut state, event) {
+            (_, Event::State(fresh)) => state = Some(*fresh),
+            (Some(current), delta) => current.apply(delta),
+            (None, _) => continue,
+        }
+        let Some(current) = state.as_ref().and_then(|s| s.queue.run(run)) else {
+            bail!("run {run} is gone (cleared?)")
         };
-        let Some(current) = view.run(run) else { bail!("run {run} is gone (cleared?)") };
         report(current, &mut seen)?;
         match current.status {
             RunStatus::Success => {

@@ -79,6 +79,28 @@ pub enum AgentState {
     Vanished,
 }
 
+/// An agent with its derived state: an element of `StateResponse::agents`, the payload of the
+/// `agent` event and the JSON of `agent list --json`. The record's fields and the state's
+/// (`state`, and `code` once exited) share one flat object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AgentView {
+    /// The stored record.
+    #[serde(flatten)]
+    pub agent: AgentRecord,
+    /// Running, exited (with code) or vanished.
+    #[serde(flatten)]
+    pub state: AgentState,
+}
+
+impl AgentView {
+    /// The order of agents in `StateResponse::agents`: oldest first, then by id, as the store
+    /// lists them.
+    pub fn order(&self, other: &AgentView) -> std::cmp::Ordering {
+        (self.agent.started_at, &self.agent.id).cmp(&(other.agent.started_at, &other.agent.id))
+    }
+}
+
 /// Derives the state: a recorded code wins, then a live wrapper, else the agent vanished.
 pub fn state(recorded_code: Option<i32>, wrapper_alive: bool) -> AgentState {
     match (recorded_code, wrapper_alive) {

@@ -17,13 +17,24 @@ pub mod node;
 pub mod repos;
 pub mod tasks;
 
+use std::cmp::Ordering;
+
 use serde::{Deserialize, Serialize};
 
+use crate::agent::AgentView;
 use crate::queue::graph::Diagnostic;
 use crate::queue::wire::QueueView;
+use crate::task::TaskRecord;
 use crate::{Event, NodeSnapshot, Repository, RepositoryList};
 
-/// Everything the dashboard needs to render its first frame.
+/// How many closed tasks [`StateResponse::tasks`] holds at most: the most recently updated ones.
+/// Older closed tasks are reached by paging `GET /api/tasks`.
+pub const STATE_CLOSED_TASKS: usize = 100;
+
+/// Everything the dashboard needs to render its first frame, bounded however long the history:
+/// the queue's tabs with the runs that are unfinished or shown by a tab ([`QueueView::keeps`]),
+/// the unfinished tasks with the [`STATE_CLOSED_TASKS`] most recently updated closed ones
+/// ([`bound_tasks`]), and every agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StateResponse {
@@ -35,24 +46,67 @@ pub struct StateResponse {
     pub repositories: RepositoryList,
     /// The latest node snapshot.
     pub node: NodeSnapshot,
-    /// The queue: tabs, runs and items.
+    /// The queue: tabs, and the unfinished or shown runs with their items.
     #[serde(default)]
     pub queue: QueueView,
+    /// Every unfinished task and the most recently updated closed ones, in [`task_order`].
+    #[serde(default)]
+    pub tasks: Vec<TaskRecord>,
+    /// Every agent with its state, oldest first ([`AgentView::order`]).
+    #[serde(default)]
+    pub agents: Vec<AgentView>,
 }
 
 impl StateResponse {
     /// Applies a pushed event, so a client holding the state stays current without refetching.
+    /// Upserts keep the order a fresh state has, and a task event keeps the closed-task bound,
+    /// so a state patched by every event equals the state read afresh.
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::State(state) => *self = *state,
             Event::Repositories(list) => self.repositories = list,
-            Event::Queue(queue) => self.queue = *queue,
             Event::Node(node) => {
                 self.generated_at = self.generated_at.max(node.heartbeat.sampled_at);
                 self.node = *node;
             }
+            Event::Tabs(tabs) => self.queue.set_tabs(tabs),
+            Event::Run(run) => self.queue.upsert_run(*run),
+            Event::RunRemoved { run_id } => self.queue.remove_run(&run_id),
+            Event::Item(item) => self.queue.upsert_item(*item),
+            Event::ItemRemoved { run_id, item_id } => self.queue.remove_item(&run_id, &item_id),
+            Event::Task(task) => {
+                self.tasks.retain(|t| t.id != task.id);
+                self.tasks.push(*task);
+                bound_tasks(&mut self.tasks);
+            }
+            Event::TaskRemoved { task_id } => self.tasks.retain(|t| t.id != task_id),
+            Event::Agent(agent) => {
+                self.agents.retain(|a| a.agent.id != agent.agent.id);
+                let at = self.agents.partition_point(|a| a.order(&agent) == Ordering::Less);
+                self.agents.insert(at, *agent);
+            }
+            Event::AgentRemoved { agent_id } => self.agents.retain(|a| a.agent.id != agent_id),
         }
     }
+}
+
+/// The order of [`StateResponse::tasks`]: most recently updated first; ties by id, descending.
+pub fn task_order(a: &TaskRecord, b: &TaskRecord) -> Ordering {
+    (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id))
+}
+
+/// Bounds tasks the way [`StateResponse::tasks`] holds them: every unfinished task, plus the
+/// [`STATE_CLOSED_TASKS`] most recently updated closed ones (`closed:*`), in [`task_order`].
+pub fn bound_tasks(tasks: &mut Vec<TaskRecord>) {
+    tasks.sort_by(task_order);
+    let mut closed = 0;
+    tasks.retain(|t| {
+        if !t.status.is_terminal() {
+            return true;
+        }
+        closed += 1;
+        closed <= STATE_CLOSED_TASKS
+    });
 }
 
 /// The body of every error response, whichever route or check refused the request.
@@ -161,4 +215,23 @@ pub struct StatusReport {
     /// Uncommitted changes of the primary checkout.
     #[serde(default)]
     pub dirty_files: Vec<DirtyFile>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A state holding `queue`, with the frozen node snapshot fixture.
+    pub(crate) fn state_with(queue: QueueView) -> StateResponse {
+        let node = serde_json::from_str(include_str!("../tests/fixtures/node-snapshot-v1.json")).unwrap();
+        StateResponse {
+            build_id: "b".into(),
+            generated_at: 1,
+            repositories: RepositoryList::default(),
+            node,
+            queue,
+            tasks: Vec::new(),
+            agents: Vec::new(),
+        }
+    }
 }

@@ -20,6 +20,7 @@
 //! - [`agent`]: managed agents, terminal keys and selector matching.
 //! - [`api`]: request and response bodies of the daemon's HTTP API.
 //! - [`event`]: the [`Event`] enum pushed on `/api/events`.
+//! - [`delta`]: the events between two values of a cached collection.
 //! - [`terminal`]: the messages of an agent's live terminal socket.
 //! - [`health`]: which leftover worktrees `qcold task health` removes, and why.
 //! - [`units`]: human formatting of byte counts and durations used by the CLI and the dashboard.
@@ -41,6 +42,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod delta;
 pub mod event;
 pub mod health;
 pub mod ids;

@@ -135,6 +135,12 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Whether the run is over (success or failed). A stopped run is not: `continue` resumes it.
+    /// A finished run stays in the queue view only while a tab shows it.
+    pub const fn is_finished(self) -> bool {
+        matches!(self, RunStatus::Success | RunStatus::Failed)
+    }
+
     /// The wire spelling.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -23,6 +23,9 @@ use crate::Config;
 use crate::store::{Store, StoreError};
 use tmux::{Tmux, TmuxError};
 
+/// An agent with its derived state; the wire type lives in qcold-core.
+pub use qcold_core::agent::AgentView;
+
 /// Why an agent operation was refused or failed. Refusals start nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -104,17 +107,6 @@ pub struct StartRequest {
     pub stdin: Option<PathBuf>,
     /// The command.
     pub argv: Vec<String>,
-}
-
-/// An agent with its derived state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct AgentView {
-    /// The stored record.
-    #[serde(flatten)]
-    pub agent: AgentRecord,
-    /// Running, exited (with code) or vanished.
-    #[serde(flatten)]
-    pub state: AgentState,
 }
 
 /// Starts an agent. `qcold` is the binary the wrapper runs as (`qcold agent-run …`).

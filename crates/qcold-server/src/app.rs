@@ -1,20 +1,30 @@
 //! The daemon's shared state: caches of what handlers serve, and the hub that pushes changes.
 //!
-//! Each cache has exactly one writer task (the store watcher for repositories, the sampler for
-//! the node snapshot). Handlers only read the caches, so a read never waits for a rebuild.
+//! Each cache is written only by reloads (the store watcher reloads repositories, tasks and
+//! agents; the scheduler reloads the queue, tasks and agents after every pass; queue handlers
+//! reload the queue after a command) and by the sampler for the node snapshot. A reload re-reads
+//! its collection from the store, diffs it against the cache with [`qcold_core::delta`] and
+//! publishes only the deltas. Handlers only read the caches, so a read never waits for a rebuild.
+//!
+//! Reloads of one cache run one at a time, so a slower read never overwrites a newer one. A cache
+//! changes and its deltas are published under one lock (`hub`), which a new subscriber also takes
+//! to read its first state: its stream then starts exactly where that state ends, and applying
+//! every event to it with `StateResponse::apply` keeps it equal to a fresh [`AppState::state`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use qcold_core::api::StateResponse;
+use qcold_core::api::{STATE_CLOSED_TASKS, StateResponse, bound_tasks};
 use qcold_core::queue::admission::HostSample;
 use qcold_core::queue::wire::QueueView;
-use qcold_core::{Event, NodeSnapshot, RepositoryList};
+use qcold_core::task::TaskRecord;
+use qcold_core::{Event, NodeSnapshot, RepositoryList, delta};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
+use crate::agents::{self, AgentView};
 use crate::node::NodeSampler;
 use crate::store::Store;
 use crate::{Config, unix_now};
@@ -36,32 +46,64 @@ pub struct AppState {
 struct Inner {
     config: Config,
     store: Arc<Mutex<Store>>,
-    repositories: watch::Sender<RepositoryList>,
+    repositories: Cache<RepositoryList>,
     node: watch::Sender<Arc<NodeSnapshot>>,
-    queue: watch::Sender<Arc<QueueView>>,
+    queue: Cache<QueueView>,
+    tasks: Cache<Vec<TaskRecord>>,
+    agents: Cache<Vec<AgentView>>,
     /// The node sampler's recent samples, oldest first, for `GET /api/node/history`.
     history: Mutex<VecDeque<HostSample>>,
     scheduler: Notify,
     events: broadcast::Sender<Event>,
+    /// Held while a cache changes and its events are published, and while a subscriber reads its
+    /// first state.
+    hub: Mutex<()>,
     cancel: CancellationToken,
     connections: TaskTracker,
+}
+
+/// A cached collection of the state.
+#[derive(Debug)]
+struct Cache<T> {
+    value: watch::Sender<Arc<T>>,
+    /// Held for a whole reload (read, diff, publish), so reloads run one at a time.
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl<T> Cache<T> {
+    fn new(value: T) -> Self {
+        Self { value: watch::Sender::new(Arc::new(value)), reload: tokio::sync::Mutex::new(()) }
+    }
+
+    fn get(&self) -> Arc<T> {
+        Arc::clone(&self.value.borrow())
+    }
+}
+
+/// The tasks of the state, read from the store: every unfinished one and the most recent closed.
+fn state_tasks(store: &Store) -> anyhow::Result<Vec<TaskRecord>> {
+    let mut tasks = store.recent_tasks(STATE_CLOSED_TASKS)?;
+    bound_tasks(&mut tasks);
+    Ok(tasks)
 }
 
 impl AppState {
     /// Opens the store, fills the caches and starts the background tasks (store watcher, node
     /// sampler). They stop when `cancel` is cancelled.
     pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
-        let (store, repositories, queue, sampler, first) = tokio::task::spawn_blocking({
+        let (store, repositories, queue, tasks, agents, sampler, first) = tokio::task::spawn_blocking({
             let config = config.clone();
             move || -> anyhow::Result<_> {
                 let store = Store::open(&config.state_dir, config.sqlite_busy_timeout)
                     .with_context(|| format!("cannot open the store in {}", config.state_dir.display()))?;
                 let repositories = store.repositories()?;
                 let queue = store.queue_view()?;
+                let tasks = state_tasks(&store)?;
+                let agents = agents::list(&store)?;
                 let mut sampler = NodeSampler::new(&config);
                 std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
                 let first = sampler.sample(&store, unix_now());
-                Ok((store, repositories, queue, sampler, first))
+                Ok((store, repositories, queue, tasks, agents, sampler, first))
             }
         })
         .await??;
@@ -69,12 +111,15 @@ impl AppState {
             inner: Arc::new(Inner {
                 config,
                 store: Arc::new(Mutex::new(store)),
-                repositories: watch::Sender::new(repositories),
+                repositories: Cache::new(repositories),
                 node: watch::Sender::new(Arc::new(first)),
-                queue: watch::Sender::new(Arc::new(queue)),
+                queue: Cache::new(queue),
+                tasks: Cache::new(tasks),
+                agents: Cache::new(agents),
                 history: Mutex::new(VecDeque::new()),
                 scheduler: Notify::new(),
                 events: broadcast::Sender::new(EVENT_BUFFER),
+                hub: Mutex::new(()),
                 cancel,
                 connections: TaskTracker::new(),
             }),
@@ -112,9 +157,11 @@ impl AppState {
         let _ = tokio::time::timeout(timeout, self.inner.connections.wait()).await;
     }
 
-    /// A receiver of every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+    /// The full state and a receiver of every event published after it, taken together so
+    /// that no event falls between the two and none is already part of the state.
+    pub fn subscribe(&self) -> (StateResponse, broadcast::Receiver<Event>) {
+        let _hub = self.hub();
+        (self.state(), self.inner.events.subscribe())
     }
 
     /// The latest node snapshot, aged to now: a sample older than three intervals is `stale`.
@@ -125,42 +172,59 @@ impl AppState {
         snapshot.aged(unix_now(), max_age)
     }
 
-    /// The full state, assembled from the caches.
+    /// The full state, assembled from the caches; bounded as [`StateResponse`] describes.
     pub fn state(&self) -> StateResponse {
         StateResponse {
             build_id: self.inner.config.build_id.clone(),
             generated_at: unix_now(),
-            repositories: self.inner.repositories.borrow().clone(),
+            repositories: RepositoryList::clone(&self.inner.repositories.get()),
             node: self.node(),
-            queue: QueueView::clone(&self.inner.queue.borrow()),
+            queue: QueueView::clone(&self.inner.queue.get()),
+            tasks: self.inner.tasks.get().to_vec(),
+            agents: self.inner.agents.get().to_vec(),
         }
     }
 
     /// Re-reads the repositories from the store and pushes them if they changed.
     pub async fn reload_repositories(&self) -> anyhow::Result<()> {
-        let store = Arc::clone(&self.inner.store);
-        let list = tokio::task::spawn_blocking(move || {
-            let store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            anyhow::Ok(store.repositories()?)
-        })
-        .await??;
-        let changed = self.inner.repositories.send_if_modified(|current| {
-            if *current == list {
-                false
-            } else {
-                *current = list.clone();
-                true
-            }
-        });
-        if changed {
-            self.publish(Event::Repositories(list));
+        self.reload(&self.inner.repositories, |store| Ok(store.repositories()?), delta::repositories).await
+    }
+
+    /// Re-reads the state's tasks from the store and pushes those that changed.
+    pub async fn reload_tasks(&self) -> anyhow::Result<()> {
+        self.reload(&self.inner.tasks, state_tasks, |old, new| delta::tasks(old, new)).await
+    }
+
+    /// Re-reads the agents from the store, derives their states from evidence, and pushes those
+    /// that changed.
+    pub async fn reload_agents(&self) -> anyhow::Result<()> {
+        self.reload(&self.inner.agents, |store| Ok(agents::list(store)?), |old, new| delta::agents(old, new)).await
+    }
+
+    /// Reloads the state's tasks and the agents; a failure is logged, and the next reload
+    /// catches up.
+    pub async fn reload_tasks_and_agents(&self) {
+        if let Err(err) = self.reload_tasks().await {
+            tracing::error!("cannot reload tasks: {err:#}");
         }
-        Ok(())
+        if let Err(err) = self.reload_agents().await {
+            tracing::error!("cannot reload agents: {err:#}");
+        }
+    }
+
+    /// The state's tasks as last published.
+    pub fn tasks(&self) -> Arc<Vec<TaskRecord>> {
+        self.inner.tasks.get()
+    }
+
+    /// The agents as last published.
+    pub fn agents(&self) -> Arc<Vec<AgentView>> {
+        self.inner.agents.get()
     }
 
     /// The registered repositories, as last published.
     pub fn repositories(&self) -> RepositoryList {
-        self.inner.repositories.borrow().clone()
+        RepositoryList::clone(&self.inner.repositories.get())
     }
 
     /// The node sampler's samples taken at or after `since`, oldest first.
@@ -186,7 +250,7 @@ impl AppState {
 
     /// The queue view as last published.
     pub fn queue(&self) -> Arc<QueueView> {
-        Arc::clone(&self.inner.queue.borrow())
+        self.inner.queue.get()
     }
 
     /// Runs `f` on the store in a blocking task. A poisoned lock only means another blocking
@@ -203,22 +267,32 @@ impl AppState {
         .await?)
     }
 
-    /// Re-reads the queue from the store; pushes it when it changed in more than lease
-    /// heartbeats (which only refresh the cache).
+    /// Re-reads the queue from the store and pushes what changed in more than lease heartbeats
+    /// (which only refresh the cache).
     pub async fn reload_queue(&self) -> anyhow::Result<()> {
-        let view = self.with_store(|store| store.queue_view()).await??;
-        let mut news = false;
-        self.inner.queue.send_if_modified(|current| {
-            if **current == view {
-                false
-            } else {
-                news = current.differs_beyond_heartbeats(&view);
-                *current = Arc::new(view.clone());
-                true
-            }
-        });
-        if news {
-            self.publish(Event::Queue(Box::new(view)));
+        self.reload(&self.inner.queue, |store| Ok(store.queue_view()?), delta::queue).await
+    }
+
+    /// Re-reads one cached collection, replaces the cache when it changed and publishes the
+    /// deltas from the old value to the new one (none when only lease heartbeats moved).
+    async fn reload<T: PartialEq + Send + Sync + 'static>(
+        &self,
+        cache: &Cache<T>,
+        read: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+        diff: impl Fn(&T, &T) -> Vec<Event>,
+    ) -> anyhow::Result<()> {
+        let _one_at_a_time = cache.reload.lock().await;
+        let new = self.with_store(move |store| read(store)).await??;
+        // Only a reload changes the cache, and this one holds the reload lock.
+        let old = cache.get();
+        if *old == new {
+            return Ok(());
+        }
+        let events = diff(&old, &new);
+        let _hub = self.hub();
+        cache.value.send_replace(Arc::new(new));
+        for event in events {
+            self.send(event);
         }
         Ok(())
     }
@@ -241,11 +315,18 @@ impl AppState {
             }
             history.push_back(crate::scheduler::host_sample(&snapshot, snapshot.heartbeat.sampled_at));
         }
+        let _hub = self.hub();
         self.inner.node.send_replace(Arc::new(snapshot.clone()));
-        self.publish(Event::Node(Box::new(snapshot)));
+        self.send(Event::Node(Box::new(snapshot)));
     }
 
-    fn publish(&self, event: Event) {
+    /// The hub lock. A poisoned lock guards nothing that could be half-changed.
+    fn hub(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.hub.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends an event to every subscriber; called with the hub lock held.
+    fn send(&self, event: Event) {
         // An error only means nobody is subscribed right now.
         let _ = self.inner.events.send(event);
     }

@@ -85,9 +85,12 @@ async fn run(state: AppState, scheduler: Scheduler) {
                 break;
             }
         };
+        // A pass opens tasks and starts agents, and reconciliation notices agents that died
+        // without a trace; whatever it changed reaches the clients as deltas.
         if let Err(err) = state.reload_queue().await {
             tracing::error!("cannot reload the queue: {err:#}");
         }
+        state.reload_tasks_and_agents().await;
         tokio::select! {
             () = state.cancelled() => break,
             () = state.scheduler_woken() => {}

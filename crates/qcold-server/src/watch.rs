@@ -3,11 +3,12 @@
 //!
 //! The CLI writes the SQLite file directly, so the daemon learns about a new repository or a
 //! task closed out by an agent from the file system: an inotify watch on the state dir wakes a
-//! task, which waits for the burst of writes to settle, re-reads the small tables it caches,
-//! publishes what changed and wakes the queue scheduler. A second watch on the agents' dirs sees
-//! an agent's exit file appear the moment its command ends. The daemon's own writes wake it too
-//! and are filtered out by the comparisons in [`AppState::reload_repositories`] and the
-//! scheduler's idempotent pass. No timer is involved.
+//! task, which waits for the burst of writes to settle, re-reads what it caches (repositories,
+//! the state's tasks, agents), publishes the deltas and wakes the queue scheduler. A second watch
+//! on the agents' dirs sees an agent's exit file appear the moment its command ends. The daemon's
+//! own writes wake it too; a reload that finds nothing changed publishes nothing (see
+//! [`AppState::reload_repositories`]), and the scheduler's pass is idempotent. No timer is
+//! involved.
 
 use std::path::Path;
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub fn spawn(state: AppState) {
             if let Err(err) = state.reload_repositories().await {
                 tracing::error!("cannot reload repositories: {err:#}");
             }
+            state.reload_tasks_and_agents().await;
             state.wake_scheduler();
         }
     });

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use qcold_core::queue::ItemRecord;
 use qcold_core::queue::wire::{QueueView, Run};
 
-/// The queue, re-rendered whenever a `queue` event changes it.
+/// The queue, re-rendered whenever a `tabs`, `run` or `item` event (or a fresh `state`) changes it.
 #[component]
 pub(crate) fn QueuePanel(queue: Memo<Option<QueueView>>) -> impl IntoView {
     move || {

@@ -1,5 +1,5 @@
 //! The queue's HTTP contract: the requests of `POST /api/queue/*`, their answer, and the view
-//! `GET /api/queue` serves and `/api/events` pushes.
+//! `GET /api/queue` serves and `/api/events` keeps current with deltas.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +50,65 @@ pub struct Run {
     pub items: Vec<ItemRecord>,
 }
 
-/// Everything `GET /api/queue` serves: every tab, and the runs that are shown in a tab or still
-/// have work.
+/// A run without its items: the payload of the `run` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RunSummary {
+    /// Its id.
+    pub id: RunId,
+    /// The repository its tasks open in.
+    pub repo: RepoId,
+    /// Sequence or graph.
+    pub mode: ExecutionMode,
+    /// The agent command for items that name none.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Its status.
+    pub status: RunStatus,
+    /// Why, in words (never read by any decision).
+    pub reason: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+}
+
+impl Run {
+    /// The run without its items.
+    pub fn summary(&self) -> RunSummary {
+        RunSummary {
+            id: self.id.clone(),
+            repo: self.repo.clone(),
+            mode: self.mode,
+            agent: self.agent.clone(),
+            status: self.status,
+            reason: self.reason.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+impl ItemRecord {
+    /// Whether `other` is this item with at most its lease expiry moved, which is all a lease
+    /// heartbeat changes (every few seconds while work runs). Such a change is not news for the
+    /// clients of `/api/events`; the next real change carries the current expiry.
+    pub fn same_beyond_heartbeat(&self, other: &ItemRecord) -> bool {
+        if self.lease.expires_at == other.lease.expires_at {
+            return self == other;
+        }
+        let mut moved = other.clone();
+        moved.lease.expires_at = self.lease.expires_at;
+        *self == moved
+    }
+}
+
+/// Everything `GET /api/queue` serves and `StateResponse::queue` holds: every tab, and the runs
+/// that are unfinished ([`RunStatus::is_finished`] is false) or shown by a tab. A finished run
+/// that no tab shows is left out; it stays in the store.
+///
+/// Runs are ordered by creation time, then id; a run's items by position. The mutators below
+/// keep that order, so a view patched by events equals the view read afresh.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueView {
@@ -67,18 +124,64 @@ impl QueueView {
         self.runs.iter().find(|r| &r.id == id)
     }
 
-    /// Whether `other` differs from this view in more than lease expiry times. Every heartbeat
-    /// moves those (every few seconds while work runs); a change in them alone is not news for
-    /// the clients of `/api/events`.
+    /// Whether a run with this id and status belongs in the view: unfinished, or shown by a tab.
+    /// The daemon reads the view by this rule.
+    pub fn keeps(&self, id: &RunId, status: RunStatus) -> bool {
+        !status.is_finished() || self.tabs.iter().any(|t| t.run_id.as_ref() == Some(id))
+    }
+
+    /// Whether `other` differs from this view in more than lease expiry times (see
+    /// [`ItemRecord::same_beyond_heartbeat`]): exactly when [`crate::delta::queue`] has events
+    /// for the change.
     pub fn differs_beyond_heartbeats(&self, other: &QueueView) -> bool {
-        fn settled(view: &QueueView) -> QueueView {
-            let mut view = view.clone();
-            for item in view.runs.iter_mut().flat_map(|r| r.items.iter_mut()) {
-                item.lease.expires_at = 0;
-            }
-            view
+        !crate::delta::queue(self, other).is_empty()
+    }
+
+    /// Replaces the tabs.
+    pub fn set_tabs(&mut self, tabs: Vec<Tab>) {
+        self.tabs = tabs;
+    }
+
+    /// Inserts a run (without items) or updates its summary, keeping its items.
+    pub fn upsert_run(&mut self, summary: RunSummary) {
+        let items = match self.runs.iter().position(|r| r.id == summary.id) {
+            Some(at) => self.runs.remove(at).items,
+            None => Vec::new(),
+        };
+        let run = Run {
+            id: summary.id,
+            repo: summary.repo,
+            mode: summary.mode,
+            agent: summary.agent,
+            status: summary.status,
+            reason: summary.reason,
+            created_at: summary.created_at,
+            updated_at: summary.updated_at,
+            items,
+        };
+        let at = self.runs.partition_point(|r| (r.created_at, &r.id) < (run.created_at, &run.id));
+        self.runs.insert(at, run);
+    }
+
+    /// Removes a run with its items; nothing happens for a run the view does not hold.
+    pub fn remove_run(&mut self, id: &RunId) {
+        self.runs.retain(|r| &r.id != id);
+    }
+
+    /// Inserts or replaces an item of a run in the view, in position order. An item of a run the
+    /// view does not hold is ignored: the run's own event comes first.
+    pub fn upsert_item(&mut self, item: ItemRecord) {
+        let Some(run) = self.runs.iter_mut().find(|r| r.id == item.run_id) else { return };
+        run.items.retain(|i| i.id != item.id);
+        let at = run.items.partition_point(|i| (i.position, &i.id) < (item.position, &item.id));
+        run.items.insert(at, item);
+    }
+
+    /// Removes an item; nothing happens for an item the view does not hold.
+    pub fn remove_item(&mut self, run: &RunId, item: &ItemId) {
+        if let Some(run) = self.runs.iter_mut().find(|r| &r.id == run) {
+            run.items.retain(|i| &i.id != item);
         }
-        settled(self) != settled(other)
     }
 }
 

@@ -197,6 +197,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     "task paging indexes",
     "CREATE INDEX tasks_by_time ON tasks (created_at, id);
     CREATE INDEX tasks_by_repo_time ON tasks (repo_id, created_at, id);",
+),
+(
+    8,
+    "recent tasks index",
+    "CREATE INDEX tasks_by_update ON tasks (updated_at, id);",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -142,6 +142,17 @@ impl Store {
         Ok(TaskPage { tasks, next_cursor: next_cursor.flatten() })
     }
 
+    /// Every unfinished task and the `closed` most recently updated closed ones: what
+    /// `StateResponse::tasks` holds (`qcold_core::api::bound_tasks` orders them). Both halves
+    /// walk an index (the unfinished-slug index, `tasks_by_update`), so the cost follows what is
+    /// returned, not how long the history is.
+    pub fn recent_tasks(&self, closed: usize) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&recent_query())?;
+        let limit = i64::try_from(closed).unwrap_or(i64::MAX);
+        let rows = stmt.query_map([limit], read_task)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// A task's events, oldest first.
     pub fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT kind, message, at FROM task_events WHERE task_id = ?1 ORDER BY id")?;
@@ -165,6 +176,16 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The query of [`Store::recent_tasks`]; its one parameter is the number of closed tasks.
+pub(super) fn recent_query() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM tasks WHERE status NOT LIKE 'closed:%'
+         UNION ALL
+         SELECT * FROM (SELECT {COLUMNS} FROM tasks WHERE status LIKE 'closed:%'
+                        ORDER BY updated_at DESC, id DESC LIMIT ?1)"
+    )
 }
 
 /// The SQL of [`Store::task_page`] and its values. Only the filters that are set become clauses,

@@ -183,6 +183,7 @@ fn schema_snapshot() {
         CREATE INDEX task_events_by_task ON task_events (task_id, id);
         CREATE INDEX tasks_by_repo_time ON tasks (repo_id, created_at, id);
         CREATE INDEX tasks_by_time ON tasks (created_at, id);
+        CREATE INDEX tasks_by_update ON tasks (updated_at, id);
         CREATE UNIQUE INDEX tasks_one_unfinished_per_slug ON tasks (repo_id, slug) WHERE status NOT LIKE 'closed:%';
     "#]]
     .assert_eq(&store.schema().unwrap());

@@ -1,4 +1,5 @@
-//! Keyset paging of tasks: order, filters, text search with LIKE's wildcards taken literally.
+//! Task queries: keyset paging (order, filters, text search with LIKE's wildcards taken
+//! literally) and the recent tasks of the state.
 
 use qcold_core::TaskStatus;
 use qcold_core::api::tasks::{TaskCursor, TaskFilter, TaskPage};
@@ -123,4 +124,38 @@ fn paging_walks_an_index_instead_of_sorting() {
     assert!(newest.contains("tasks_by_time") && !newest.contains("TEMP B-TREE"), "{newest}");
     let by_repo = plan(&TaskFilter { repo: Some(RepoId::new("web").unwrap()), after, ..filter(3) });
     assert!(by_repo.contains("tasks_by_repo_time") && !by_repo.contains("TEMP B-TREE"), "{by_repo}");
+}
+
+#[test]
+fn recent_tasks_are_every_unfinished_one_and_the_latest_closed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let statuses = [
+        TaskStatus::ClosedSuccess,
+        TaskStatus::Open,
+        TaskStatus::ClosedFailed,
+        TaskStatus::Paused,
+        TaskStatus::ClosedBlocked,
+        TaskStatus::ClosedSuccess,
+    ];
+    for (n, status) in (1..).zip(statuses) {
+        let mut row = task("web", n, &format!("t{n}"), status, 10, None);
+        // The oldest closed task (t1) was updated last, so recency is not creation order.
+        row.updated_at = if n == 1 { 100 } else { 10 + i64::from(n) };
+        store.insert_task(&row, &TaskEvent { kind: EventKind::Open, message: String::new(), at: 10 }).unwrap();
+    }
+    let mut tasks = store.recent_tasks(2).unwrap();
+    qcold_core::api::bound_tasks(&mut tasks);
+    let slugs: Vec<&str> = tasks.iter().map(|t| t.slug.as_str()).collect();
+    assert_eq!(slugs, ["t1", "t6", "t4", "t2"], "the two latest closed ones and every unfinished one");
+
+    let mut stmt = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {}", crate::store::tasks::recent_query())).unwrap();
+    let plan: Vec<String> = stmt.query_map([2], |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+    let plan = plan.join("; ");
+    assert!(
+        plan.contains("tasks_by_update")
+            && plan.contains("tasks_one_unfinished_per_slug")
+            && !plan.contains("TEMP B-TREE"),
+        "{plan}"
+    );
 }
