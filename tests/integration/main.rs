@@ -1,6 +1,7 @@
 //! Q-COLD's integration suite: one test binary, real processes and files throughout.
 
 mod agents;
+mod api_rooms;
 mod api_tasks;
 mod browser;
 mod cli_repo;
