@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use qcold_core::CommandName;
 use qcold_core::agent::command::{AgentCommand, CommandStatus};
 use qcold_core::api::agents::{AddCommandRequest, CommandsSelector};
 
@@ -74,10 +75,7 @@ async fn remove(
     let left = state
         .with_store(move |store| {
             // Check every name first, so a refusal removes nothing.
-            let registered = store.agent_commands()?;
-            if let Some(unknown) = request.names.iter().find(|n| !registered.iter().any(|c| &c.name == *n)) {
-                return Err(CommandsError::Unknown(unknown.to_string()));
-            }
+            all_known(&request.names, &store.agent_commands()?)?;
             for name in &request.names {
                 commands::remove(store, name)?;
             }
@@ -97,10 +95,7 @@ async fn refresh(
             let names = if request.names.is_empty() {
                 commands::all(store)?.into_iter().map(|c| c.name).collect()
             } else {
-                let known = commands::all(store)?;
-                if let Some(unknown) = request.names.iter().find(|n| !known.iter().any(|c| &c.name == *n)) {
-                    return Err(CommandsError::Unknown(unknown.to_string()));
-                }
+                all_known(&request.names, &commands::all(store)?)?;
                 request.names
             };
             commands::refresh(store, &names, unix_now())
@@ -108,6 +103,14 @@ async fn refresh(
         .await?
         .map_err(refusal)?;
     Ok(Json(probed))
+}
+
+/// Refuses the first of `names` that is not among `known`, so a request naming it changes nothing.
+fn all_known(names: &[CommandName], known: &[AgentCommand]) -> Result<(), CommandsError> {
+    match names.iter().find(|n| !known.iter().any(|c| &c.name == *n)) {
+        Some(unknown) => Err(CommandsError::Unknown(unknown.to_string())),
+        None => Ok(()),
+    }
 }
 
 fn refusal(err: CommandsError) -> ApiError {

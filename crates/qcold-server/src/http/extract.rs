@@ -38,15 +38,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Some(_) => return Err(ApiError::bad_request("invalid request body: it must be a JSON object")),
     };
     let mut deserializer = serde_json::Deserializer::from_slice(text);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if path == "." || path.is_empty() {
-            ApiError::bad_request(format!("invalid request body: {inner}"))
-        } else {
-            ApiError::bad_field(path.clone(), format!("invalid request body: {path}: {inner}"))
-        }
-    })?;
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| named(err, "invalid request body: ", "invalid request body: "))?;
     deserializer.end().map_err(|err| ApiError::bad_request(format!("invalid request body: {err}")))?;
     Ok(value)
 }
@@ -61,15 +54,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer).map(AppQuery).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            if path == "." || path.is_empty() {
-                ApiError::bad_request(format!("invalid query: {inner}"))
-            } else {
-                ApiError::bad_field(path.clone(), format!("invalid query parameter {path}: {inner}"))
-            }
-        })
+        serde_path_to_error::deserialize(deserializer)
+            .map(AppQuery)
+            .map_err(|err| named(err, "invalid query: ", "invalid query parameter "))
+    }
+}
+
+/// A deserialisation error as a refusal naming the field at fault, when there is one:
+/// `<whole><error>` for the input as a whole, `<field><path>: <error>` for one field.
+fn named<E: std::fmt::Display>(err: serde_path_to_error::Error<E>, whole: &str, field: &str) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if path == "." || path.is_empty() {
+        ApiError::bad_request(format!("{whole}{inner}"))
+    } else {
+        ApiError::bad_field(path.clone(), format!("{field}{path}: {inner}"))
     }
 }
 
