@@ -133,9 +133,13 @@ fn bad_input_changes_nothing() {
     assert_nothing_created(&env, &repo, "branchy");
     git(&repo, &["switch", "-q", "main"]);
 
-    git(&repo, &["branch", "task/taken"]);
+    // A branch with a commit of its own is work: it is never removed, the open is refused.
+    git(&repo, &["switch", "-q", "-c", "task/taken"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "someone's work"]);
+    git(&repo, &["switch", "-q", "main"]);
     env.qcold(&["task", "open", "taken"]).fails_with("branch task/taken already exists");
     assert!(tasks(&env).is_empty());
+    assert!(!git(&repo, &["branch", "--list", "task/taken"]).trim().is_empty(), "the branch is kept");
 
     std::fs::create_dir_all(env.path().join("WT/web/001-blocked-dir")).unwrap();
     env.qcold(&["task", "open", "blocked-dir"]).fails_with("already exists; pick another slug");
@@ -156,4 +160,30 @@ fn worktree_root_is_configurable_per_repository() {
     env.qcold(&["repo", "add", "api", "api", "--set-active", "--worktree-root", custom.to_str().unwrap()]).ok();
     env.qcold(&["task", "open", "t1"]).ok();
     assert!(custom.join("001-t1/.task/task.env").is_file());
+}
+
+/// What a launch killed between `git worktree add` and storing the task leaves: the branch at the
+/// base and its worktree with nothing but `.task/`. The next open of the slug removes it and
+/// opens afresh; the same leftover holding a file of its own is kept and the open refused.
+#[test]
+fn a_branch_a_dead_open_left_without_work_is_removed_and_one_with_work_kept() {
+    let env = Env::new();
+    let repo = registered(&env);
+    let leftover = env.path().join("WT/web/001-left");
+    git(&repo, &["worktree", "add", "-q", "-b", "task/left", leftover.to_str().unwrap(), "main"]);
+    std::fs::create_dir_all(leftover.join(".task")).unwrap();
+    std::fs::write(leftover.join(".task/task.env"), "TASK_SLUG=left\n").unwrap();
+
+    env.qcold(&["task", "open", "left"]).ok();
+    let opened = details(&env, "left").task;
+    assert_eq!((opened.sequence, opened.branch.as_str()), (1, "task/left"), "{opened:?}");
+    assert_eq!(Path::new(&opened.worktree), leftover, "the leftover's place is taken by the new task");
+    assert_eq!(tasks(&env).len(), 1);
+
+    let kept = env.path().join("WT/web/002-held");
+    git(&repo, &["worktree", "add", "-q", "-b", "task/held", kept.to_str().unwrap(), "main"]);
+    std::fs::write(kept.join("notes.txt"), "uncommitted work\n").unwrap();
+    env.qcold(&["task", "open", "held"]).fails_with("branch task/held already exists");
+    assert_eq!(std::fs::read_to_string(kept.join("notes.txt")).unwrap(), "uncommitted work\n", "work is never removed");
+    assert_eq!(tasks(&env).len(), 1);
 }

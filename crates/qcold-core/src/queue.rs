@@ -10,10 +10,12 @@ pub mod admission;
 pub mod budget;
 pub mod dedupe;
 pub mod graph;
+pub mod launch;
 pub mod lease;
 pub mod package;
 pub mod plan;
 pub mod reconcile;
+pub mod update;
 pub mod wire;
 
 use std::fmt;
@@ -115,6 +117,9 @@ pub enum WaitingFor {
     Admission,
     /// The next launch retry after the executor could not be started.
     LaunchRetry,
+    /// Another process holds the repository's lock (a delivery, another open); retried soon,
+    /// without spending a launch retry.
+    Repository,
 }
 
 /// Where a run is.

@@ -4,6 +4,7 @@
 //! Every agent's root is the wrapper ([`wrapper`]), which records the exit code in a file. An
 //! agent's state comes from that file and the process table ([`procs`]), never from screen text.
 
+pub mod adopt;
 pub mod commands;
 pub mod procs;
 pub mod terminal;
@@ -109,37 +110,25 @@ pub struct StartRequest {
     pub argv: Vec<String>,
 }
 
-/// Starts an agent. `qcold` is the binary the wrapper runs as (`qcold agent-run …`).
-pub fn start(
-    config: &Config,
-    store: &mut Store,
-    qcold: &Path,
-    request: &StartRequest,
-    now: i64,
-) -> Result<AgentRecord, AgentError> {
-    let program = request.argv.first().filter(|p| !p.is_empty()).ok_or(AgentError::EmptyCommand)?;
-    if request.track.is_empty() || request.track.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(AgentError::BadTrack(request.track.clone()));
-    }
+/// An agent about to be started or adopted: its checked request, id and files.
+struct Prepared {
+    id: AgentId,
+    cwd: PathBuf,
+    dir: PathBuf,
+    exit_file: PathBuf,
+    /// The wrapper's command line around the request's command.
+    wrapped: Vec<String>,
+}
+
+/// Checks a request and builds its wrapper command line; `id` is the agent's.
+fn prepare(config: &Config, qcold: &Path, request: &StartRequest, id: AgentId) -> Result<Prepared, AgentError> {
     let cwd = request
         .cwd
         .canonicalize()
         .ok()
         .filter(|p| p.is_dir())
         .ok_or_else(|| AgentError::BadCwd(request.cwd.clone()))?;
-    if !is_runnable(program, &cwd) {
-        return Err(AgentError::NotFound(program.clone()));
-    }
-    if request.terminal {
-        Tmux::check_installed()?;
-    }
-    let id = match &request.id {
-        Some(id) if store.agent_exists(id)? => return Err(AgentError::IdTaken(id.to_string())),
-        Some(id) => id.clone(),
-        None => generate_id(store, &request.track, now)?,
-    };
     let dir = config.state_dir.join("agents").join(id.as_str());
-    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let exit_file = dir.join("exit-code");
     let mut wrapped = vec![
         qcold.to_string_lossy().into_owned(),
@@ -155,11 +144,52 @@ pub fn start(
     }
     wrapped.push("--".into());
     wrapped.extend(request.argv.iter().cloned());
+    Ok(Prepared { id, cwd, dir, exit_file, wrapped })
+}
+
+/// Starts an agent. `qcold` is the binary the wrapper runs as (`qcold agent-run …`).
+///
+/// Files an earlier agent with the same id left (its exit code, its pid) are removed first, so
+/// the new agent is never judged by them. The record is written after the process started; a
+/// caller that must survive a crash in between names the id itself and looks for the agent
+/// with [`adopt::adopt`] before starting it again.
+pub fn start(
+    config: &Config,
+    store: &mut Store,
+    qcold: &Path,
+    request: &StartRequest,
+    now: i64,
+) -> Result<AgentRecord, AgentError> {
+    let program = request.argv.first().filter(|p| !p.is_empty()).ok_or(AgentError::EmptyCommand)?;
+    if request.track.is_empty() || request.track.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AgentError::BadTrack(request.track.clone()));
+    }
+    let id = match &request.id {
+        Some(id) if store.agent_exists(id)? => return Err(AgentError::IdTaken(id.to_string())),
+        Some(id) => id.clone(),
+        None => generate_id(store, &request.track, now)?,
+    };
+    let Prepared { id, cwd, dir, exit_file, wrapped } = prepare(config, qcold, request, id)?;
+    if !is_runnable(program, &cwd) {
+        return Err(AgentError::NotFound(program.clone()));
+    }
+    if request.terminal {
+        Tmux::check_installed()?;
+    }
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    for stale in [exit_file.clone(), wrapper::pid_file(&exit_file)] {
+        match std::fs::remove_file(&stale) {
+            Ok(()) => tracing::info!("agent {id}: removed {} left by an earlier agent with this id", stale.display()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io(format!("cannot remove {}", stale.display()))(err)),
+        }
+    }
 
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
         let session = agent::session_name(&id);
         let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped)?;
         await_exec(pid, &exit_file.to_string_lossy());
+        crate::fault::point(config, "after-session-start");
         (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
     } else {
         let stdout_log = dir.join("stdout.log");

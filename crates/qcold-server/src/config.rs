@@ -81,6 +81,9 @@ pub struct QueueConfig {
     pub sync_interval: Duration,
     /// How often held leases are extended; at most [`lease::HEARTBEAT_SECS`].
     pub heartbeat: Duration,
+    /// How long a launch waits before trying again when another process holds the repository's
+    /// lock (`QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS`, default 5); no launch retry is spent.
+    pub repository_retry_secs: i64,
 }
 
 impl Default for QueueConfig {
@@ -90,6 +93,7 @@ impl Default for QueueConfig {
             budgets: Budgets::default(),
             sync_interval: Duration::from_secs(60),
             heartbeat: Duration::from_secs(lease::HEARTBEAT_SECS.unsigned_abs()),
+            repository_retry_secs: 5,
         }
     }
 }
@@ -232,6 +236,10 @@ fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueCon
             .ok_or_else(|| {
                 anyhow::anyhow!("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS must be comma-separated whole seconds, got {raw:?}")
             })?;
+    }
+    if let Some(n) = number::<i64>(var, "QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS")? {
+        anyhow::ensure!(n >= 0, "QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS must be whole seconds, got {n}");
+        queue.repository_retry_secs = n;
     }
     if let Some(n) = number::<u32>(var, "QCOLD_QUEUE_MAX_ITERATIONS")? {
         anyhow::ensure!(n >= 1, "QCOLD_QUEUE_MAX_ITERATIONS must be at least 1, got {n}");

@@ -344,6 +344,28 @@ pub fn worktree_list(root: &Path) -> Result<Vec<PathBuf>, GitError> {
         .collect())
 }
 
+/// The worktree that has `branch` checked out, if one does.
+pub fn worktree_of_branch(root: &Path, branch: &str) -> Result<Option<PathBuf>, GitError> {
+    let out = run(root, &["worktree", "list", "--porcelain", "-z"])?;
+    let wanted = format!("branch refs/heads/{branch}");
+    let mut path = None;
+    for field in out.split(|b| *b == 0) {
+        if let Some(p) = field.strip_prefix(b"worktree ") {
+            path = Some(PathBuf::from(String::from_utf8_lossy(p).into_owned()));
+        } else if field == wanted.as_bytes() {
+            return Ok(path);
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a worktree holds anything beyond Q-COLD's own `.task/`: a change, an untracked file
+/// or an ignored one (ignored files may be work too: a `.env`, a local database).
+pub fn holds_more_than_task_dir(worktree: &Path) -> Result<bool, GitError> {
+    let out = run(worktree, &["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored"])?;
+    Ok(parse_porcelain_z(&out).iter().any(|f| f.path != ".task" && !f.path.starts_with(".task/")))
+}
+
 /// Drops the metadata of worktrees whose directories are gone.
 pub fn worktree_prune(root: &Path) -> Result<(), GitError> {
     run(root, &["worktree", "prune"]).map(drop)

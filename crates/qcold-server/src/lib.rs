@@ -38,6 +38,7 @@ pub mod agents;
 pub mod app;
 pub mod config;
 pub mod deadline;
+pub mod fault;
 pub mod git;
 pub mod guard;
 pub mod http;

@@ -17,6 +17,7 @@ mod launch;
 mod packet;
 mod reconcile;
 mod settle;
+mod steps;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

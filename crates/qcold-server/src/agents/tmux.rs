@@ -27,7 +27,19 @@ pub enum TmuxError {
         /// What tmux said.
         stderr: String,
     },
+    /// tmux did not answer in time and was stopped.
+    #[error("`tmux {args}` did not answer within 15 s and was stopped")]
+    TimedOut {
+        /// The arguments.
+        args: String,
+    },
 }
+
+/// How long one tmux command may take; the server answers in milliseconds when it is well.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The most output kept from one tmux command (a captured screen is far smaller).
+const OUTPUT_BOUND: usize = 8 << 20;
 
 /// Q-COLD's tmux server.
 #[derive(Debug, Clone)]
@@ -60,17 +72,20 @@ impl Tmux {
         cmd
     }
 
+    /// Runs one tmux command with a deadline: a wedged server never holds a caller.
     fn run(&self, args: &[&str]) -> Result<String, TmuxError> {
-        let out = self.command(args).output().map_err(|e| {
+        let out = crate::deadline::capture(&mut self.command(args), DEADLINE, OUTPUT_BOUND).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound { TmuxError::Missing } else { TmuxError::Spawn(e) }
         })?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(TmuxError::Failed {
+        match out.ended {
+            crate::deadline::Ended::Exited(status) if status.success() => {
+                Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            }
+            crate::deadline::Ended::Exited(_) => Err(TmuxError::Failed {
                 args: args.join(" "),
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
+            }),
+            crate::deadline::Ended::TimedOut => Err(TmuxError::TimedOut { args: args.join(" ") }),
         }
     }
 
@@ -93,6 +108,12 @@ impl Tmux {
             args: "new-session".into(),
             stderr: format!("unexpected pane pid {pid:?}"),
         })
+    }
+
+    /// The pid of the first pane of a session; `None` when there is no such session.
+    pub fn pane_pid(&self, session: &str) -> Option<u32> {
+        let out = self.run(&["list-panes", "-t", &format!("={session}"), "-F", "#{pane_pid}"]).ok()?;
+        out.lines().next()?.trim().parse().ok()
     }
 
     /// Whether a session exists.

@@ -6,7 +6,7 @@
 //! a child subreaper, so processes the command leaves behind stay in its tree until `agent stop`.
 
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -20,6 +20,8 @@ pub fn run(exit_file: &Path, stdin_file: Option<&Path>, env: &[(String, String)]
         // A registered handler replaces the default "terminate"; exec resets it for the command.
         let _ = signal_hook::flag::register(signal, Arc::new(AtomicBool::new(false)));
     }
+    // The pid names this agent's process tree to a daemon that adopts it after a crash.
+    let _ = std::fs::write(pid_file(exit_file), format!("{}\n", std::process::id()));
     let code = match argv.split_first() {
         None => {
             eprintln!("qcold agent-run: no command given");
@@ -61,6 +63,16 @@ fn spawn(
         cmd.stdin(std::fs::File::open(path)?);
     }
     cmd.spawn()
+}
+
+/// Where the wrapper with this exit file records its pid: next to the exit file.
+pub fn pid_file(exit_file: &Path) -> PathBuf {
+    exit_file.with_file_name("wrapper.pid")
+}
+
+/// Reads the pid the wrapper recorded.
+pub fn recorded_pid(exit_file: &Path) -> Option<u32> {
+    std::fs::read_to_string(pid_file(exit_file)).ok()?.trim().parse().ok()
 }
 
 /// Reads a recorded exit code.

@@ -1,36 +1,30 @@
-//! Admission and launch: which ready items start now, and starting one — open (or resume) its
-//! task, write its packet, start its agent command in a tmux terminal in the worktree.
+//! Admission and launch: which ready items start now, and driving one's launch to its end.
 //!
-//! A launch is re-entrant: the attempt's ledger row and its deterministic agent id are written
-//! before the agent starts, so a launch re-driven after a daemon crash adopts the agent the dead
-//! launch started instead of starting a second one.
+//! A launch is the recorded state machine of [`qcold_core::queue::launch`]: the worker gathers
+//! what the item's open ledger row, its task and its agent left behind, asks
+//! [`next_step`](launch::next_step) for the first effect not yet confirmed, applies it
+//! ([`super::steps`]), and repeats until the item runs. A launch re-driven after a crash at any
+//! point therefore resumes where the dead one stopped: one task, one agent start and one ledger
+//! row per iteration.
 
 use std::path::Path;
 
-use qcold_core::agent::AgentRecord;
+use qcold_core::AgentId;
+use qcold_core::TaskStatus;
 use qcold_core::queue::admission::{self, Decision, HostSample};
+use qcold_core::queue::launch::{self, AgentTrace, LaunchEvidence, Step, TaskTrace};
 use qcold_core::queue::plan;
 use qcold_core::queue::wire::Run;
-use qcold_core::queue::{Attempt as Ledger, ItemRecord, ItemStatus, RunStatus, TaskClass, WaitingFor};
-use qcold_core::task::TaskRecord;
-use qcold_core::{AgentId, CommandName, TaskStatus};
+use qcold_core::queue::{Attempt, ItemRecord, ItemStatus, RunStatus, TaskClass, WaitingFor};
 
-use super::{Scheduler, packet, settle};
-use crate::agents::{self, commands};
+use super::steps::Failure;
+use super::{Scheduler, settle};
+use crate::agents::adopt;
 use crate::store::{ItemUpdate, Store};
-use crate::taskflow::{self, OpenRequest, Opened};
 
-/// One iteration about to start.
-struct Attempt<'a> {
-    run: &'a Run,
-    item: &'a ItemRecord,
-    task: &'a TaskRecord,
-    /// Its ledger row.
-    row: u32,
-    /// Its semantic iteration within the current budget.
-    iteration: u32,
-    agent_id: AgentId,
-}
+/// More steps than any launch takes (the longest path has six); reaching it is a bug, reported
+/// rather than looped on.
+const MAX_STEPS: usize = 12;
 
 /// The agent id of ledger row `row`: `q-<run>-<item>-<row>`, deterministic so a re-driven launch
 /// finds it. An item id too long for an agent id is replaced by a stable hash of it.
@@ -107,8 +101,10 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Launches (or re-drives the launch of) an item whose lease is held with `epoch`. A failure
-    /// to start is a launch failure (its own budget); it never counts as an iteration.
+    /// Launches (or re-drives the launch of) an item whose lease is held with `epoch`: applies
+    /// the steps [`launch::next_step`] names until the item runs. A failure to start is a launch
+    /// failure (its own budget), never an iteration; a store or tmux error leaves the item as it
+    /// is, and the next pass re-drives it from what exists.
     pub(super) fn launch(
         &mut self,
         store: &mut Store,
@@ -117,157 +113,151 @@ impl Scheduler {
         epoch: u64,
         now: i64,
     ) -> anyhow::Result<()> {
-        let starting = ItemUpdate::of(item, ItemStatus::Starting, "opening its task");
-        self.write(store, item, epoch, &starting, now)?;
-        let task = match self.open_task(store, run, item, now) {
-            Ok(task) => task,
-            Err(failure) => return self.launch_failed(store, item, epoch, None, &failure, now),
-        };
-        let mut current = ItemUpdate {
-            task_id: Some(task.id.clone()),
-            ..ItemUpdate::of(item, ItemStatus::Starting, "starting its agent")
-        };
-        self.write(store, item, epoch, &current, now)?;
+        crate::fault::point(&self.config, "after-lease");
+        let mut item = reread(store, item)?;
+        let mut evidence = self.launch_evidence(store, &item)?;
+        for _ in 0..MAX_STEPS {
+            let step = launch::next_step(&evidence);
+            tracing::debug!("launch of {}/{}: {step:?} after {evidence:?}", item.run_id, item.id);
+            let applied = match &step {
+                Step::BeginRow => self.begin_row(store, run, &item, epoch, now),
+                Step::OpenTask => self.open_step(store, run, &item, epoch, now),
+                Step::WritePacket => self.write_packet(store, run, &item),
+                Step::ClearStaleExit => self.clear_stale_exit(&item),
+                Step::StartAgent => self.start_step(store, run, &item, now),
+                Step::AdoptAgent => self.adopt_step(store, run, &item, now),
+                Step::Run => return self.mark_running(store, &item, epoch, now),
+                Step::Judge => {
+                    self.mark_running(store, &item, epoch, now)?;
+                    let item = reread(store, &item)?;
+                    return self.judge(store, run, &item, now);
+                }
+                Step::Abandon { reason } => return self.launch_failed(store, &item, epoch, reason, now),
+            };
+            match applied {
+                Ok(()) => {}
+                Err(Failure::Launch(reason)) => return self.launch_failed(store, &item, epoch, &reason, now),
+                Err(Failure::Retry(err)) => return Err(err),
+            }
+            evidence = evidence.after(&step);
+            item = reread(store, &item)?;
+        }
+        anyhow::bail!("the launch of {}/{} did not settle in {MAX_STEPS} steps ({evidence:?})", item.run_id, item.id)
+    }
 
-        // Re-drive the open ledger row if a dead launch left one; otherwise start the next.
-        let (row, iteration) = match super::reconcile::open_row(item) {
-            Some(row) => (row, item.iteration.max(1)),
-            None => (item.attempts.last().map_or(1, |a| a.iteration + 1), item.iteration + 1),
+    /// What the item's open ledger row, its task and its agent left behind.
+    fn launch_evidence(&self, store: &Store, item: &ItemRecord) -> anyhow::Result<LaunchEvidence> {
+        let Some(row) = open_attempt(item) else {
+            return Ok(LaunchEvidence {
+                row: false,
+                task: TaskTrace::Unrecorded,
+                packet: false,
+                agent: AgentTrace::None,
+            });
         };
-        let agent_id = agent_id(run, item, row)?;
-        let adopted = store.agent(&agent_id)?;
-        let attempt = Attempt { run, item, task: &task, row, iteration, agent_id };
-        let agent = match adopted {
-            Some(agent) => agent,
-            None => match self.start_agent(store, &attempt, now) {
-                Ok(agent) => agent,
-                Err((row, failure)) => return self.launch_failed(store, item, epoch, row, &failure, now),
+        let task = match row.task_id.as_deref() {
+            None => TaskTrace::Unrecorded,
+            Some(id) => match store.task(id)? {
+                Some(task) if task.status == TaskStatus::Open && Path::new(&task.worktree).is_dir() => TaskTrace::Open,
+                Some(task) if task.status == TaskStatus::Open => TaskTrace::Missing,
+                Some(task) => TaskTrace::MovedOn { status: task.status },
+                None => TaskTrace::Missing,
             },
         };
-        current.status = ItemStatus::Running;
-        current.reason = format!("agent {} works on it (iteration {iteration})", agent.id);
-        current.iteration = iteration;
-        current.agent_id = Some(agent.id.to_string());
-        self.write(store, item, epoch, &current, now)?;
-        Ok(())
-    }
-
-    /// Chooses the agent command, writes the packet, records the ledger row (before the start, so
-    /// a re-driven launch finds it) and starts the agent. A failure names the row to forget, if
-    /// one was written.
-    fn start_agent(&self, store: &mut Store, a: &Attempt<'_>, now: i64) -> Result<AgentRecord, (Option<u32>, String)> {
-        let command = self.agent_command(store, a.run, a.item, now).map_err(|failure| (None, failure))?;
-        let dir = packet::dir(&self.config, &a.run.id, &a.item.id);
-        let packet_file = dir.join(format!("packet-{}.md", a.row));
-        let max = self.config.queue.budgets.max_iterations;
-        let text = packet::render(a.run, a.item, a.task, a.iteration, max, &a.item.attempts);
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(&packet_file, &text))
-            .map_err(|err| (None, format!("cannot write the packet {}: {err}", packet_file.display())))?;
-        let row = Ledger {
-            iteration: a.row,
-            agent_command: command.name.to_string(),
-            agent_id: Some(a.agent_id.to_string()),
-            terminal: Some(format!("{}:0.0", qcold_core::agent::session_name(&a.agent_id))),
-            packet: Some(packet_file.to_string_lossy().into_owned()),
-            task_id: Some(a.task.id.clone()),
-            log: None,
-            bundle: None,
-            failure: None,
-            started_at: now,
-            finished_at: None,
+        let packet = row.packet.as_deref().is_some_and(|p| Path::new(p).is_file());
+        let agent = match row.agent_id.as_deref() {
+            Some(id) => adopt::trace(&self.config, store, &AgentId::new(id)?, row.started_at)?,
+            None => AgentTrace::None,
         };
-        store.insert_attempt(&a.run.id, &a.item.id, &row).map_err(|e| (None, e.to_string()))?;
-        let worktree = Path::new(&a.task.worktree);
-        let track = format!("queue-{}", a.run.id);
-        let mut request = commands::invocation(&command, &text, &packet_file, worktree, &track, true);
-        request.id = Some(a.agent_id.clone());
-        request.name = Some(format!("{} {}", a.task.repo, a.item.slug));
-        request.env = self.agent_env(a.task, &packet_file);
-        agents::start(&self.config, store, &self.qcold, &request, now)
-            .map_err(|err| (Some(a.row), format!("cannot start agent command {}: {err}", command.name)))
+        Ok(LaunchEvidence { row: true, task, packet, agent })
     }
 
-    /// Records a launch failure: the unstarted ledger row is dropped, the item waits for its
-    /// next launch retry or fails when the budget is spent.
-    fn launch_failed(
+    /// Records a launch failure: the item waits for its next launch retry, or fails when the
+    /// budget is spent. The open row is forgotten only when its agent left no trace at all; a
+    /// row whose agent may be alive is kept, and the next pass adopts the agent.
+    pub(super) fn launch_failed(
         &mut self,
         store: &mut Store,
         item: &ItemRecord,
         epoch: u64,
-        row: Option<u32>,
         failure: &str,
         now: i64,
     ) -> anyhow::Result<()> {
         tracing::warn!("launch of {}/{} failed: {failure}", item.run_id, item.id);
-        if let Some(row) = row {
-            store.delete_attempt(&item.run_id, &item.id, row)?;
+        let update = self.launch_failure_update(item, failure, now);
+        self.end_launch(store, item, epoch, update, now)
+    }
+
+    /// Ends a launch that did not start its agent with `update`, forgetting the open row (and
+    /// the iteration it began) when its agent left no trace.
+    fn end_launch(
+        &mut self,
+        store: &mut Store,
+        item: &ItemRecord,
+        epoch: u64,
+        mut update: ItemUpdate,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let Some(row) = open_attempt(item) else {
+            self.write(store, item, epoch, &update, now)?;
+            return Ok(());
+        };
+        let trace = match row.agent_id.as_deref() {
+            Some(id) => adopt::trace(&self.config, store, &AgentId::new(id)?, row.started_at)?,
+            None => AgentTrace::None,
+        };
+        if !matches!(trace, AgentTrace::None | AgentTrace::Stale) {
+            anyhow::bail!(
+                "the launch of {}/{} failed after its agent started ({trace:?}); it is adopted next pass",
+                item.run_id,
+                item.id
+            );
         }
-        let current = store.item(&item.run_id, &item.id)?.unwrap_or_else(|| item.clone());
-        let update = self.launch_failure_update(&current, failure, now);
-        self.write(store, item, epoch, &update, now)?;
+        // The row began this iteration; forgetting it gives the iteration back.
+        update.iteration = item.iteration.saturating_sub(1);
+        store.abandon_attempt(&item.run_id, &item.id, epoch, row.iteration, &update, now)?;
+        if item.status.is_in_flight() && !update.status.is_in_flight() {
+            self.freed = true;
+        }
+        if !update.status.is_in_flight() {
+            self.release(store, item, epoch)?;
+        }
         Ok(())
     }
 
-    /// The item's task: the open one it already has, a paused or failed-closeout one resumed,
-    /// else a new one.
-    fn open_task(&self, store: &mut Store, run: &Run, item: &ItemRecord, now: i64) -> Result<TaskRecord, String> {
-        if let Some(task) = item.task_id.as_deref().and_then(|id| store.task(id).ok().flatten())
-            && task.status == TaskStatus::Open
-            && Path::new(&task.worktree).is_dir()
-        {
-            return Ok(task);
-        }
-        let request = OpenRequest {
-            repo: Some(run.repo.clone()),
-            slug: item.slug.clone(),
-            profile: None,
-            prompt: Some(item.prompt.clone()),
+    /// The launch is complete (or its task moved on): the item runs with the row's agent.
+    fn mark_running(&mut self, store: &mut Store, item: &ItemRecord, epoch: u64, now: i64) -> anyhow::Result<()> {
+        let row =
+            open_attempt(item).ok_or_else(|| anyhow::anyhow!("{}/{} has no open ledger row", item.run_id, item.id))?;
+        let agent_id = match row.agent_id.as_deref() {
+            Some(id) if store.agent_exists(&AgentId::new(id)?)? => Some(id.to_owned()),
+            _ => None,
         };
-        match taskflow::open(&self.config, store, &request, now) {
-            Ok(Opened::Created(task) | Opened::Resumed(task)) => Ok(task),
-            Err(taskflow::TaskError::AlreadyOpen { id, .. }) => {
-                store.task(&id).ok().flatten().ok_or_else(|| format!("task {id} is open but cannot be read"))
-            }
-            Err(err) => Err(format!("cannot open task {}: {err}", item.slug)),
-        }
+        crate::fault::point(&self.config, "after-agent-record");
+        let reason = match &agent_id {
+            Some(agent) => format!("agent {agent} works on it (iteration {})", item.iteration),
+            None => format!("its task moved on while no daemon watched (iteration {})", item.iteration),
+        };
+        let update = ItemUpdate {
+            agent_id,
+            task_id: row.task_id.clone().or_else(|| item.task_id.clone()),
+            ..ItemUpdate::of(item, ItemStatus::Running, reason)
+        };
+        self.write(store, item, epoch, &update, now)?;
+        Ok(())
     }
+}
 
-    /// The item's agent command: its own, the run's, else the first ready one.
-    fn agent_command(
-        &self,
-        store: &mut Store,
-        run: &Run,
-        item: &ItemRecord,
-        now: i64,
-    ) -> Result<qcold_core::agent::command::AgentCommand, String> {
-        let statuses = commands::statuses(store, false, now).map_err(|e| e.to_string())?;
-        let wanted: Vec<CommandName> = match item.agent.as_deref().or(run.agent.as_deref()) {
-            Some(name) => vec![CommandName::new(name.to_owned()).map_err(|e| e.to_string())?],
-            None => statuses.list.iter().map(|s| s.command.name.clone()).collect(),
-        };
-        let chosen = commands::choose(&statuses, &wanted);
-        if chosen.is_err() && !statuses.stale.is_empty() {
-            // An expired "not ready" may be out of date: look again before counting a failure.
-            let _ = commands::refresh(store, &statuses.stale, now);
-        }
-        chosen.map_err(|e| e.to_string())
-    }
+/// The item as stored now, with its ledger.
+fn reread(store: &Store, item: &ItemRecord) -> anyhow::Result<ItemRecord> {
+    let mut fresh = store
+        .item(&item.run_id, &item.id)?
+        .ok_or_else(|| anyhow::anyhow!("item {}/{} disappeared during its launch", item.run_id, item.id))?;
+    fresh.attempts = store.item_attempts(&item.run_id, &item.id)?;
+    Ok(fresh)
+}
 
-    /// The agent's environment: where its task and packet are, and the qcold that runs it.
-    fn agent_env(&self, task: &TaskRecord, packet_file: &Path) -> Vec<(String, String)> {
-        let bin_dir = self.qcold.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
-        let path = match &self.config.path_env {
-            Some(path) if !path.is_empty() => format!("{bin_dir}:{path}"),
-            _ => bin_dir,
-        };
-        vec![
-            ("QCOLD_TASK_SLUG".into(), task.slug.to_string()),
-            ("QCOLD_TASK_WORKTREE".into(), task.worktree.clone()),
-            ("QCOLD_PACKET_FILE".into(), packet_file.to_string_lossy().into_owned()),
-            ("QCOLD_BIN".into(), self.qcold.to_string_lossy().into_owned()),
-            ("QCOLD_STATE_DIR".into(), self.config.state_dir.to_string_lossy().into_owned()),
-            ("PATH".into(), path),
-        ]
-    }
+/// The ledger row of the iteration being launched or run: the last one, while it is open.
+pub(super) fn open_attempt(item: &ItemRecord) -> Option<&Attempt> {
+    item.attempts.last().filter(|a| a.finished_at.is_none())
 }

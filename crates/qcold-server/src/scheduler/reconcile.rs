@@ -35,7 +35,7 @@ impl Scheduler {
         }
     }
 
-    fn judge(&mut self, store: &mut Store, run: &Run, item: &ItemRecord, now: i64) -> anyhow::Result<()> {
+    pub(super) fn judge(&mut self, store: &mut Store, run: &Run, item: &ItemRecord, now: i64) -> anyhow::Result<()> {
         let task = item.task_id.as_deref().map(|id| store.task(id)).transpose()?.flatten();
         let agent = match item.agent_id.as_deref().map(AgentId::new).transpose()? {
             Some(id) => store.agent(&id)?,

@@ -105,7 +105,12 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
     assert_eq!(quit.status, ItemStatus::Waiting, "recovered, then its relaunch failed: {quit:?}");
     assert_eq!(quit.waiting_for, Some(WaitingFor::LaunchRetry));
     assert_eq!(quit.next_attempt_at, Some(160), "the first launch retry is 60 s away");
-    assert!(quit.reason.contains("launch retry 1 of 3") && quit.reason.contains("ghost"), "{}", quit.reason);
+    // The agent command is chosen before anything is created, so its absence is the failure.
+    assert!(
+        quit.reason.contains("launch retry 1 of 3") && quit.reason.contains("no such agent command"),
+        "{}",
+        quit.reason
+    );
     assert_eq!(quit.attempts.len(), 0, "no ledger row was opened for the test's hand-made iteration");
     assert_eq!(status("next").status, ItemStatus::Waiting, "its dependency succeeded, its launch failed");
 

@@ -202,6 +202,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     8,
     "recent tasks index",
     "CREATE INDEX tasks_by_update ON tasks (updated_at, id);",
+),
+(
+    9,
+    "what a waiting item waits for, checked by the daemon's enum rather than a closed list",
+    // A CHECK cannot be altered; the column is rebuilt without it, so a new `WaitingFor`
+    // needs no table rebuild. Reads still refuse a value the enum does not know.
+    "ALTER TABLE queue_items RENAME COLUMN waiting_for TO waiting_for_v6;
+    ALTER TABLE queue_items ADD COLUMN waiting_for TEXT;
+    UPDATE queue_items SET waiting_for = waiting_for_v6;
+    ALTER TABLE queue_items DROP COLUMN waiting_for_v6;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

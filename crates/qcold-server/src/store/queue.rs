@@ -7,7 +7,7 @@
 use qcold_core::queue::admission::HostSample;
 use qcold_core::queue::graph::Item;
 use qcold_core::queue::lease::{self, Grant, LEASE_TTL_SECS, Lease};
-use qcold_core::queue::{ExecutionMode, ItemRecord, ItemStatus, RunStatus, WaitingFor};
+use qcold_core::queue::{ExecutionMode, ItemRecord, RunStatus};
 use qcold_core::{ItemId, RepoId, RunId, TaskSlug};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
@@ -16,42 +16,7 @@ use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 pub(super) const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
     next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at, waiting_for";
 
-/// What a worker writes to an item it leases: every field the scheduler changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemUpdate {
-    /// The new status.
-    pub status: ItemStatus,
-    /// Why, in words.
-    pub reason: String,
-    /// Not before this time, for `waiting`.
-    pub next_attempt_at: Option<i64>,
-    /// What a `waiting` item waits for.
-    pub waiting_for: Option<WaitingFor>,
-    /// Launch failures so far.
-    pub launch_failures: u32,
-    /// The semantic iteration.
-    pub iteration: u32,
-    /// Its task record.
-    pub task_id: Option<String>,
-    /// Its current agent.
-    pub agent_id: Option<String>,
-}
-
-impl ItemUpdate {
-    /// An update that keeps everything of `item` but its status, reason and retry time.
-    pub fn of(item: &ItemRecord, status: ItemStatus, reason: impl Into<String>) -> Self {
-        Self {
-            status,
-            reason: reason.into(),
-            next_attempt_at: None,
-            waiting_for: None,
-            launch_failures: item.launch_failures,
-            iteration: item.iteration,
-            task_id: item.task_id.clone(),
-            agent_id: item.agent_id.clone(),
-        }
-    }
-}
+pub use qcold_core::queue::update::ItemUpdate;
 
 impl Store {
     /// Stores a run and its items (all `pending`) in one transaction.
@@ -161,29 +126,7 @@ impl Store {
         update: &ItemUpdate,
         now: i64,
     ) -> Result<(), StoreError> {
-        let changed = self.conn.execute(
-            "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
-                 launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12
-             WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
-            params![
-                run.as_str(),
-                item.as_str(),
-                epoch,
-                update.status.as_str(),
-                update.reason,
-                update.next_attempt_at,
-                now,
-                update.launch_failures,
-                update.iteration,
-                update.task_id,
-                update.agent_id,
-                update.waiting_for.map(enum_text)
-            ],
-        )?;
-        if changed == 0 {
-            return Err(StoreError::Fenced { item: item.to_string(), epoch });
-        }
-        Ok(())
+        write_item(&self.conn, run, item, epoch, update, now)
     }
 
     /// Makes items waiting for admission eligible now: capacity was freed.
@@ -299,4 +242,38 @@ pub(super) fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord>
         waiting_for: row.get::<_, Option<String>>(20)?.map(|w| enum_from(20, w)).transpose()?,
         attempts: Vec::new(),
     })
+}
+
+/// [`Store::update_item`] on a connection or inside a transaction.
+pub(super) fn write_item(
+    conn: &rusqlite::Connection,
+    run: &RunId,
+    item: &ItemId,
+    epoch: u64,
+    update: &ItemUpdate,
+    now: i64,
+) -> Result<(), StoreError> {
+    let changed = conn.execute(
+        "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
+             launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12
+         WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
+        params![
+            run.as_str(),
+            item.as_str(),
+            epoch,
+            update.status.as_str(),
+            update.reason,
+            update.next_attempt_at,
+            now,
+            update.launch_failures,
+            update.iteration,
+            update.task_id,
+            update.agent_id,
+            update.waiting_for.map(enum_text)
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::Fenced { item: item.to_string(), epoch });
+    }
+    Ok(())
 }

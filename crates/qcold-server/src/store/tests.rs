@@ -106,7 +106,7 @@ fn schema_snapshot() {
                 lease_owner TEXT,
                 lease_epoch INTEGER NOT NULL DEFAULT 0,
                 lease_expires_at INTEGER NOT NULL DEFAULT 0,
-                updated_at INTEGER NOT NULL, waiting_for TEXT CHECK (waiting_for IN ('admission', 'launch-retry')),
+                updated_at INTEGER NOT NULL, waiting_for TEXT,
                 PRIMARY KEY (run_id, id),
                 UNIQUE (run_id, position),
                 UNIQUE (run_id, slug)

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use qcold_core::queue::launch::{self, BranchTrace, Leftover};
 use qcold_core::task::{EventKind, TaskRecord, branch_name, task_id, worktree_name};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
@@ -79,10 +80,12 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
         return Err(TaskError::PrimaryDirty { root: repo.root.clone(), files: files.join(", ") });
     }
     let branch = branch_name(&request.slug);
-    if git::branch_exists(root, &branch)? {
-        return Err(TaskError::BranchExists { branch, root: repo.root.clone() });
-    }
     let base_commit = git::rev_parse(root, base)?;
+    if git::branch_exists(root, &branch)? {
+        // No unfinished task uses the branch (that was checked above).
+        remove_leftover(root, &branch, &base_commit)
+            .map_err(|()| TaskError::BranchExists { branch: branch.clone(), root: repo.root.clone() })?;
+    }
 
     let sequence = store.next_task_sequence(&repo.id)?;
     let worktree = repos::worktree_root(&repo).join(worktree_name(sequence, &request.slug));
@@ -110,7 +113,9 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
     if let Some(parent) = worktree.parent() {
         std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
     }
-    if let Err(err) = git::worktree_add(root, &worktree, &branch, &base_commit) {
+    let added = git::worktree_add(root, &worktree, &branch, &base_commit);
+    crate::fault::point(config, "after-worktree-add");
+    if let Err(err) = added {
         // git may have made the branch before failing; it points at the base and holds nothing,
         // and leaving it would refuse every retry of this open.
         if git::rev_parse(root, &branch).is_ok_and(|tip| tip == base_commit) {
@@ -124,6 +129,7 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
         .and_then(|()| files::append_event(&worktree, &opened))
         .map_err(io(format!("cannot write {}", files::env_path(&worktree).display())))
         .and_then(|()| store.insert_task(&task, &opened).map_err(TaskError::from));
+    crate::fault::point(config, "after-task-record");
     if let Err(err) = stored {
         // Nothing but our own .task/ files is in the new worktree: removing it loses no work.
         let _ = git::worktree_remove(root, &worktree, true);
@@ -131,4 +137,30 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
         return Err(err);
     }
     Ok(Opened::Created(task))
+}
+
+/// Removes a branch `task/<slug>` no unfinished task uses, with its worktree, when doing so loses
+/// nothing ([`launch::leftover`]): a launch killed between creating the branch and storing the
+/// task leaves exactly that. `Err(())` keeps it (it has commits or changes of its own).
+fn remove_leftover(root: &Path, branch: &str, base_commit: &str) -> Result<(), ()> {
+    let look = || -> Result<(BranchTrace, Option<std::path::PathBuf>), git::GitError> {
+        let worktree = git::worktree_of_branch(root, branch)?;
+        let own_commits = !git::is_ancestor(root, branch, base_commit)?;
+        let worktree_changes = match &worktree {
+            Some(path) if path.is_dir() => git::holds_more_than_task_dir(path)?,
+            _ => false,
+        };
+        Ok((BranchTrace { own_commits, worktree_changes }, worktree))
+    };
+    let (trace, worktree) = look().map_err(|err| tracing::warn!("cannot inspect {branch}: {err}"))?;
+    if launch::leftover(trace) == Leftover::Keep {
+        return Err(());
+    }
+    tracing::info!("removing {branch}: a launch left it without a task record, and it holds no work");
+    if let Some(path) = &worktree {
+        git::worktree_remove(root, path, true)
+            .map_err(|err| tracing::warn!("cannot remove {}: {err}", path.display()))?;
+    }
+    let _ = git::worktree_prune(root);
+    git::branch_delete(root, branch, true).map_err(|err| tracing::warn!("cannot delete {branch}: {err}"))
 }
