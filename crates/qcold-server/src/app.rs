@@ -53,7 +53,7 @@ struct Inner {
     agents: Cache<Vec<AgentView>>,
     /// The node sampler's recent samples, oldest first, for `GET /api/node/history`.
     history: Mutex<VecDeque<HostSample>>,
-    scheduler: Notify,
+    scheduler: Arc<Notify>,
     events: broadcast::Sender<Event>,
     /// Held while a cache changes and its events are published, and while a subscriber reads its
     /// first state.
@@ -88,9 +88,11 @@ fn state_tasks(store: &Store) -> anyhow::Result<Vec<TaskRecord>> {
 }
 
 impl AppState {
-    /// Opens the store, fills the caches and starts the background tasks (store watcher, node
-    /// sampler). They stop when `cancel` is cancelled.
-    pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
+    /// Opens the store and fills the caches. Nothing is spawned here: the caller ([`crate::serve`])
+    /// owns every background task — the store watcher, the node sampler (given the returned
+    /// [`NodeSampler`]) and the scheduler — each handed the narrow handle it needs
+    /// ([`Publisher`], [`Wake`]). They stop when `cancel` is cancelled.
+    pub async fn open(config: Config, cancel: CancellationToken) -> anyhow::Result<(Self, NodeSampler)> {
         let (store, repositories, queue, tasks, agents, sampler, first) = tokio::task::spawn_blocking({
             let config = config.clone();
             move || -> anyhow::Result<_> {
@@ -117,17 +119,24 @@ impl AppState {
                 tasks: Cache::new(tasks),
                 agents: Cache::new(agents),
                 history: Mutex::new(VecDeque::new()),
-                scheduler: Notify::new(),
+                scheduler: Arc::new(Notify::new()),
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 hub: Mutex::new(()),
                 cancel,
                 connections: TaskTracker::new(),
             }),
         };
-        crate::watch::spawn(state.clone());
-        spawn_sampler(state.clone(), sampler);
-        crate::scheduler::spawn(state.clone());
-        Ok(state)
+        Ok((state, sampler))
+    }
+
+    /// The publishing side of the state, for a background task.
+    pub fn publisher(&self) -> Publisher {
+        Publisher { inner: Arc::clone(&self.inner) }
+    }
+
+    /// What wakes the scheduler, for a background task.
+    pub fn wake(&self) -> Wake {
+        Wake { notify: Arc::clone(&self.inner.scheduler) }
     }
 
     /// The configuration the daemon runs with.
@@ -160,16 +169,13 @@ impl AppState {
     /// The full state and a receiver of every event published after it, taken together so
     /// that no event falls between the two and none is already part of the state.
     pub fn subscribe(&self) -> (StateResponse, broadcast::Receiver<Event>) {
-        let _hub = self.hub();
+        let _hub = self.inner.hub();
         (self.state(), self.inner.events.subscribe())
     }
 
     /// The latest node snapshot, aged to now: a sample older than three intervals is `stale`.
     pub fn node(&self) -> NodeSnapshot {
-        let snapshot = NodeSnapshot::clone(&self.inner.node.borrow());
-        let max_age =
-            i64::try_from(self.inner.config.node_sample_interval.as_secs().saturating_mul(3)).unwrap_or(i64::MAX);
-        snapshot.aged(unix_now(), max_age)
+        self.inner.node()
     }
 
     /// The full state, assembled from the caches; bounded as [`StateResponse`] describes.
@@ -182,33 +188,6 @@ impl AppState {
             queue: QueueView::clone(&self.inner.queue.get()),
             tasks: self.inner.tasks.get().to_vec(),
             agents: self.inner.agents.get().to_vec(),
-        }
-    }
-
-    /// Re-reads the repositories from the store and pushes them if they changed.
-    pub async fn reload_repositories(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.repositories, |store| Ok(store.repositories()?), delta::repositories).await
-    }
-
-    /// Re-reads the state's tasks from the store and pushes those that changed.
-    pub async fn reload_tasks(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.tasks, state_tasks, |old, new| delta::tasks(old, new)).await
-    }
-
-    /// Re-reads the agents from the store, derives their states from evidence, and pushes those
-    /// that changed.
-    pub async fn reload_agents(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.agents, |store| Ok(agents::list(store)?), |old, new| delta::agents(old, new)).await
-    }
-
-    /// Reloads the state's tasks and the agents; a failure is logged, and the next reload
-    /// catches up.
-    pub async fn reload_tasks_and_agents(&self) {
-        if let Err(err) = self.reload_tasks().await {
-            tracing::error!("cannot reload tasks: {err:#}");
-        }
-        if let Err(err) = self.reload_agents().await {
-            tracing::error!("cannot reload agents: {err:#}");
         }
     }
 
@@ -259,12 +238,98 @@ impl AppState {
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let store = Arc::clone(&self.inner.store);
+        self.inner.with_store(f).await
+    }
+
+    /// Asks the scheduler for a pass; wake-ups that arrive during a pass coalesce into one more.
+    pub fn wake_scheduler(&self) {
+        self.inner.scheduler.notify_one();
+    }
+}
+
+impl Inner {
+    /// The latest node snapshot, aged to now: a sample older than three intervals is `stale`.
+    fn node(&self) -> NodeSnapshot {
+        let snapshot = NodeSnapshot::clone(&self.node.borrow());
+        let max_age = i64::try_from(self.config.node_sample_interval.as_secs().saturating_mul(3)).unwrap_or(i64::MAX);
+        snapshot.aged(unix_now(), max_age)
+    }
+
+    /// Runs `f` on the store in a blocking task. A poisoned lock only means another blocking
+    /// task panicked; the store itself is fine.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let store = Arc::clone(&self.store);
         Ok(tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut store)
         })
         .await?)
+    }
+
+    /// The hub lock. A poisoned lock guards nothing that could be half-changed.
+    fn hub(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.hub.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends an event to every subscriber; called with the hub lock held.
+    fn send(&self, event: Event) {
+        // An error only means nobody is subscribed right now.
+        let _ = self.events.send(event);
+    }
+}
+
+/// The publishing side of the state, for the background tasks that change it (the scheduler,
+/// the store watcher, the node sampler): reloads a cache from the store and pushes the deltas.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+impl Publisher {
+    /// The configuration the daemon runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Cancelled when the daemon shuts down.
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.inner.cancel.clone().cancelled_owned()
+    }
+
+    /// The latest node snapshot, aged to now.
+    pub fn node(&self) -> NodeSnapshot {
+        self.inner.node()
+    }
+
+    /// Re-reads the repositories from the store and pushes them if they changed.
+    pub async fn reload_repositories(&self) -> anyhow::Result<()> {
+        self.reload(&self.inner.repositories, |store| Ok(store.repositories()?), delta::repositories).await
+    }
+
+    /// Re-reads the state's tasks from the store and pushes those that changed.
+    pub async fn reload_tasks(&self) -> anyhow::Result<()> {
+        self.reload(&self.inner.tasks, state_tasks, |old, new| delta::tasks(old, new)).await
+    }
+
+    /// Re-reads the agents from the store, derives their states from evidence, and pushes those
+    /// that changed.
+    pub async fn reload_agents(&self) -> anyhow::Result<()> {
+        self.reload(&self.inner.agents, |store| Ok(agents::list(store)?), |old, new| delta::agents(old, new)).await
+    }
+
+    /// Reloads the state's tasks and the agents; a failure is logged, and the next reload
+    /// catches up.
+    pub async fn reload_tasks_and_agents(&self) {
+        if let Err(err) = self.reload_tasks().await {
+            tracing::error!("cannot reload tasks: {err:#}");
+        }
+        if let Err(err) = self.reload_agents().await {
+            tracing::error!("cannot reload agents: {err:#}");
+        }
     }
 
     /// Re-reads the queue from the store and pushes what changed in more than lease heartbeats
@@ -282,72 +347,73 @@ impl AppState {
         diff: impl Fn(&T, &T) -> Vec<Event>,
     ) -> anyhow::Result<()> {
         let _one_at_a_time = cache.reload.lock().await;
-        let new = self.with_store(move |store| read(store)).await??;
+        let new = self.inner.with_store(move |store| read(store)).await??;
         // Only a reload changes the cache, and this one holds the reload lock.
         let old = cache.get();
         if *old == new {
             return Ok(());
         }
         let events = diff(&old, &new);
-        let _hub = self.hub();
+        let _hub = self.inner.hub();
         cache.value.send_replace(Arc::new(new));
         for event in events {
-            self.send(event);
+            self.inner.send(event);
         }
         Ok(())
     }
 
-    /// Asks the scheduler for a pass; wake-ups that arrive during a pass coalesce into one more.
-    pub fn wake_scheduler(&self) {
-        self.inner.scheduler.notify_one();
-    }
-
-    /// Resolves when someone asked the scheduler for a pass.
-    pub async fn scheduler_woken(&self) {
-        self.inner.scheduler.notified().await;
-    }
-
-    fn publish_node(&self, snapshot: NodeSnapshot) {
+    /// Keeps a node sample in the history and pushes it.
+    pub fn publish_node(&self, snapshot: NodeSnapshot) {
         {
             let mut history = self.inner.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if history.len() == HISTORY_CAP {
                 history.pop_front();
             }
-            history.push_back(crate::scheduler::host_sample(&snapshot, snapshot.heartbeat.sampled_at));
+            history.push_back(crate::node::host_sample(&snapshot, snapshot.heartbeat.sampled_at));
         }
-        let _hub = self.hub();
+        let _hub = self.inner.hub();
         self.inner.node.send_replace(Arc::new(snapshot.clone()));
-        self.send(Event::Node(Box::new(snapshot)));
-    }
-
-    /// The hub lock. A poisoned lock guards nothing that could be half-changed.
-    fn hub(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner.hub.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Sends an event to every subscriber; called with the hub lock held.
-    fn send(&self, event: Event) {
-        // An error only means nobody is subscribed right now.
-        let _ = self.inner.events.send(event);
+        self.inner.send(Event::Node(Box::new(snapshot)));
     }
 }
 
-/// Samples the node every `node_sample_interval` and publishes each sample. Sampling is the one
-/// periodic job of the daemon: host load changes without telling anyone, so it has to be looked
-/// at. It runs in-process (no child processes) and refreshes only what the snapshot reports.
-fn spawn_sampler(state: AppState, sampler: NodeSampler) {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(state.config().node_sample_interval);
+/// Wakes the scheduler: held by whatever learns that the queue may move (the store watcher, the
+/// queue routes), awaited by the scheduler. Wake-ups that arrive during a pass coalesce into one
+/// more pass.
+#[derive(Debug, Clone)]
+pub struct Wake {
+    notify: Arc<Notify>,
+}
+
+impl Wake {
+    /// Asks for a pass.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Resolves when someone asked for a pass.
+    pub async fn woken(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Publisher {
+    /// Samples the node every `node_sample_interval` and publishes each sample, until shutdown.
+    /// Sampling is the one periodic job of the daemon: host load changes without telling anyone,
+    /// so it has to be looked at. It runs in-process (no child processes) and refreshes only what
+    /// the snapshot reports.
+    pub async fn sample_node(self, sampler: NodeSampler) {
+        let mut interval = tokio::time::interval(self.config().node_sample_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
         let mut sampler = Some(sampler);
         loop {
             tokio::select! {
-                () = state.cancelled() => break,
+                () = self.cancelled() => break,
                 _ = interval.tick() => {}
             }
             let Some(mut taken) = sampler.take() else { break };
-            let store = Arc::clone(&state.inner.store);
+            let store = Arc::clone(&self.inner.store);
             let result = tokio::task::spawn_blocking(move || {
                 // A poisoned lock only means another blocking task panicked; the store itself is fine.
                 let store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -358,7 +424,7 @@ fn spawn_sampler(state: AppState, sampler: NodeSampler) {
             match result {
                 Ok((back, snapshot)) => {
                     sampler = Some(back);
-                    state.publish_node(snapshot);
+                    self.publish_node(snapshot);
                 }
                 Err(err) => {
                     tracing::error!("node sampler stopped: {err}");
@@ -366,5 +432,5 @@ fn spawn_sampler(state: AppState, sampler: NodeSampler) {
                 }
             }
         }
-    });
+    }
 }

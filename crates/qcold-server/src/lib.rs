@@ -83,7 +83,15 @@ pub async fn serve(
         tracing::info!("writes need the write token{}", if listen.ip().is_loopback() { "" } else { "; so do reads" });
     }
     let cancel = CancellationToken::new();
-    let state = app::AppState::start(config, cancel.clone()).await?;
+    let (state, sampler) = app::AppState::open(config, cancel.clone()).await?;
+    // serve owns every background task; each ends with the cancellation and is waited for
+    // below, so none outlives the daemon and a panic in one is reported, not lost.
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(watching) = watch::watch(state.publisher(), state.wake()) {
+        tasks.spawn(watching);
+    }
+    tasks.spawn(state.publisher().sample_node(sampler));
+    tasks.spawn(scheduler::run(state.publisher(), state.wake()));
     let router = http::router(state.clone(), door);
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -98,5 +106,29 @@ pub async fn serve(
     // Upgraded sockets outlive the server's own connection tracking; they close on the
     // cancellation, and get a moment to say so to their clients.
     state.connections_closed(std::time::Duration::from_secs(5)).await;
+    join_background(&mut tasks).await;
     result
+}
+
+/// Waits for the background tasks to end after the cancellation. A scheduler pass in the middle
+/// of a git or tmux call ends within that call's deadline; past the grace period the rest are
+/// aborted, which is safe: a launch is re-driven from what it recorded by the next daemon.
+async fn join_background(tasks: &mut tokio::task::JoinSet<()>) {
+    let grace = tokio::time::sleep(std::time::Duration::from_secs(10));
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => return,
+                Some(Err(err)) if err.is_panic() => tracing::error!("a background task panicked: {err}"),
+                Some(_) => {}
+            },
+            () = &mut grace => {
+                tracing::warn!("{} background task(s) still busy at shutdown; aborting them", tasks.len());
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                return;
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use qcold_core::agent::AgentState;
+use qcold_core::queue::admission::HostSample;
 use qcold_core::snapshot::{
     BlockStatus, Cpu, Disk, Heartbeat, Interface, Io, Issue, Load, Managed, ManagedAgent, ManagedSession, Memory,
     Network, NodeSnapshot, Pids, Proxy, QueueBlock, QueueCounts, Resources, Swap,
@@ -236,6 +237,22 @@ fn read_trimmed(path: &str) -> Option<String> {
 /// The state dir may not exist yet; its nearest existing ancestor lives on the same file system.
 fn nearest_existing(path: &Path) -> PathBuf {
     path.ancestors().find_map(|p| p.canonicalize().ok()).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// A host sample from the node snapshot; unknown figures fall back to a generous host so a
+/// missing sensor never blocks the queue (8 CPUs, 128 GiB).
+pub fn host_sample(node: &NodeSnapshot, now: i64) -> HostSample {
+    let resources = &node.resources;
+    let memory = resources.memory.as_ref();
+    HostSample {
+        at: now,
+        logical_cpus: resources.cpu.as_ref().map_or(8, |c| c.logical_cpus),
+        load_one: resources.load.as_ref().map_or(0.0, |l| l.one),
+        memory_total: memory.map_or(128 << 30, |m| m.total_bytes),
+        memory_available: memory.map_or(128 << 30, |m| m.available_bytes),
+        reserved_tasks: 0,
+        reserved_heavy: 0,
+    }
 }
 
 #[cfg(test)]

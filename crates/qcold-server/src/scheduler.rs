@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use qcold_core::NodeSnapshot;
 use qcold_core::queue::admission::HostSample;
 use qcold_core::queue::lease::Grant;
 #[cfg(test)]
@@ -32,26 +31,26 @@ use qcold_core::queue::{ItemRecord, ItemStatus};
 use qcold_core::{ItemId, RunId};
 
 use crate::agents::procs;
-use crate::app::AppState;
+use crate::app::{Publisher, Wake};
 use crate::store::{ItemUpdate, Store, StoreError};
 use crate::{Config, unix_now};
 
-/// Starts the scheduler; it stops when the daemon shuts down.
-pub fn spawn(state: AppState) {
+/// The scheduler task: passes until the daemon shuts down. It gets what it needs as narrow
+/// handles — `publisher` to push what a pass changed, `wake` to learn that something happened —
+/// and owns a store connection of its own.
+pub async fn run(publisher: Publisher, wake: Wake) {
+    let config = publisher.config().clone();
     let qcold = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("qcold"));
-    let scheduler = Scheduler::new(state.config().clone(), qcold);
-    tokio::spawn(run(state, scheduler));
-}
-
-async fn run(state: AppState, scheduler: Scheduler) {
-    // The scheduler has a store connection of its own: a pass runs git and tmux between its
-    // writes, and a request on the shared connection must never wait for that. SQLite's WAL
-    // lets both connections read at once and serialises only the writes themselves.
-    let config = state.config().clone();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&config.state_dir, config.sqlite_busy_timeout))
-        .await
-        .map_err(anyhow::Error::new)
-        .and_then(|opened| opened.map_err(anyhow::Error::new));
+    // A pass runs git and tmux between its writes, and a request on the shared connection must
+    // never wait for that. SQLite's WAL lets both connections read at once and serialises only
+    // the writes themselves.
+    let opened = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Store::open(&config.state_dir, config.sqlite_busy_timeout))
+            .await
+            .map_err(anyhow::Error::new)
+            .and_then(|opened| opened.map_err(anyhow::Error::new))
+    };
     let store = match opened {
         Ok(store) => store,
         Err(err) => {
@@ -59,25 +58,30 @@ async fn run(state: AppState, scheduler: Scheduler) {
             return;
         }
     };
-    let mut scheduler = Some((scheduler, store));
-    let sync = state.config().queue.sync_interval;
+    let mut scheduler = Some((Scheduler::new(config.clone(), qcold), store));
+    let sync = config.queue.sync_interval;
     let mut next_sync = tokio::time::Instant::now() + sync;
+    let mut backoff = Backoff::default();
     while let Some((mut taken, mut store)) = scheduler.take() {
-        let host = host_sample(&state.node(), unix_now());
+        let host = crate::node::host_sample(&publisher.node(), unix_now());
         let result = tokio::task::spawn_blocking(move || {
             let outcome = taken.pass(&mut store, host, unix_now());
             (taken, store, outcome)
         })
         .await;
-        let wake_at = match result {
+        let (wake_at, failing) = match result {
             Ok((back, store, outcome)) => {
                 let holding = !back.held.is_empty();
                 scheduler = Some((back, store));
                 match outcome {
-                    Ok(next_attempt_at) => wake_time(next_attempt_at, holding, &state, next_sync),
+                    Ok(next_attempt_at) => {
+                        backoff.reset();
+                        (wake_time(next_attempt_at, holding, &config, next_sync), false)
+                    }
                     Err(err) => {
-                        tracing::error!("queue pass failed: {err:#}");
-                        tokio::time::Instant::now() + Duration::from_secs(5)
+                        let delay = backoff.next();
+                        tracing::error!("queue pass failed (next attempt in {} s): {err:#}", delay.as_secs());
+                        (tokio::time::Instant::now() + delay, true)
                     }
                 }
             }
@@ -88,18 +92,44 @@ async fn run(state: AppState, scheduler: Scheduler) {
         };
         // A pass opens tasks and starts agents, and reconciliation notices agents that died
         // without a trace; whatever it changed reaches the clients as deltas.
-        if let Err(err) = state.reload_queue().await {
+        if let Err(err) = publisher.reload_queue().await {
             tracing::error!("cannot reload the queue: {err:#}");
         }
-        state.reload_tasks_and_agents().await;
-        tokio::select! {
-            () = state.cancelled() => break,
-            () = state.scheduler_woken() => {}
-            () = tokio::time::sleep_until(wake_at) => {}
+        publisher.reload_tasks_and_agents().await;
+        if failing {
+            // A failing store (full disk, busy past its timeout) is not hurried by wake-ups: the
+            // pass's own failed writes wake the watcher, which would otherwise spin it.
+            tokio::select! {
+                () = publisher.cancelled() => break,
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+        } else {
+            tokio::select! {
+                () = publisher.cancelled() => break,
+                () = wake.woken() => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
         }
         if tokio::time::Instant::now() >= next_sync {
             next_sync = tokio::time::Instant::now() + sync;
         }
+    }
+}
+
+/// The delay after consecutive failed passes: 1 s, doubling, at most a minute.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_secs(1u64 << self.failures.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
     }
 }
 
@@ -108,7 +138,7 @@ async fn run(state: AppState, scheduler: Scheduler) {
 fn wake_time(
     next_attempt_at: Option<i64>,
     holding: bool,
-    state: &AppState,
+    config: &Config,
     next_sync: tokio::time::Instant,
 ) -> tokio::time::Instant {
     let now = tokio::time::Instant::now();
@@ -118,25 +148,9 @@ fn wake_time(
         at = at.min(now + Duration::from_secs(secs));
     }
     if holding {
-        at = at.min(now + state.config().queue.heartbeat);
+        at = at.min(now + config.queue.heartbeat);
     }
     at
-}
-
-/// A host sample from the node snapshot; unknown figures fall back to a generous host so a
-/// missing sensor never blocks the queue (8 CPUs, 128 GiB).
-pub(crate) fn host_sample(node: &NodeSnapshot, now: i64) -> HostSample {
-    let resources = &node.resources;
-    let memory = resources.memory.as_ref();
-    HostSample {
-        at: now,
-        logical_cpus: resources.cpu.as_ref().map_or(8, |c| c.logical_cpus),
-        load_one: resources.load.as_ref().map_or(0.0, |l| l.one),
-        memory_total: memory.map_or(128 << 30, |m| m.total_bytes),
-        memory_available: memory.map_or(128 << 30, |m| m.available_bytes),
-        reserved_tasks: 0,
-        reserved_heavy: 0,
-    }
 }
 
 /// The scheduler's memory: who it is and which leases it holds. Everything else is in the store.

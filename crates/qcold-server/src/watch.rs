@@ -7,7 +7,7 @@
 //! the state's tasks, agents), publishes the deltas and wakes the queue scheduler. A second watch
 //! on the agents' dirs sees an agent's exit file appear the moment its command ends. The daemon's
 //! own writes wake it too; a reload that finds nothing changed publishes nothing (see
-//! [`AppState::reload_repositories`]), and the scheduler's pass is idempotent. No timer is
+//! [`Publisher::reload_repositories`]), and the scheduler's pass is idempotent. No timer is
 //! involved.
 
 use std::path::Path;
@@ -16,14 +16,16 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use crate::app::AppState;
+use crate::app::{Publisher, Wake};
 
 /// How long a burst of writes must be quiet before the tables are re-read. SQLite updates the
 /// WAL index right after the write that wakes us; this gives it time to.
 const SETTLE: Duration = Duration::from_millis(50);
 
-/// Starts watching the store; logs and carries on without the watch when inotify refuses.
-pub fn spawn(state: AppState) {
+/// Starts watching the store and returns the task that turns its wake-ups into reloads and
+/// scheduler passes, for the caller to run; `None` (logged) when inotify refuses, and the daemon
+/// carries on without it.
+pub fn watch(publisher: Publisher, scheduler: Wake) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let (wake, mut woken) = mpsc::channel::<()>(1);
     let handler = move |event: notify::Result<notify::Event>| {
         if event.is_ok_and(|e| e.paths.iter().any(|p| is_store_file(p) || is_exit_file(p))) {
@@ -31,9 +33,9 @@ pub fn spawn(state: AppState) {
             let _ = wake.try_send(());
         }
     };
-    let agents = state.config().state_dir.join("agents");
+    let agents = publisher.config().state_dir.join("agents");
     let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
-        w.watch(&state.config().state_dir, RecursiveMode::NonRecursive)?;
+        w.watch(&publisher.config().state_dir, RecursiveMode::NonRecursive)?;
         std::fs::create_dir_all(&agents)?;
         w.watch(&agents, RecursiveMode::Recursive)?;
         Ok(w)
@@ -42,27 +44,27 @@ pub fn spawn(state: AppState) {
         Ok(w) => w,
         Err(err) => {
             tracing::warn!("cannot watch the store ({err}); changes made by the CLI show after a daemon restart");
-            return;
+            return None;
         }
     };
-    tokio::spawn(async move {
+    Some(async move {
         // The watcher stops when dropped; keep it for the life of this task.
         let _watcher = watcher;
         loop {
             tokio::select! {
-                () = state.cancelled() => break,
+                () = publisher.cancelled() => break,
                 woke = woken.recv() => if woke.is_none() { break },
             }
             // Let the burst settle, then swallow the wake-ups it produced.
             tokio::time::sleep(SETTLE).await;
             while woken.try_recv().is_ok() {}
-            if let Err(err) = state.reload_repositories().await {
+            if let Err(err) = publisher.reload_repositories().await {
                 tracing::error!("cannot reload repositories: {err:#}");
             }
-            state.reload_tasks_and_agents().await;
-            state.wake_scheduler();
+            publisher.reload_tasks_and_agents().await;
+            scheduler.wake();
         }
-    });
+    })
 }
 
 fn is_exit_file(path: &Path) -> bool {

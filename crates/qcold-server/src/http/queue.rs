@@ -57,7 +57,7 @@ where
 {
     match state.with_store(move |store| f(store, request, unix_now())).await {
         Ok(Ok(answer)) => {
-            if let Err(err) = state.reload_queue().await {
+            if let Err(err) = state.publisher().reload_queue().await {
                 tracing::error!("cannot reload the queue: {err:#}");
             }
             state.wake_scheduler();

@@ -52,7 +52,7 @@ async fn add(
     // Registration runs git on the root; it uses a connection of its own.
     let (repository, upserted) =
         state.with_own_store(move |_, store| repos::add(store, &request, unix_now())).await?.map_err(refusal)?;
-    state.reload_repositories().await?;
+    state.publisher().reload_repositories().await?;
     Ok(Json(AddRepoAnswer { repository, created: upserted == Upserted::Created }))
 }
 
@@ -61,7 +61,7 @@ async fn remove(
     AppJson(request): AppJson<RepoSelector>,
 ) -> Result<Json<RepositoryList>, ApiError> {
     state.with_store(move |store| store.remove_repo(&request.id)).await?.map_err(|e| refusal(e.into()))?;
-    state.reload_repositories().await?;
+    state.publisher().reload_repositories().await?;
     Ok(Json(state.repositories()))
 }
 
@@ -70,7 +70,7 @@ async fn set_active(
     AppJson(request): AppJson<RepoSelector>,
 ) -> Result<Json<RepositoryList>, ApiError> {
     state.with_store(move |store| store.set_active_repo(&request.id)).await?.map_err(|e| refusal(e.into()))?;
-    state.reload_repositories().await?;
+    state.publisher().reload_repositories().await?;
     Ok(Json(state.repositories()))
 }
 

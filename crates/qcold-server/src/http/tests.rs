@@ -19,7 +19,7 @@ async fn app_with(token: Option<&str>) -> (Router, tempfile::TempDir, Cancellati
     let mut config = Config::new(dir.path().join("state"), "9.9.9.1 abcdefabcdef");
     config.http.write_token = token.map(|t| WriteToken::parse(t).unwrap());
     let door = Door::new(&config, HOST.parse().unwrap()).unwrap();
-    let state = AppState::start(config, cancel.clone()).await.unwrap();
+    let (state, _sampler) = AppState::open(config, cancel.clone()).await.unwrap();
     (router(state, door), dir, cancel)
 }
 
