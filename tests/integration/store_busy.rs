@@ -12,9 +12,7 @@ fn create_tab(daemon: &Daemon, label: &str) -> (u16, Option<String>, Value) {
     let url = format!("{}/api/queue/tab/create", daemon.url);
     match ureq::post(&url).timeout(Duration::from_secs(30)).send_json(json!({ "label": label })) {
         Ok(r) => (r.status(), r.header("retry-after").map(str::to_owned), r.into_json().unwrap()),
-        Err(ureq::Error::Status(code, r)) => {
-            (code, r.header("retry-after").map(str::to_owned), r.into_json().unwrap())
-        }
+        Err(ureq::Error::Status(code, r)) => (code, r.header("retry-after").map(str::to_owned), r.into_json().unwrap()),
         Err(err) => panic!("POST {url}: {err}"),
     }
 }

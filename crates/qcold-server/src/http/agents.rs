@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::post;
 use qcold_core::agent::{AgentRecord, SelectError};
-use qcold_core::api::agents::{LabelRequest, SendRequest, StartAgentRequest, StopAgentRequest, StopAnswer, TailAnswer, TailQuery};
+use qcold_core::api::agents::{
+    LabelRequest, SendRequest, StartAgentRequest, StopAgentRequest, StopAnswer, TailAnswer, TailQuery,
+};
 
 use super::{Answer, ApiError, AppJson, AppQuery, Route};
 use crate::agents::tmux::TmuxError;

@@ -134,7 +134,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_store_asks_to_retry_and_a_full_disk_says_so() {
-        let sqlite = |code| crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None));
+        let sqlite = |code| {
+            crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
+        };
         let response = ApiError::internal(sqlite(rusqlite::ffi::SQLITE_BUSY)).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
