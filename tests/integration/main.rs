@@ -14,6 +14,7 @@ mod queue;
 mod queue_cli;
 mod queue_recovery;
 mod security;
+mod store_busy;
 mod task_closeout;
 mod task_health;
 mod task_open;

@@ -217,3 +217,21 @@ fn a_request_never_waits_behind_a_scheduler_pass_that_runs_git() {
     std::fs::write(&release, "").unwrap();
     fx.wait_status(&run, "success", Duration::from_secs(120));
 }
+
+#[test]
+fn bodies_that_are_not_objects_change_nothing_on_a_real_daemon() {
+    let fx = Fixture::new(&[]);
+    let run = fx.run(&json!({"agent": "scripted", "items": [{"slug": "only", "prompt": "p"}]}));
+    fx.wait_status(&run, "success", Duration::from_secs(120));
+    let before = fx.view();
+    let listen = fx.daemon().listen().to_owned();
+    let headers = [("Host", listen.as_str()), ("Content-Type", "application/json")];
+    // The issue's reproduction: `[]` created a tab and cleared the run the active tab shows.
+    for route in ["/api/queue/tab/create", "/api/queue/clear", "/api/queue/stop", "/api/queue/tab/delete"] {
+        for body in ["[]", "null", "\"x\"", "1", r#"{"no-such-field": true}"#] {
+            let (code, answer) = raw(&listen, "POST", route, &headers, body);
+            assert_eq!((code, kind(&answer)), (400, ErrorKind::BadRequest), "POST {route} with {body}: {answer}");
+        }
+    }
+    assert_eq!(fx.view(), before, "a refused body stored nothing");
+}

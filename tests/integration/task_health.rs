@@ -152,3 +152,116 @@ fn health_removes_exactly_what_it_should() {
     let text = env.qcold(&["task", "health"]).ok();
     assert!(text.contains("kept") && text.contains("its task is open"), "{text}");
 }
+
+/// Makes git forget the worktree at `dir` while its files stay, as `git worktree prune` does
+/// when it runs while the directory is unreachable (moved, an unmounted disk).
+fn unregister(repo: &Path, dir: &Path) {
+    let away = dir.with_extension("away");
+    std::fs::rename(dir, &away).unwrap();
+    git(repo, &["worktree", "prune"]);
+    std::fs::rename(&away, dir).unwrap();
+    assert!(!git(repo, &["worktree", "list"]).contains(dir.to_str().unwrap()), "git forgot {}", dir.display());
+}
+
+fn snapshot_of(report: &Report, dir: &Path) -> Option<String> {
+    report.entries.iter().find(|e| Path::new(&e.path) == dir).and_then(|e| e.snapshot_ref.clone())
+}
+
+#[test]
+fn a_worktree_git_forgot_is_stored_as_files_before_it_goes() {
+    let env = Env::new();
+    let repo = env.git_repo("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "true"]).ok();
+
+    let lost = open(&env, "lost");
+    std::fs::write(lost.join("committed.txt"), "on the branch\n").unwrap();
+    git(&lost, &["add", "committed.txt"]);
+    git(&lost, &["commit", "-q", "-m", "branch work"]);
+    let tip = git(&lost, &["rev-parse", "HEAD"]).trim().to_owned();
+    std::fs::create_dir_all(lost.join("src")).unwrap();
+    std::fs::write(lost.join("src/draft.rs"), "fn unfinished() {}\n").unwrap();
+    std::fs::write(lost.join(".gitignore"), "*.log\n").unwrap();
+    std::fs::write(lost.join("build.log"), "ignored output\n").unwrap();
+    assert!(in_dir(&env, &lost, &["task", "pause", "--reason", "lunch"]).status.success());
+    sql(&env, "UPDATE tasks SET updated_at = updated_at - 3 * 3600 WHERE slug = 'lost'");
+    unregister(&repo, &lost);
+
+    // A closed task's worktree git forgot, holding nothing but `.task/`: no work, it just goes.
+    let empty = open(&env, "empty");
+    for entry in std::fs::read_dir(&empty).unwrap().flatten() {
+        if entry.file_name() != ".task" {
+            let path = entry.path();
+            if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) }.unwrap();
+        }
+    }
+    git(&repo, &["worktree", "prune"]);
+    sql(&env, "UPDATE tasks SET status = 'closed:failed' WHERE slug = 'empty'");
+    git(&repo, &["branch", "-D", "task/empty"]);
+
+    let report: Report = serde_json::from_str(&env.qcold(&["task", "health", "--json"]).ok()).unwrap();
+    assert_eq!(action_for(&report, &lost).0, Action::Remove, "{report:#?}");
+    assert!(!lost.exists());
+    let reference = snapshot_of(&report, &lost).expect("the forgotten worktree was stored first");
+    assert!(reference.starts_with("refs/qcold/snapshots/lost/"), "{reference}");
+    assert_eq!(git(&repo, &["show", &format!("{reference}:src/draft.rs")]), "fn unfinished() {}\n");
+    assert_eq!(git(&repo, &["show", &format!("{reference}:committed.txt")]), "on the branch\n");
+    assert_eq!(git(&repo, &["rev-parse", &format!("{reference}^")]).trim(), tip, "the branch's commits stay reachable");
+    let message = git(&repo, &["log", "-1", "--format=%B", &reference]);
+    assert!(message.contains("Not kept (ignored by git):\nbuild.log"), "ignored files are named: {message}");
+    assert!(git(&repo, &["branch", "--list", "task/lost"]).trim().is_empty());
+    assert_eq!(status(&env, "lost"), TaskStatus::ClosedBlocked);
+    // The README's restore command.
+    git(&repo, &["branch", "restored/lost", &reference]);
+    assert_eq!(git(&repo, &["show", "restored/lost:src/draft.rs"]), "fn unfinished() {}\n");
+
+    assert_eq!(action_for(&report, &empty).0, Action::Remove, "{report:#?}");
+    assert!(!empty.exists());
+    assert_eq!(snapshot_of(&report, &empty), None, "nothing but .task/ needs no snapshot");
+}
+
+#[test]
+fn work_in_a_repository_nested_in_a_worktree_survives_as_files_and_refs() {
+    let env = Env::new();
+    let repo = env.git_repo("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "true"]).ok();
+    let nest = open(&env, "nest");
+    let lib = nest.join("vendor/lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    git(&lib, &["init", "-q", "-b", "main"]);
+    std::fs::write(lib.join("lib.txt"), "committed in the nested repo\n").unwrap();
+    git(&lib, &["add", "lib.txt"]);
+    git(&lib, &["commit", "-q", "-m", "nested work"]);
+    let nested_head = git(&lib, &["rev-parse", "HEAD"]).trim().to_owned();
+    std::fs::write(lib.join("wip.txt"), "not committed anywhere\n").unwrap();
+    // A nested repository without a commit: git alone cannot even add it.
+    let notes = nest.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    git(&notes, &["init", "-q"]);
+    std::fs::write(notes.join("idea.txt"), "an idea\n").unwrap();
+
+    let out = env.qcold(&["task", "clear", "nest", "--reason", "abandoned"]).ok();
+    assert!(!nest.exists(), "{out}");
+    let reference = out.lines().find_map(|l| l.strip_prefix("SNAPSHOT_REF=")).map(str::to_owned).unwrap_or_else(|| {
+        let refs = git(&repo, &["for-each-ref", "--format=%(refname)", "refs/qcold/snapshots/nest/"]);
+        refs.lines().next().expect("a snapshot of nest").to_owned()
+    });
+    for (path, text) in [
+        ("vendor/lib/lib.txt", "committed in the nested repo\n"),
+        ("vendor/lib/wip.txt", "not committed anywhere\n"),
+        ("notes/idea.txt", "an idea\n"),
+    ] {
+        assert_eq!(git(&repo, &["show", &format!("{reference}:{path}")]), text, "{path}");
+    }
+    // The nested repository's commits: its refs were copied next to the snapshot.
+    let nested = reference.replacen("refs/qcold/snapshots", "refs/qcold/nested", 1);
+    let message = git(&repo, &["log", "-1", "--format=%B", &reference]);
+    let n = message.lines().find_map(|l| l.strip_suffix(": vendor/lib")).expect("vendor/lib is listed").to_owned();
+    assert!(message.lines().any(|l| l.ends_with(": notes")), "{message}");
+    assert_eq!(git(&repo, &["rev-parse", &format!("{nested}/{n}/heads/main")]).trim(), nested_head);
+    assert_eq!(git(&repo, &["rev-parse", &format!("{nested}/{n}/HEAD")]).trim(), nested_head);
+    // Restoring it, as the README shows.
+    let restored = env.path().join("restored-lib");
+    git(env.path(), &["init", "-q", restored.to_str().unwrap()]);
+    git(&restored, &["fetch", "-q", repo.to_str().unwrap(), &format!("{nested}/{n}/heads/*:refs/heads/*")]);
+    assert_eq!(git(&restored, &["log", "-1", "--format=%s", "main"]).trim(), "nested work");
+}

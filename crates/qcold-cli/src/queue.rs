@@ -145,8 +145,15 @@ fn post(config: &Config, client: ClientArgs, route: &str, body: &impl Serialize)
     match with_token(config, agent().post(&target)).send_json(body) {
         Ok(response) => Ok(response.into_json().with_context(|| format!("unreadable answer from {target}"))?),
         Err(ureq::Error::Status(code, response)) => {
+            // A busy store changed nothing, so saying so is enough: the operator (or a script)
+            // sends the command again. Retrying here would hide a store that stays busy.
+            let retry_after = response.header("retry-after").map(str::to_owned);
             let refusal: ErrorBody = response.into_json().with_context(|| format!("{target} answered {code}"))?;
             let mut message = refusal.error;
+            if code == 503 {
+                let after = retry_after.as_deref().unwrap_or("a few");
+                message.push_str(&format!(" (the daemon asks to retry after {after} s)"));
+            }
             for d in refusal.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
                 message.push_str(&format!("\n  {}: {}", d.item.as_deref().unwrap_or("package"), d.message));
             }

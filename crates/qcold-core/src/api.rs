@@ -172,6 +172,12 @@ pub enum ErrorKind {
     Internal,
     /// A dependency of the request (git, tmux) did not answer in time (504).
     Timeout,
+    /// The state store was held by another writer past the busy timeout; nothing was changed,
+    /// and the request may be sent again after the `Retry-After` seconds (503).
+    StoreBusy,
+    /// The disk holding the state dir (or a worktree) is full; nothing more can be stored until
+    /// space is freed (507).
+    DiskFull,
 }
 
 impl ErrorKind {
@@ -189,6 +195,8 @@ impl ErrorKind {
             ErrorKind::MisdirectedRequest => 421,
             ErrorKind::Internal => 500,
             ErrorKind::Timeout => 504,
+            ErrorKind::StoreBusy => 503,
+            ErrorKind::DiskFull => 507,
         }
     }
 }

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use qcold_core::api::DirtyFile;
 
+mod scratch;
+
+pub use scratch::{Scratch, commit_tree_with, common_dir, fetch_refs, is_repository};
+
 /// A git command that could not run or exited non-zero.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -264,16 +268,7 @@ fn state_tree_until(worktree: &Path, scratch_index: &Path, until: Option<Instant
 /// Creates a commit of `tree` on top of `parent`, authored by Q-COLD itself (the operator's
 /// identity may not be configured, and this commit is Q-COLD's record, not the operator's work).
 pub fn commit_tree(root: &Path, tree: &str, parent: &str, message: &str) -> Result<String, GitError> {
-    let name = std::ffi::OsStr::new("Q-COLD");
-    let email = std::ffi::OsStr::new("qcold@localhost");
-    let envs = [
-        ("GIT_AUTHOR_NAME", name),
-        ("GIT_AUTHOR_EMAIL", email),
-        ("GIT_COMMITTER_NAME", name),
-        ("GIT_COMMITTER_EMAIL", email),
-    ];
-    let out = run_env(root, &["commit-tree", tree, "-p", parent, "-m", message], &envs)?;
-    Ok(String::from_utf8_lossy(&out).trim().to_owned())
+    commit_tree_with(root, tree, &[parent], message)
 }
 
 /// Points `reference` at `commit`.

@@ -4,6 +4,7 @@
 mod agents;
 mod attempts;
 mod commands;
+mod fault;
 mod migrations;
 mod queue;
 mod repos;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use attempts::AttemptEnd;
+pub use fault::{Fault, fault};
 pub use migrations::MIGRATIONS;
 pub use queue::ItemUpdate;
 pub use repos::{RepoRow, Upserted};

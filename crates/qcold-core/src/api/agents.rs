@@ -28,6 +28,13 @@ pub struct StartAgentRequest {
     pub argv: Vec<String>,
 }
 
+/// `POST /api/agents/{id}/stop`: takes no fields; the body is empty or `{}` (anything else is
+/// refused, so a confused client learns of its mistake before an agent is stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StopAgentRequest {}
+
 /// `POST /api/agents/{id}/label`: the new name and scope; an omitted field is left as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

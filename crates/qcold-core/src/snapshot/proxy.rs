@@ -60,13 +60,36 @@ impl Proxy {
 
 /// Replaces the `user:password@` part of a proxy URL (with or without a scheme) by `[redacted]@`.
 ///
-/// Only the authority is inspected: an `@` in a path or query is left alone.
+/// The authority normally ends at the first `/`, `?` or `#`, and an `@` after it (in a path or
+/// query) is left alone. But a password may hold those characters unescaped
+/// (`http://user:pa/ss@proxy:3128`): when the text before that first delimiter is `name:rest`
+/// and `rest` is not a port number, the `:` began a password, and everything up to the *last*
+/// `@` of the value is redacted — more than the password when the path holds an `@` too, which
+/// errs on the side of hiding. A password that is all digits up to a raw `/` cannot be told from
+/// a port followed by a path (`http://proxy:3128/path@odd`); escape it as `%2F`.
 pub fn redact_credentials(value: &str) -> String {
     let authority_start = value.find("://").map_or(0, |i| i + 3);
     let rest = &value[authority_start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let at = match rest[..authority_end].rfind('@') {
+        Some(at) => Some(at),
+        None if password_holds_a_delimiter(&rest[..authority_end]) => rest.rfind('@'),
+        None => None,
+    };
+    match at {
         Some(at) => format!("{}[redacted]{}", &value[..authority_start], &rest[at..]),
         None => value.to_owned(),
+    }
+}
+
+/// Whether `head`, the text before the first `/`, `?` or `#` of an authority without `@`, is
+/// `user:` and the start of a password rather than `host:port` (or `[v6]:port`).
+fn password_holds_a_delimiter(head: &str) -> bool {
+    if head.starts_with('[') {
+        return false;
+    }
+    match head.split_once(':') {
+        Some((_, after)) => !after.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
     }
 }

@@ -118,6 +118,19 @@ fn proxy_credentials_are_redacted() {
         ("socks5://u@p@host:1080/x", "socks5://[redacted]@host:1080/x"),
         ("user:pw@host:8080", "[redacted]@host:8080"),
         ("http://proxy:3128/path@odd", "http://proxy:3128/path@odd"),
+        ("http://proxy:3128/?q=a@b#c@d", "http://proxy:3128/?q=a@b#c@d"),
+        ("http://proxy/path@odd", "http://proxy/path@odd"),
+        // Passwords holding a raw `/`, `?` or `#`: no part of them is shown.
+        ("http://user:pa/ss@proxy:3128", "http://[redacted]@proxy:3128"),
+        ("http://u:p?x#y@host:1", "http://[redacted]@host:1"),
+        ("socks5://u:p#@h", "socks5://[redacted]@h"),
+        ("https://u:a/b?c#d@proxy:8080/path", "https://[redacted]@proxy:8080/path"),
+        ("u:pa/ss@host:8080", "[redacted]@host:8080"),
+        ("http://u:p/a@b@host:1", "http://[redacted]@host:1"),
+        // An `@` in the path as well hides the host too, rather than part of the password.
+        ("http://u:pa/ss@proxy:3128/x@y", "http://[redacted]@y"),
+        // An IPv6 host with a port is no password.
+        ("http://[::1]:3128/path@odd", "http://[::1]:3128/path@odd"),
         ("localhost,127.0.0.1", "localhost,127.0.0.1"),
         ("", ""),
     ];

@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::post;
 use qcold_core::agent::{AgentRecord, SelectError};
-use qcold_core::api::agents::{LabelRequest, SendRequest, StartAgentRequest, StopAnswer, TailAnswer, TailQuery};
+use qcold_core::api::agents::{
+    LabelRequest, SendRequest, StartAgentRequest, StopAgentRequest, StopAnswer, TailAnswer, TailQuery,
+};
 
 use super::{Answer, ApiError, AppJson, AppQuery, Route};
 use crate::agents::tmux::TmuxError;
@@ -31,6 +33,7 @@ pub fn routes() -> Vec<Route> {
             "end an agent's whole process tree and terminal",
             post(stop),
         )
+        .taking::<StopAgentRequest>()
         .answering(Answer::Json(|g| g.subschema_for::<StopAnswer>())),
         Route::post::<LabelRequest, AgentRecord, _, _>(
             "/api/agents/{id}/label",
@@ -83,7 +86,11 @@ async fn start(
     Ok(Json(record))
 }
 
-async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StopAnswer>, ApiError> {
+async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(StopAgentRequest {}): AppJson<StopAgentRequest>,
+) -> Result<Json<StopAnswer>, ApiError> {
     let (agent, ended) = state
         .with_own_store(move |config, store| agents::stop(config, store, &id, unix_now()))
         .await?

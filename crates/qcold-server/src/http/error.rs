@@ -1,10 +1,16 @@
 //! [`ApiError`]: the one way the API refuses, always answered as a [`ErrorBody`].
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use qcold_core::api::{ErrorBody, ErrorKind};
 use qcold_core::queue::graph::Diagnostic;
+
+use crate::store::Fault;
+
+/// The `Retry-After` of a [`ErrorKind::StoreBusy`] answer: long enough for a typical writer
+/// (a CLI command, a scheduler pass) to finish, short enough for a client to wait for.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// A refusal or failure of a request. Its kind decides the status; 5xx details go to the log
 /// and the client gets a generic message.
@@ -43,12 +49,27 @@ impl ApiError {
         Self::new(ErrorKind::Conflict, message)
     }
 
-    /// Something broke inside the daemon; `cause` is logged, the client learns only that.
+    /// Something broke inside the daemon; `cause` is logged, the client learns only that —
+    /// unless the cause is a [`Fault`] of the machine, which the client is told about: a store
+    /// busy past its timeout (503 with `Retry-After`) or a full disk (507).
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self {
-            body: ErrorBody::new(ErrorKind::Internal, "internal error; see the daemon log"),
-            cause: Some(cause.into()),
-        }
+        let cause = cause.into();
+        let body = match crate::store::fault(&cause) {
+            Some(Fault::Busy) => ErrorBody::new(
+                ErrorKind::StoreBusy,
+                format!(
+                    "the state store is busy: another process held it past the busy timeout; \
+                     nothing was changed, retry in {RETRY_AFTER_SECS} s"
+                ),
+            ),
+            Some(Fault::Full) => ErrorBody::new(
+                ErrorKind::DiskFull,
+                "no space left on the disk holding the daemon's state dir or a worktree; \
+                 free space there and retry (the daemon log names the file)",
+            ),
+            None => ErrorBody::new(ErrorKind::Internal, "internal error; see the daemon log"),
+        };
+        Self { body, cause: Some(cause) }
     }
 
     /// Adds a queue package's diagnostics.
@@ -82,10 +103,17 @@ impl From<anyhow::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(cause) = &self.cause {
-            tracing::error!("internal error: {cause:#}");
+            match self.body.kind {
+                ErrorKind::StoreBusy => tracing::warn!("store busy: {cause:#}"),
+                _ => tracing::error!("internal error: {cause:#}"),
+            }
         }
         let status = StatusCode::from_u16(self.body.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.body)).into_response()
+        let mut response = (status, Json(self.body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -104,6 +132,27 @@ mod tests {
         assert_eq!((body.kind, body.error.as_str()), (ErrorKind::Internal, "internal error; see the daemon log"));
     }
 
+    #[tokio::test]
+    async fn a_busy_store_asks_to_retry_and_a_full_disk_says_so() {
+        let sqlite = |code| {
+            crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
+        };
+        let response = ApiError::internal(sqlite(rusqlite::ffi::SQLITE_BUSY)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.kind, ErrorKind::StoreBusy);
+        assert!(body.error.contains("nothing was changed"), "{}", body.error);
+        let response = ApiError::internal(sqlite(rusqlite::ffi::SQLITE_FULL)).into_response();
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.kind, ErrorKind::DiskFull);
+        assert!(body.error.contains("state dir"), "{}", body.error);
+    }
+
     #[test]
     fn every_kind_has_its_status() {
         for (kind, status) in [
@@ -118,6 +167,8 @@ mod tests {
             (ErrorKind::MisdirectedRequest, StatusCode::MISDIRECTED_REQUEST),
             (ErrorKind::Internal, StatusCode::INTERNAL_SERVER_ERROR),
             (ErrorKind::Timeout, StatusCode::GATEWAY_TIMEOUT),
+            (ErrorKind::StoreBusy, StatusCode::SERVICE_UNAVAILABLE),
+            (ErrorKind::DiskFull, StatusCode::INSUFFICIENT_STORAGE),
         ] {
             assert_eq!(ApiError::new(kind, "x").into_response().status(), status, "{kind:?}");
         }

@@ -231,3 +231,44 @@ async fn oversized_bodies_are_refused_before_they_are_read() {
     assert_eq!(dump(&dir.path().join("state")), before);
     cancel.cancel();
 }
+
+/// Sends `body` as JSON to `path` with everything else right; answers the status and the body.
+async fn post_json(router: &Router, path: &str, body: &'static str) -> (StatusCode, String) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", HOST)
+        .header("content-type", "application/json")
+        .header(crate::token::HEADER, TOKEN)
+        .body(Body::from(body))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn every_post_route_refuses_bodies_that_are_not_its_object_and_stores_nothing() {
+    let (router, dir, cancel) = app_with(Some(TOKEN)).await;
+    let state_dir = dir.path().join("state");
+    // A second tab, so that a `switch` or `delete` let through would have something to change.
+    let (status, answer) = post_json(&router, "/api/queue/tab/create", r#"{"label":"second"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let before = dump(&state_dir);
+    let bodies = ["[]", "null", r#""x""#, "1", "true", r#"{"qcold-no-such-field":true}"#];
+    let mut posts = 0;
+    for route in routes().iter().filter(|r| r.method == Method::POST) {
+        posts += 1;
+        let path = concrete(route.path);
+        for body in bodies {
+            let (status, answer) = post_json(&router, &path, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "POST {path} with {body}: {answer}");
+            let answer: ErrorBody = serde_json::from_str(&answer).unwrap();
+            assert_eq!(answer.kind, ErrorKind::BadRequest, "POST {path} with {body}");
+            assert_eq!(dump(&state_dir), before, "POST {path} with {body} changed the store");
+        }
+    }
+    assert!(posts >= 15, "the walk covers every POST route, found {posts}");
+    cancel.cancel();
+}

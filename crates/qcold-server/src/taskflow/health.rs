@@ -3,7 +3,9 @@
 //!
 //! The decisions are [`qcold_core::health::judge`]; this module gathers the observations and
 //! carries out removals. Every removal of a git worktree goes through
-//! [`preserve`](super::preserve) first, so undelivered work survives as a snapshot ref.
+//! [`preserve`](super::preserve) first, so undelivered work survives as a snapshot ref; a
+//! directory git no longer lists as a worktree is removed unsnapshotted only when it holds
+//! nothing but `.task/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -81,12 +83,7 @@ fn observe(store: &Store, dir: &Path, registered: &[PathBuf], repo: &Repository)
         Some(branch) => git::branch_exists(Path::new(&repo.root), branch)?,
         None => false,
     };
-    let only_task_dir = std::fs::read_dir(dir)
-        .map(|entries| {
-            let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
-            !names.is_empty() && names.iter().all(|n| n == files::TASK_DIR)
-        })
-        .unwrap_or(false);
+    let only_task_dir = only_task_dir(dir);
     Ok(Observed {
         observation: Observation {
             registered: registered.contains(&canonical(dir)),
@@ -114,27 +111,14 @@ fn remove(
     // Worktree removal and `git worktree add` must not interleave (see closeout's cleanup).
     let _lock = crate::lock::acquire(&config.state_dir, &format!("repo-{}", repo.id), "task health", |_| {})
         .map_err(io("cannot take the repository lock"))?;
+    let task = observed.task_id.as_deref().map(|id| store.task(id)).transpose()?.flatten();
     if !observed.observation.registered {
-        // Metadata only: no git state to keep.
-        std::fs::remove_dir_all(dir).map_err(io(format!("cannot remove {}", dir.display())))?;
-        return Ok(None);
+        return remove_unregistered(store, repo, dir, task, reason, &scratch, now);
     }
-    let snapshot = match observed.task_id.as_deref().map(|id| store.task(id)).transpose()?.flatten() {
+    let snapshot = match task {
         Some(mut task) => {
             let snapshot = preserve::preserve(&task, &scratch, "task health", now)?;
-            if let Some(reference) = &snapshot {
-                store.add_task_event(&task.id, &event(EventKind::Snapshot, reference.clone(), now))?;
-            }
-            if task.status == TaskStatus::Paused {
-                let message = format!("closed by task health: {reason}");
-                transition(
-                    store,
-                    &mut task,
-                    TaskStatus::ClosedBlocked,
-                    None,
-                    &event(EventKind::Closeout, message, now),
-                )?;
-            }
+            close(store, &mut task, snapshot.as_deref(), reason, now)?;
             git::worktree_remove(primary, dir, true)?;
             if git::branch_exists(primary, &task.branch)? {
                 git::branch_delete(primary, &task.branch, true)?;
@@ -142,15 +126,9 @@ fn remove(
             snapshot
         }
         None => {
-            let label =
-                dir.file_name().map_or_else(|| "orphan".to_owned(), |n| format!("orphan-{}", n.to_string_lossy()));
-            let label: String = label
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
-                .collect();
             let snapshot = preserve::preserve_worktree(
                 dir,
-                &label,
+                &orphan_label(dir),
                 repo.default_branch.as_str(),
                 &dir.to_string_lossy(),
                 &scratch,
@@ -163,6 +141,78 @@ fn remove(
         }
     };
     Ok(snapshot)
+}
+
+/// Removes a directory git does not list as a worktree (a crash, or `git worktree prune` after
+/// its `.git` link broke). One holding nothing but `.task/` has no work and simply goes; any
+/// other is first stored, every file of it, as a snapshot on top of the task branch (whose
+/// commits it thereby keeps, so the branch can go too). If the snapshot fails, nothing is removed.
+fn remove_unregistered(
+    store: &mut Store,
+    repo: &Repository,
+    dir: &Path,
+    task: Option<qcold_core::task::TaskRecord>,
+    reason: &str,
+    scratch: &Path,
+    now: i64,
+) -> Result<Option<String>, TaskError> {
+    let primary = Path::new(&repo.root);
+    if only_task_dir(dir) {
+        std::fs::remove_dir_all(dir).map_err(io(format!("cannot remove {}", dir.display())))?;
+        return Ok(None);
+    }
+    let branch: Option<String> =
+        task.as_ref().map(|t| t.branch.clone()).filter(|b| git::branch_exists(primary, b).unwrap_or(false));
+    let base = task.as_ref().map_or(repo.default_branch.as_str(), |t| t.base_branch.as_str());
+    let parent = match &branch {
+        Some(branch) => Some(git::rev_parse(primary, branch)?),
+        None => git::rev_parse(primary, base).ok(),
+    };
+    let label = task.as_ref().map_or_else(|| orphan_label(dir), |t| t.slug.to_string());
+    let what = format!("{}, no longer a git worktree (task health)", dir.display());
+    let reference = preserve::preserve_directory(primary, dir, &label, parent.as_deref(), &what, scratch, now)?;
+    if let Some(mut task) = task {
+        close(store, &mut task, Some(&reference), reason, now)?;
+    }
+    std::fs::remove_dir_all(dir).map_err(io(format!("cannot remove {}", dir.display())))?;
+    if let Some(branch) = branch {
+        git::branch_delete(primary, &branch, true)?;
+    }
+    Ok(Some(reference))
+}
+
+/// Records the snapshot on the task and closes a paused one as blocked.
+fn close(
+    store: &mut Store,
+    task: &mut qcold_core::task::TaskRecord,
+    snapshot: Option<&str>,
+    reason: &str,
+    now: i64,
+) -> Result<(), TaskError> {
+    if let Some(reference) = snapshot {
+        store.add_task_event(&task.id, &event(EventKind::Snapshot, reference.to_owned(), now))?;
+    }
+    if task.status == TaskStatus::Paused {
+        let message = format!("closed by task health: {reason}");
+        transition(store, task, TaskStatus::ClosedBlocked, None, &event(EventKind::Closeout, message, now))?;
+    }
+    Ok(())
+}
+
+/// The snapshot label of a directory no task of this store knows: `orphan-<name>`, made ref-safe.
+fn orphan_label(dir: &Path) -> String {
+    let label = dir.file_name().map_or_else(|| "orphan".to_owned(), |n| format!("orphan-{}", n.to_string_lossy()));
+    label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+}
+
+/// Whether `dir` holds something, and nothing but `.task/`.
+fn only_task_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            !names.is_empty() && names.iter().all(|n| n == files::TASK_DIR)
+        })
+        .unwrap_or(false)
 }
 
 fn old_bundles(config: &Config, repo: &Repository, options: HealthOptions, now: i64) -> Result<Vec<Entry>, TaskError> {
