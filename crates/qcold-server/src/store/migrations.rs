@@ -202,6 +202,22 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     8,
     "recent tasks index",
     "CREATE INDEX tasks_by_update ON tasks (updated_at, id);",
+),
+(
+    9,
+    "delivery retries and classified closeout failures",
+    // A CHECK cannot be altered in place: `waiting_for` is copied aside, dropped and added again
+    // with the two new reasons (it is referenced by no index, key or other constraint).
+    "ALTER TABLE queue_items ADD COLUMN delivery_retries INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue_items ADD COLUMN waiting_for_old TEXT;
+    UPDATE queue_items SET waiting_for_old = waiting_for;
+    ALTER TABLE queue_items DROP COLUMN waiting_for;
+    ALTER TABLE queue_items ADD COLUMN waiting_for TEXT
+        CHECK (waiting_for IN ('admission', 'launch-retry', 'recovery-backoff', 'delivery-retry'));
+    UPDATE queue_items SET waiting_for = waiting_for_old;
+    ALTER TABLE queue_items DROP COLUMN waiting_for_old;
+    ALTER TABLE tasks ADD COLUMN failure_kind TEXT CHECK (failure_kind IN ('infrastructure', 'task'));
+    ALTER TABLE tasks ADD COLUMN failure_line TEXT;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -14,7 +14,8 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
 pub(super) const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
-    next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at, waiting_for";
+    next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at, waiting_for, \
+    delivery_retries";
 
 /// What a worker writes to an item it leases: every field the scheduler changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct ItemUpdate {
     pub waiting_for: Option<WaitingFor>,
     /// Launch failures so far.
     pub launch_failures: u32,
+    /// Delivery retries of the current iteration so far.
+    pub delivery_retries: u32,
     /// The semantic iteration.
     pub iteration: u32,
     /// Its task record.
@@ -46,6 +49,7 @@ impl ItemUpdate {
             next_attempt_at: None,
             waiting_for: None,
             launch_failures: item.launch_failures,
+            delivery_retries: item.delivery_retries,
             iteration: item.iteration,
             task_id: item.task_id.clone(),
             agent_id: item.agent_id.clone(),
@@ -163,7 +167,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let changed = self.conn.execute(
             "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
-                 launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12
+                 launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12,
+                 delivery_retries = ?13
              WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
             params![
                 run.as_str(),
@@ -177,7 +182,8 @@ impl Store {
                 update.iteration,
                 update.task_id,
                 update.agent_id,
-                update.waiting_for.map(enum_text)
+                update.waiting_for.map(enum_text),
+                update.delivery_retries
             ],
         )?;
         if changed == 0 {
@@ -297,6 +303,7 @@ pub(super) fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord>
         lease: Lease { owner: row.get(16)?, epoch: row.get(17)?, expires_at: row.get(18)? },
         updated_at: row.get(19)?,
         waiting_for: row.get::<_, Option<String>>(20)?.map(|w| enum_from(20, w)).transpose()?,
+        delivery_retries: row.get(21)?,
         attempts: Vec::new(),
     })
 }
