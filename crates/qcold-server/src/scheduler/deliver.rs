@@ -51,7 +51,7 @@ impl Scheduler {
             Ok(closed) => match closed.failure {
                 None => tracing::info!("delivery retry {retry} of {task_id} delivered it"),
                 Some((phase, error)) => {
-                    tracing::info!("delivery retry {retry} of {task_id} failed at {phase}: {error}")
+                    tracing::info!("delivery retry {retry} of {task_id} failed at {phase}: {error}");
                 }
             },
             Err(TaskError::RepoBusy { repo, holder }) => {
