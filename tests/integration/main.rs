@@ -12,6 +12,7 @@ mod guard;
 mod node;
 mod queue;
 mod queue_cli;
+mod queue_delivery;
 mod queue_recovery;
 mod security;
 mod store_busy;

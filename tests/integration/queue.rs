@@ -53,8 +53,13 @@ const TEST_ADMISSION: [(&str, &str); 6] = [
     ("QCOLD_QUEUE_ADMISSION_RETRY_SECONDS", "1"),
 ];
 
+/// Budgets every queue test runs with: a recovery iteration waits one second, not the 30 s and
+/// 2 min an operator gets (the back-off itself is table-tested in qcold-core and proven by
+/// `queue_delivery`).
+const TEST_BUDGETS: [(&str, &str); 1] = [("QCOLD_QUEUE_RECOVERY_DELAY_SECONDS", "1")];
+
 /// A registered repository with an origin, the scripted agent registered as `scripted`, and a
-/// daemon started with [`TEST_ADMISSION`] and `vars`.
+/// daemon started with [`TEST_ADMISSION`], [`TEST_BUDGETS`] and `vars` (which win).
 pub(crate) struct Fixture {
     pub(crate) env: Env,
     pub(crate) daemon: Option<Daemon>,
@@ -79,6 +84,7 @@ impl Fixture {
         std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         env.qcold(&["agent", "command", "add", "scripted", "--probe", "true", "--", agent.to_str().unwrap()]).ok();
         let mut all = TEST_ADMISSION.to_vec();
+        all.extend_from_slice(&TEST_BUDGETS);
         all.extend_from_slice(vars);
         Self { env, daemon: None, repo, vars: all }
     }

@@ -180,11 +180,11 @@ mod tests {
             ]],
             expect![[r#"{"kind":"run-removed","data":{"run_id":"run-1"}}"#]],
             expect![[
-                r#"{"kind":"item","data":{"run_id":"run-1","id":"a","position":1,"slug":"a","prompt":"build a","depends_on":[],"wave_index":0,"task_class":"mid","agent":null,"status":"running","reason":"started","next_attempt_at":null,"waiting_for":null,"launch_failures":0,"iteration":1,"task_id":"web/001-a","agent_id":"q-a","lease":{"owner":"daemon-1-1","epoch":1,"expires_at":120},"updated_at":5,"attempts":[]}}"#
+                r#"{"kind":"item","data":{"run_id":"run-1","id":"a","position":1,"slug":"a","prompt":"build a","depends_on":[],"wave_index":0,"task_class":"mid","agent":null,"status":"running","reason":"started","next_attempt_at":null,"waiting_for":null,"launch_failures":0,"delivery_retries":0,"iteration":1,"task_id":"web/001-a","agent_id":"q-a","lease":{"owner":"daemon-1-1","epoch":1,"expires_at":120},"updated_at":5,"attempts":[]}}"#
             ]],
             expect![[r#"{"kind":"item-removed","data":{"run_id":"run-1","item_id":"a"}}"#]],
             expect![[
-                r#"{"kind":"task","data":{"id":"web/001-a","repo":"web","slug":"a","sequence":1,"status":"open","profile":null,"prompt":null,"branch":"task/a","worktree":"/w/a","primary":"/w/web","base_branch":"main","base_commit":"abc","failed_phase":null,"created_at":4,"updated_at":4,"closed_at":null}}"#
+                r#"{"kind":"task","data":{"id":"web/001-a","repo":"web","slug":"a","sequence":1,"status":"open","profile":null,"prompt":null,"branch":"task/a","worktree":"/w/a","primary":"/w/web","base_branch":"main","base_commit":"abc","failed_phase":null,"closeout_failure":null,"created_at":4,"updated_at":4,"closed_at":null}}"#
             ]],
             expect![[r#"{"kind":"task-removed","data":{"task_id":"web/001-a"}}"#]],
             expect![[

@@ -120,6 +120,12 @@ pub enum WaitingFor {
     /// Another process holds the repository's lock (a delivery, another open); retried soon,
     /// without spending a launch retry.
     Repository,
+    /// The back-off before the next semantic iteration, after the task failed.
+    RecoveryBackoff,
+    /// The next delivery retry: the work is committed, but a lock, the network or the remote
+    /// stopped its rebase, fast-forward or push. The scheduler runs the closeout again itself;
+    /// such an item is never launched.
+    DeliveryRetry,
 }
 
 /// Where a run is.
@@ -217,6 +223,9 @@ pub struct ItemRecord {
     pub waiting_for: Option<WaitingFor>,
     /// Launch failures so far.
     pub launch_failures: u32,
+    /// Delivery retries of the current iteration so far.
+    #[serde(default)]
+    pub delivery_retries: u32,
     /// The semantic iteration (from 1) once started.
     pub iteration: u32,
     /// Its task record, once opened.

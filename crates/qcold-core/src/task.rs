@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod delivery;
+
 /// Where a task is in its lifecycle. Serialized exactly as the variant docs show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -338,6 +340,10 @@ pub struct TaskRecord {
     /// The phase a success closeout last stopped in, while the status is `failed-closeout`.
     #[serde(default)]
     pub failed_phase: Option<CloseoutPhase>,
+    /// How that phase failed — whose fault, and git's first error line — while the status is
+    /// `failed-closeout`.
+    #[serde(default)]
+    pub closeout_failure: Option<delivery::CloseoutFailure>,
     /// Opened, Unix seconds.
     pub created_at: i64,
     /// Last change, Unix seconds.

@@ -128,8 +128,10 @@ impl Config {
     ///   `QCOLD_QUEUE_ADMISSION_RETRY_SECONDS` (60), `QCOLD_QUEUE_ADMISSION_HISTORY_SECONDS` (3600),
     ///   `QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT` (125: load ≥ 1.25 × CPUs admits nothing),
     ///   `QCOLD_QUEUE_ADMISSION_{CHEAP,MID,HEAVY}_{CPU_MILLI,MEMORY_MIB}` (the class reservations);
-    /// - `QCOLD_QUEUE_LAUNCH_RETRY_SECONDS` (comma-separated delays, default `60,300,600`) and
-    ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3);
+    /// - `QCOLD_QUEUE_LAUNCH_RETRY_SECONDS` (comma-separated delays, default `60,300,600`),
+    ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3), `QCOLD_QUEUE_RECOVERY_DELAY_SECONDS` (before
+    ///   the 2nd, 3rd, ... iteration, the last repeating; default `30,120`) and
+    ///   `QCOLD_QUEUE_DELIVERY_RETRY_SECONDS` (delivery retries per iteration, default `10,30,120,300`);
     /// - `QCOLD_ALLOWED_HOSTS` and `QCOLD_ALLOWED_ORIGINS` (comma-separated),
     ///   `QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN` (`1`/`true`), `QCOLD_WEBAPP_WRITE_TOKEN`,
     ///   `QCOLD_HTTP_BODY_LIMIT_BYTES` (default 1 MiB);
@@ -228,14 +230,19 @@ fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueCon
             reserved.memory_bytes = n.saturating_mul(1024 * 1024);
         }
     }
-    if let Some(raw) = var("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS") {
-        queue.budgets.launch_delays_secs = raw
-            .split(',')
-            .map(|d| d.trim().parse::<i64>().ok().filter(|d| *d >= 0))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                anyhow::anyhow!("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS must be comma-separated whole seconds, got {raw:?}")
-            })?;
+    let budgets = &mut queue.budgets;
+    for (name, delays) in [
+        ("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS", &mut budgets.launch_delays_secs),
+        ("QCOLD_QUEUE_RECOVERY_DELAY_SECONDS", &mut budgets.recovery_delays_secs),
+        ("QCOLD_QUEUE_DELIVERY_RETRY_SECONDS", &mut budgets.delivery_delays_secs),
+    ] {
+        if let Some(raw) = var(name) {
+            *delays = raw
+                .split(',')
+                .map(|d| d.trim().parse::<i64>().ok().filter(|d| *d >= 0))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| anyhow::anyhow!("{name} must be comma-separated whole seconds, got {raw:?}"))?;
+        }
     }
     if let Some(n) = number::<i64>(var, "QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS")? {
         anyhow::ensure!(n >= 0, "QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS must be whole seconds, got {n}");
@@ -355,6 +362,8 @@ mod tests {
                 "QCOLD_QUEUE_ADMISSION_HEAVY_MEMORY_MIB" => "4096",
                 "QCOLD_QUEUE_LAUNCH_RETRY_SECONDS" => "1, 2,3",
                 "QCOLD_QUEUE_MAX_ITERATIONS" => "5",
+                "QCOLD_QUEUE_RECOVERY_DELAY_SECONDS" => "2",
+                "QCOLD_QUEUE_DELIVERY_RETRY_SECONDS" => "1,1, 4",
                 _ => return None,
             };
             Some(value.to_owned())
@@ -367,12 +376,16 @@ mod tests {
         assert_eq!(policy.reserves(TaskClass::Heavy).memory_bytes, 4 << 30);
         assert_eq!(policy.reserves(TaskClass::Heavy).cpu_milli, 2000, "unset numbers keep their defaults");
         assert_eq!((queue.budgets.launch_delays_secs, queue.budgets.max_iterations), (vec![1, 2, 3], 5));
+        assert_eq!((queue.budgets.recovery_delays_secs, queue.budgets.delivery_delays_secs), (vec![2], vec![1, 1, 4]));
 
         let bad = |value: &'static str| {
             move |name: &str| (name == "QCOLD_QUEUE_LAUNCH_RETRY_SECONDS").then(|| value.to_owned())
         };
         let err = read_queue_numbers(&bad("60,soon"), &mut QueueConfig::default()).unwrap_err();
         assert!(err.to_string().contains("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS"), "{err}");
+        let negative = |name: &str| (name == "QCOLD_QUEUE_DELIVERY_RETRY_SECONDS").then(|| "10,-1".to_owned());
+        let err = read_queue_numbers(&negative, &mut QueueConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("QCOLD_QUEUE_DELIVERY_RETRY_SECONDS"), "{err}");
         let zero = |name: &str| (name == "QCOLD_QUEUE_MAX_ITERATIONS").then(|| "0".to_owned());
         assert!(read_queue_numbers(&zero, &mut QueueConfig::default()).is_err());
         let word = |name: &str| (name == "QCOLD_QUEUE_ADMISSION_HARD_MAX_TASKS").then(|| "many".to_owned());

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
-pub use closeout::{Closed, CloseoutRequest, Progress, clear, clear_by_id, closeout};
+pub use closeout::{Closed, CloseoutRequest, Progress, clear, clear_by_id, closeout, redeliver};
 pub use health::{HealthOptions, health};
 pub use open::{OpenRequest, Opened, open};
 
@@ -121,6 +121,15 @@ pub enum TaskError {
         /// The file name asked for.
         name: String,
     },
+    /// Another process holds the repository's delivery lock, and the caller may not wait for it;
+    /// nothing was changed.
+    #[error("repository {repo} is busy: its delivery lock is held by {holder}")]
+    RepoBusy {
+        /// The repository.
+        repo: String,
+        /// Who holds the lock, as the holder described itself.
+        holder: String,
+    },
     /// A recorded bundle's file is gone (`qcold task health` removes old ones).
     #[error("bundle {0} no longer exists; `qcold task health` removes bundles past their retention")]
     BundleGone(String),
@@ -165,9 +174,22 @@ pub(crate) fn transition(
     failed_phase: Option<qcold_core::task::CloseoutPhase>,
     event: &TaskEvent,
 ) -> Result<(), TaskError> {
-    store.update_task_status(&task.id, status, failed_phase, event)?;
+    transition_failure(store, task, status, failed_phase.map(|phase| (phase, None)), event)
+}
+
+/// [`transition`] that also records how the failed phase failed.
+pub(crate) fn transition_failure(
+    store: &mut Store,
+    task: &mut TaskRecord,
+    status: TaskStatus,
+    failed: Option<(qcold_core::task::CloseoutPhase, Option<qcold_core::task::delivery::CloseoutFailure>)>,
+    event: &TaskEvent,
+) -> Result<(), TaskError> {
+    let (failed_phase, failure) = failed.map_or((None, None), |(phase, failure)| (Some(phase), failure));
+    store.update_task_failure(&task.id, status, failed_phase, failure.as_ref(), event)?;
     task.status = status;
     task.failed_phase = failed_phase;
+    task.closeout_failure = failure;
     task.updated_at = event.at;
     if status.is_terminal() {
         task.closed_at = Some(event.at);

@@ -1,6 +1,6 @@
 //! Which items may start now, and what the items' statuses mean for the run.
 
-use super::{ExecutionMode, ItemStatus};
+use super::{ExecutionMode, ItemStatus, WaitingFor};
 use crate::ItemId;
 
 /// What planning needs to know about one item.
@@ -16,18 +16,22 @@ pub struct ItemFacts {
     pub depends_on: Vec<ItemId>,
     /// Not before this time (Unix seconds), when waiting.
     pub next_attempt_at: Option<i64>,
+    /// What it waits for, when waiting.
+    pub waiting_for: Option<WaitingFor>,
     /// A worker holds an unexpired lease on it.
     pub leased: bool,
 }
 
 /// The items that may start at `now`, in position order. Sequence mode: the lowest unfinished
-/// item, if it may start. Graph mode: every item whose dependencies all succeeded.
+/// item, if it may start. Graph mode: every item whose dependencies all succeeded. An item
+/// waiting for a delivery retry never starts: its work is done, the scheduler delivers it.
 pub fn ready(mode: ExecutionMode, items: &[ItemFacts], now: i64) -> Vec<ItemId> {
     let mut sorted: Vec<&ItemFacts> = items.iter().collect();
     sorted.sort_by_key(|i| i.position);
     let startable = |item: &ItemFacts| {
         matches!(item.status, ItemStatus::Pending | ItemStatus::Waiting)
             && !item.leased
+            && item.waiting_for != Some(WaitingFor::DeliveryRetry)
             && item.next_attempt_at.is_none_or(|t| t <= now)
             && item
                 .depends_on
@@ -81,6 +85,7 @@ mod tests {
             status,
             depends_on: deps.iter().map(|d| d.parse().unwrap()).collect(),
             next_attempt_at: None,
+            waiting_for: None,
             leased: false,
         }
     }
@@ -123,6 +128,15 @@ mod tests {
             "waiting until 100, leased, and dependents of failures wait"
         );
         assert_eq!(ids(ready(ExecutionMode::Graph, &items, 100)), ["b", "d"]);
+        items[3].waiting_for = Some(WaitingFor::DeliveryRetry);
+        assert_eq!(ids(ready(ExecutionMode::Graph, &items, 100)), ["b"], "a delivery retry is never launched");
+        items[3].waiting_for = Some(WaitingFor::RecoveryBackoff);
+        assert_eq!(ids(ready(ExecutionMode::Graph, &items, 100)), ["b", "d"]);
+        let sequence = [item("a", 1, Waiting, &[]), item("b", 2, Pending, &[])];
+        let mut delivering = sequence.clone();
+        delivering[0].waiting_for = Some(WaitingFor::DeliveryRetry);
+        assert_eq!(ids(ready(ExecutionMode::Sequence, &sequence, 0)), ["a"]);
+        assert!(ready(ExecutionMode::Sequence, &delivering, 0).is_empty(), "and nothing passes it in a sequence");
         assert_eq!(outcome(&items), RunOutcome::Failed("f".parse().unwrap()));
     }
 

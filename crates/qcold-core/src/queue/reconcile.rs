@@ -1,13 +1,21 @@
 //! Reconciliation: from the evidence about an item — its task record, its agent, whether a
 //! worker is launching it — to its effective status and the one action to take.
 //!
-//! Evidence is typed (statuses and exit codes), never screen text or message strings, and the
-//! function is idempotent: applying its verdict and asking again yields no further action.
+//! Evidence is typed (statuses, exit codes, the classified closeout failure), never screen text
+//! or message strings, and the function is idempotent: applying its verdict and asking again
+//! yields no further action.
+//!
+//! A task in `failed-closeout` is judged in this order: while its agent is alive, the agent keeps
+//! its chance to repair and close out again (the item stays `running`); once the agent ended, an
+//! infrastructure failure of delivery ([`FailureKind::Infrastructure`]) is delivered again by the
+//! scheduler (delivery-retry budget), and anything else is a failed iteration (semantic budget).
 
 use serde::{Deserialize, Serialize};
 
 use super::ItemStatus;
 use crate::TaskStatus;
+use crate::task::CloseoutPhase;
+use crate::task::delivery::{CloseoutFailure, FailureKind};
 
 /// What is known about an item's agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,8 +35,19 @@ pub enum AgentEvidence {
     Vanished,
 }
 
+/// How the task's last success closeout failed, while it is `failed-closeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CloseoutEvidence {
+    /// The phase that failed.
+    pub phase: CloseoutPhase,
+    /// Whose fault, and the error's first line; `None` for a record written before closeouts
+    /// were classified (judged as the task's own).
+    pub failure: Option<CloseoutFailure>,
+}
+
 /// Everything reconciliation looks at for one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Evidence {
     /// The item's stored status.
@@ -39,6 +58,9 @@ pub struct Evidence {
     pub agent: AgentEvidence,
     /// A worker holds the item's lease and is starting it.
     pub launching: bool,
+    /// The task's failed closeout, while it is `failed-closeout` with a failed phase recorded.
+    #[serde(default)]
+    pub closeout: Option<CloseoutEvidence>,
 }
 
 /// What to do about an item.
@@ -58,6 +80,12 @@ pub enum Action {
     /// The executor never got the task going: launch again (launch-retry budget).
     Relaunch {
         /// Why.
+        failure: String,
+    },
+    /// The task's work is committed but its delivery failed for the infrastructure: run its
+    /// closeout again, without a new agent (delivery-retry budget).
+    Redeliver {
+        /// Why, naming the phase and the error's first line.
         failure: String,
     },
 }
@@ -96,16 +124,15 @@ pub fn reconcile(e: &Evidence) -> Verdict {
         Some(TaskStatus::ClosedSuccess) => set(e.item, I::Success),
         Some(TaskStatus::ClosedBlocked) => set(e.item, I::Blocked),
         Some(TaskStatus::Paused) => set(e.item, I::Paused),
-        Some(status @ (TaskStatus::ClosedFailed | TaskStatus::FailedCloseout)) => {
-            if status == TaskStatus::FailedCloseout && e.agent == AgentEvidence::Alive {
+        Some(TaskStatus::ClosedFailed) => {
+            Verdict { status: I::Waiting, action: Action::Recover { failure: "the task closed as failed".to_owned() } }
+        }
+        Some(TaskStatus::FailedCloseout) => {
+            if e.agent == AgentEvidence::Alive {
                 // The agent is still there and may repair and close out again.
                 return set(e.item, I::Running);
             }
-            let failure = match status {
-                TaskStatus::FailedCloseout => "the task's closeout failed".to_owned(),
-                _ => "the task closed as failed".to_owned(),
-            };
-            Verdict { status: I::Pending, action: Action::Recover { failure } }
+            failed_closeout(e.closeout.as_ref())
         }
         Some(TaskStatus::Open) => match (e.agent, e.launching) {
             (AgentEvidence::Alive, _) => set(e.item, if held { e.item } else { I::Running }),
@@ -116,7 +143,7 @@ pub fn reconcile(e: &Evidence) -> Verdict {
                     || "the task is open but has no agent".to_owned(),
                     |why| format!("{why} before closing out the task"),
                 );
-                Verdict { status: I::Pending, action: Action::Recover { failure } }
+                Verdict { status: I::Waiting, action: Action::Recover { failure } }
             }
         },
         None => match (e.agent, e.launching) {
@@ -135,19 +162,46 @@ pub fn reconcile(e: &Evidence) -> Verdict {
     }
 }
 
+/// A failed closeout whose agent ended: deliver again when the infrastructure failed it,
+/// otherwise a failed iteration. The failure names the phase and the error's first line.
+fn failed_closeout(closeout: Option<&CloseoutEvidence>) -> Verdict {
+    let Some(CloseoutEvidence { phase, failure }) = closeout else {
+        let failure = "the task's closeout failed".to_owned();
+        return Verdict { status: ItemStatus::Waiting, action: Action::Recover { failure } };
+    };
+    match failure {
+        Some(CloseoutFailure { kind: FailureKind::Infrastructure, first_line }) => Verdict {
+            status: ItemStatus::Waiting,
+            action: Action::Redeliver { failure: format!("the delivery failed at {phase}: {first_line}") },
+        },
+        Some(CloseoutFailure { kind: FailureKind::Task, first_line }) => Verdict {
+            status: ItemStatus::Waiting,
+            action: Action::Recover { failure: format!("the task's closeout failed at {phase}: {first_line}") },
+        },
+        None => Verdict {
+            status: ItemStatus::Waiting,
+            action: Action::Recover { failure: format!("the task's closeout failed at {phase}") },
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn check(item: ItemStatus, task: Option<TaskStatus>, agent: AgentEvidence, launching: bool) -> String {
-        let v = reconcile(&Evidence { item, task, agent, launching });
+    fn verdict(v: Verdict) -> String {
         let action = match v.action {
             Action::None => "none".to_owned(),
             Action::SetStatus => "set".to_owned(),
             Action::Recover { failure } => format!("recover: {failure}"),
             Action::Relaunch { failure } => format!("relaunch: {failure}"),
+            Action::Redeliver { failure } => format!("redeliver: {failure}"),
         };
         format!("{} {action}", v.status)
+    }
+
+    fn check(item: ItemStatus, task: Option<TaskStatus>, agent: AgentEvidence, launching: bool) -> String {
+        verdict(reconcile(&Evidence { item, task, agent, launching, closeout: None }))
     }
 
     #[test]
@@ -160,13 +214,13 @@ mod tests {
             (Success, Some(T::ClosedFailed), NoAgent, false, "success none"),
             (Running, Some(T::ClosedBlocked), Exited { code: 10 }, false, "blocked set"),
             (Running, Some(T::Paused), Alive, false, "paused set"),
-            (Running, Some(T::ClosedFailed), Exited { code: 11 }, false, "pending recover: the task closed as failed"),
+            (Running, Some(T::ClosedFailed), Exited { code: 11 }, false, "waiting recover: the task closed as failed"),
             (
                 Running,
                 Some(T::FailedCloseout),
                 Exited { code: 12 },
                 false,
-                "pending recover: the task's closeout failed",
+                "waiting recover: the task's closeout failed",
             ),
             (Running, Some(T::FailedCloseout), Alive, false, "running none"),
             (Starting, Some(T::Open), Alive, false, "running set"),
@@ -176,16 +230,16 @@ mod tests {
                 Some(T::Open),
                 Exited { code: 0 },
                 false,
-                "pending recover: the agent exited with code 0 before closing out the task",
+                "waiting recover: the agent exited with code 0 before closing out the task",
             ),
             (
                 Running,
                 Some(T::Open),
                 Vanished,
                 false,
-                "pending recover: the agent's processes vanished before closing out the task",
+                "waiting recover: the agent's processes vanished before closing out the task",
             ),
-            (Running, Some(T::Open), NoAgent, false, "pending recover: the task is open but has no agent"),
+            (Running, Some(T::Open), NoAgent, false, "waiting recover: the task is open but has no agent"),
             (Admitted, Some(T::Open), NoAgent, true, "starting set"),
             (Admitted, None, NoAgent, true, "starting set"),
             (Starting, None, Alive, false, "starting none"),
@@ -203,6 +257,52 @@ mod tests {
         ];
         for (item, task, agent, launching, want) in cases {
             assert_eq!(check(*item, *task, *agent, *launching), *want, "{item} {task:?} {agent:?} {launching}");
+        }
+    }
+
+    /// A failed closeout by whose fault it is: the agent first, then delivery or recovery.
+    #[test]
+    fn failed_closeouts_by_their_classification() {
+        use AgentEvidence::{Alive, Exited, Vanished};
+        use CloseoutPhase::{FastForward, Push, Rebase, Verify};
+        use FailureKind::{Infrastructure as Infra, Task};
+        let lock = "error: Unable to create '/w/.git/index.lock': File exists.";
+        let cases: &[(AgentEvidence, CloseoutPhase, Option<FailureKind>, &str)] = &[
+            (Alive, FastForward, Some(Infra), "running none"),
+            (Alive, Verify, Some(Task), "running none"),
+            (
+                Exited { code: 12 },
+                FastForward,
+                Some(Infra),
+                "waiting redeliver: the delivery failed at fast-forward: error: Unable to create '/w/.git/index.lock': File exists.",
+            ),
+            (
+                Vanished,
+                Push,
+                Some(Infra),
+                "waiting redeliver: the delivery failed at push: error: Unable to create '/w/.git/index.lock': File exists.",
+            ),
+            (
+                Exited { code: 12 },
+                Rebase,
+                Some(Task),
+                "waiting recover: the task's closeout failed at rebase: error: Unable to create '/w/.git/index.lock': File exists.",
+            ),
+            (Exited { code: 12 }, Verify, None, "waiting recover: the task's closeout failed at verify"),
+        ];
+        for (agent, phase, kind, want) in cases {
+            let closeout = CloseoutEvidence {
+                phase: *phase,
+                failure: kind.map(|kind| CloseoutFailure { kind, first_line: lock.to_owned() }),
+            };
+            let e = Evidence {
+                item: ItemStatus::Running,
+                task: Some(TaskStatus::FailedCloseout),
+                agent: *agent,
+                launching: false,
+                closeout: Some(closeout),
+            };
+            assert_eq!(verdict(reconcile(&e)), *want, "{agent:?} {phase} {kind:?}");
         }
     }
 
@@ -224,9 +324,10 @@ mod tests {
             for task in tasks {
                 for agent in agents {
                     for launching in [false, true] {
-                        let first = reconcile(&Evidence { item, task, agent, launching });
+                        let first = reconcile(&Evidence { item, task, agent, launching, closeout: Option::None });
                         if first.action == Action::SetStatus {
-                            let second = reconcile(&Evidence { item: first.status, task, agent, launching });
+                            let again = Evidence { item: first.status, task, agent, launching, closeout: Option::None };
+                            let second = reconcile(&again);
                             assert_eq!(
                                 second.action,
                                 Action::None,

@@ -15,6 +15,8 @@ pub struct ItemUpdate {
     pub waiting_for: Option<WaitingFor>,
     /// Launch failures so far.
     pub launch_failures: u32,
+    /// Delivery retries of the current iteration so far.
+    pub delivery_retries: u32,
     /// The semantic iteration.
     pub iteration: u32,
     /// Its task record.
@@ -32,6 +34,7 @@ impl ItemUpdate {
             next_attempt_at: None,
             waiting_for: None,
             launch_failures: item.launch_failures,
+            delivery_retries: item.delivery_retries,
             iteration: item.iteration,
             task_id: item.task_id.clone(),
             agent_id: item.agent_id.clone(),

@@ -324,6 +324,7 @@ mod tests {
             next_attempt_at: None,
             waiting_for: None,
             launch_failures: 0,
+            delivery_retries: 0,
             iteration: 1,
             task_id: None,
             agent_id: None,

@@ -1,12 +1,16 @@
 //! Reconciling items in flight: gather the evidence (task record, agent), ask
-//! [`qcold_core::queue::reconcile`], apply the verdict with the budgets.
+//! [`qcold_core::queue::reconcile`], apply the verdict with the budgets — a failed iteration
+//! waits out its recovery back-off, a delivery the infrastructure failed waits for its delivery
+//! retry ([`super::deliver`]).
 
 use qcold_core::AgentId;
-use qcold_core::agent::AgentState;
+use qcold_core::TaskStatus;
+use qcold_core::agent::{AgentRecord, AgentState};
 use qcold_core::queue::budget::{self, Next};
-use qcold_core::queue::reconcile::{Action, AgentEvidence, Evidence, reconcile};
+use qcold_core::queue::reconcile::{Action, AgentEvidence, CloseoutEvidence, Evidence, reconcile};
 use qcold_core::queue::wire::Run;
 use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus, WaitingFor};
+use qcold_core::task::TaskRecord;
 
 use super::Scheduler;
 use crate::agents;
@@ -31,16 +35,27 @@ impl Scheduler {
                 Ok(())
             }
             ItemStatus::Running | ItemStatus::Paused => self.judge(store, run, item, now),
+            ItemStatus::Waiting if item.waiting_for == Some(WaitingFor::DeliveryRetry) => {
+                self.redeliver(store, run, item, now)
+            }
             _ => Ok(()),
         }
     }
 
-    pub(super) fn judge(&mut self, store: &mut Store, run: &Run, item: &ItemRecord, now: i64) -> anyhow::Result<()> {
+    /// The item's task and agent, and the evidence they make.
+    pub(super) fn evidence(
+        store: &Store,
+        item: &ItemRecord,
+    ) -> anyhow::Result<(Option<TaskRecord>, Option<AgentRecord>, Evidence)> {
         let task = item.task_id.as_deref().map(|id| store.task(id)).transpose()?.flatten();
         let agent = match item.agent_id.as_deref().map(AgentId::new).transpose()? {
             Some(id) => store.agent(&id)?,
             None => None,
         };
+        let closeout = task
+            .as_ref()
+            .filter(|t| t.status == TaskStatus::FailedCloseout)
+            .and_then(|t| t.failed_phase.map(|phase| CloseoutEvidence { phase, failure: t.closeout_failure.clone() }));
         let evidence = Evidence {
             item: item.status,
             task: task.as_ref().map(|t| t.status),
@@ -51,7 +66,13 @@ impl Scheduler {
                 Some(AgentState::Vanished) => AgentEvidence::Vanished,
             },
             launching: false,
+            closeout,
         };
+        Ok((task, agent, evidence))
+    }
+
+    pub(super) fn judge(&mut self, store: &mut Store, run: &Run, item: &ItemRecord, now: i64) -> anyhow::Result<()> {
+        let (task, agent, evidence) = Self::evidence(store, item)?;
         let verdict = reconcile(&evidence);
         if verdict.action == Action::None {
             // Hold the lease of work in flight, so a second daemon keeps its hands off.
@@ -79,25 +100,37 @@ impl Scheduler {
                 let failure = (verdict.status == ItemStatus::Blocked).then(|| "the task closed as blocked".to_owned());
                 (ItemUpdate::of(item, verdict.status, reason), failure)
             }
-            Action::Recover { failure } => {
-                let mut update = match budget::after_semantic_failure(budgets, item.iteration, &failure) {
-                    Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
-                    Next::Iterate { iteration } if held => ItemUpdate::of(
-                        item,
-                        ItemStatus::Stopped,
-                        format!("stopped by the operator; iteration {iteration} will recover from: {failure}"),
-                    ),
-                    Next::Iterate { iteration } | Next::RetryAt { retry: iteration, .. } => ItemUpdate::of(
-                        item,
-                        ItemStatus::Pending,
-                        format!(
-                            "recovery iteration {iteration} of {} scheduled after: {failure}",
-                            budgets.max_iterations
-                        ),
-                    ),
-                };
-                update.agent_id = None;
-                (update, Some(failure))
+            Action::Recover { failure } => (self.recovery_update(item, held, &failure, now), Some(failure)),
+            Action::Redeliver { failure } => {
+                let failures = item.delivery_retries + 1;
+                match budget::after_delivery_failure(budgets, failures, now, &failure) {
+                    _ if held => {
+                        let mut update = ItemUpdate::of(
+                            item,
+                            ItemStatus::Stopped,
+                            format!("stopped by the operator before its delivery was retried after: {failure}"),
+                        );
+                        update.agent_id = None;
+                        (update, Some(failure))
+                    }
+                    Next::RetryAt { at, retry } => {
+                        let reason = format!(
+                            "delivery retry {retry} of {} in {} s after: {failure}",
+                            budgets.delivery_delays_secs.len(),
+                            at - now
+                        );
+                        let update = ItemUpdate {
+                            next_attempt_at: Some(at),
+                            waiting_for: Some(WaitingFor::DeliveryRetry),
+                            delivery_retries: retry,
+                            ..ItemUpdate::of(item, ItemStatus::Waiting, reason)
+                        };
+                        (update, None)
+                    }
+                    // Spent: the failure costs an iteration after all.
+                    Next::Exhausted { reason } => (self.recovery_update(item, held, &reason, now), Some(reason)),
+                    Next::Iterate { .. } => (self.recovery_update(item, held, &failure, now), Some(failure)),
+                }
             }
             Action::Relaunch { failure } => {
                 let mut update = self.launch_failure_update(item, &failure, now);
@@ -105,7 +138,9 @@ impl Scheduler {
                 (update, Some(failure))
             }
         };
-        let ended = update.status != ItemStatus::Running && update.status != ItemStatus::Paused;
+        // A delivery retry continues the iteration: its ledger row stays open.
+        let ended = !matches!(update.status, ItemStatus::Running | ItemStatus::Paused)
+            && update.waiting_for != Some(WaitingFor::DeliveryRetry);
         if ended && let Some(row) = open_row(item) {
             // The terminal's last screen, while it still exists (one tmux call, at the end only).
             let log = agent.as_ref().and_then(|a| self.capture(run, item, a));
@@ -114,6 +149,36 @@ impl Scheduler {
         }
         self.write(store, item, epoch, &update, now)?;
         Ok(())
+    }
+
+    /// The update after a failed iteration: wait out the recovery back-off before the next one,
+    /// stop when the operator stops the run, fail when the semantic budget is spent.
+    fn recovery_update(&self, item: &ItemRecord, held: bool, failure: &str, now: i64) -> ItemUpdate {
+        let budgets = &self.config.queue.budgets;
+        let mut update = match budget::after_semantic_failure(budgets, item.iteration, now, failure) {
+            Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
+            Next::Iterate { iteration, .. } | Next::RetryAt { retry: iteration, .. } if held => ItemUpdate::of(
+                item,
+                ItemStatus::Stopped,
+                format!("stopped by the operator; iteration {iteration} will recover from: {failure}"),
+            ),
+            Next::Iterate { iteration, at } | Next::RetryAt { retry: iteration, at } => ItemUpdate {
+                next_attempt_at: Some(at),
+                waiting_for: Some(WaitingFor::RecoveryBackoff),
+                ..ItemUpdate::of(
+                    item,
+                    ItemStatus::Waiting,
+                    format!(
+                        "recovery iteration {iteration} of {} in {} s after: {failure}",
+                        budgets.max_iterations,
+                        at - now
+                    ),
+                )
+            },
+        };
+        update.agent_id = None;
+        update.delivery_retries = 0;
+        update
     }
 
     /// The update after a launch failure: wait for the next retry, or fail when the budget is spent.
@@ -137,7 +202,7 @@ impl Scheduler {
     }
 
     /// The end of an agent's terminal, saved next to its packet; `None` when the terminal is gone.
-    fn capture(&self, run: &Run, item: &ItemRecord, agent: &qcold_core::agent::AgentRecord) -> Option<String> {
+    fn capture(&self, run: &Run, item: &ItemRecord, agent: &AgentRecord) -> Option<String> {
         let text = agents::tail(&self.config, agent, 200).ok()?;
         let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
         std::fs::write(&path, text).ok()?;

@@ -15,6 +15,7 @@ pub(super) fn facts(item: &ItemRecord, now: i64) -> ItemFacts {
         status: item.status,
         depends_on: item.depends_on.clone(),
         next_attempt_at: item.next_attempt_at,
+        waiting_for: item.waiting_for,
         leased: item.lease.owner.is_some() && item.lease.expires_at > now,
     }
 }

@@ -26,6 +26,7 @@ fn task(sequence: u32, slug: &str, status: TaskStatus) -> TaskRecord {
         base_branch: "main".parse().unwrap(),
         base_commit: "0".repeat(40),
         failed_phase: None,
+        closeout_failure: None,
         created_at: 1,
         updated_at: 1,
         closed_at: None,
@@ -102,14 +103,12 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
     let status = |id: &str| first.runs[0].items.iter().find(|i| i.id.as_str() == id).unwrap().clone();
     assert_eq!(status("done").status, ItemStatus::Success);
     let quit = status("quit");
-    assert_eq!(quit.status, ItemStatus::Waiting, "recovered, then its relaunch failed: {quit:?}");
-    assert_eq!(quit.waiting_for, Some(WaitingFor::LaunchRetry));
-    assert_eq!(quit.next_attempt_at, Some(160), "the first launch retry is 60 s away");
-    // The agent command is chosen before anything is created, so its absence is the failure.
-    assert!(
-        quit.reason.contains("launch retry 1 of 3") && quit.reason.contains("no such agent command"),
-        "{}",
-        quit.reason
+    assert_eq!(quit.status, ItemStatus::Waiting, "its next iteration waits: {quit:?}");
+    assert_eq!(quit.waiting_for, Some(WaitingFor::RecoveryBackoff));
+    assert_eq!(quit.next_attempt_at, Some(130), "the first recovery back-off is 30 s");
+    assert_eq!(
+        quit.reason,
+        "recovery iteration 2 of 3 in 30 s after: the agent exited with code 0 before closing out the task"
     );
     assert_eq!(quit.attempts.len(), 0, "no ledger row was opened for the test's hand-made iteration");
     assert_eq!(status("next").status, ItemStatus::Waiting, "its dependency succeeded, its launch failed");

@@ -205,13 +205,19 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
 ),
 (
     9,
-    "what a waiting item waits for, checked by the daemon's enum rather than a closed list",
-    // A CHECK cannot be altered; the column is rebuilt without it, so a new `WaitingFor`
-    // needs no table rebuild. Reads still refuse a value the enum does not know.
-    "ALTER TABLE queue_items RENAME COLUMN waiting_for TO waiting_for_v6;
+    "delivery retries, classified closeout failures, and waiting reasons checked by the enum",
+    // A CHECK cannot be altered in place: `waiting_for` is copied aside, dropped and added again
+    // without a closed list (it is referenced by no index, key or other constraint), so a new
+    // `WaitingFor` needs no table rebuild; reads still refuse a value the enum does not know.
+    "ALTER TABLE queue_items ADD COLUMN delivery_retries INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue_items ADD COLUMN waiting_for_old TEXT;
+    UPDATE queue_items SET waiting_for_old = waiting_for;
+    ALTER TABLE queue_items DROP COLUMN waiting_for;
     ALTER TABLE queue_items ADD COLUMN waiting_for TEXT;
-    UPDATE queue_items SET waiting_for = waiting_for_v6;
-    ALTER TABLE queue_items DROP COLUMN waiting_for_v6;",
+    UPDATE queue_items SET waiting_for = waiting_for_old;
+    ALTER TABLE queue_items DROP COLUMN waiting_for_old;
+    ALTER TABLE tasks ADD COLUMN failure_kind TEXT CHECK (failure_kind IN ('infrastructure', 'task'));
+    ALTER TABLE tasks ADD COLUMN failure_line TEXT;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

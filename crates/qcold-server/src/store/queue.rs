@@ -14,7 +14,8 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
 pub(super) const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
-    next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at, waiting_for";
+    next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at, waiting_for, \
+    delivery_retries";
 
 pub use qcold_core::queue::update::ItemUpdate;
 
@@ -240,6 +241,7 @@ pub(super) fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord>
         lease: Lease { owner: row.get(16)?, epoch: row.get(17)?, expires_at: row.get(18)? },
         updated_at: row.get(19)?,
         waiting_for: row.get::<_, Option<String>>(20)?.map(|w| enum_from(20, w)).transpose()?,
+        delivery_retries: row.get(21)?,
         attempts: Vec::new(),
     })
 }
@@ -255,7 +257,8 @@ pub(super) fn write_item(
 ) -> Result<(), StoreError> {
     let changed = conn.execute(
         "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
-             launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12
+             launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12,
+         delivery_retries = ?13
          WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
         params![
             run.as_str(),
@@ -269,7 +272,8 @@ pub(super) fn write_item(
             update.iteration,
             update.task_id,
             update.agent_id,
-            update.waiting_for.map(enum_text)
+            update.waiting_for.map(enum_text),
+            update.delivery_retries
         ],
     )?;
     if changed == 0 {

@@ -94,6 +94,7 @@ impl Store {
             "UPDATE queue_items SET status = 'pending', reason = 'pending after queue continue', next_attempt_at = NULL,
                  launch_failures = CASE WHEN status IN ('failed', 'blocked') THEN 0 ELSE launch_failures END,
                  iteration = CASE WHEN status IN ('failed', 'blocked') THEN 0 ELSE iteration END,
+                 delivery_retries = 0,
                  agent_id = NULL, updated_at = ?2
              WHERE run_id = ?1 AND status IN ('stopped', 'failed', 'blocked')",
             params![id.as_str(), now],

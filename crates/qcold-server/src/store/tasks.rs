@@ -1,6 +1,7 @@
 //! Queries on the `tasks`, `task_sequences`, `task_events` and `task_bundles` tables.
 
 use qcold_core::api::tasks::{TaskCursor, TaskFilter, TaskPage};
+use qcold_core::task::delivery::CloseoutFailure;
 use qcold_core::task::{Bundle, CloseoutPhase, TaskEvent, TaskRecord};
 use qcold_core::{BranchName, RepoId, TaskSlug, TaskStatus};
 use rusqlite::types::Value;
@@ -9,7 +10,7 @@ use rusqlite::{OptionalExtension as _, params};
 use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
 const COLUMNS: &str = "id, repo_id, slug, sequence, status, profile, prompt, branch, worktree, primary_root, \
-    base_branch, base_commit, failed_phase, created_at, updated_at, closed_at";
+    base_branch, base_commit, failed_phase, created_at, updated_at, closed_at, failure_kind, failure_line";
 
 impl Store {
     /// The sequence number the next task of `repo` gets; nothing is reserved until
@@ -28,7 +29,7 @@ impl Store {
     pub fn insert_task(&mut self, task: &TaskRecord, event: &TaskEvent) -> Result<(), StoreError> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
-            &format!("INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"),
             params![
                 task.id,
                 task.repo.as_str(),
@@ -45,7 +46,9 @@ impl Store {
                 task.failed_phase.map(CloseoutPhase::as_str),
                 task.created_at,
                 task.updated_at,
-                task.closed_at
+                task.closed_at,
+                task.closeout_failure.as_ref().map(|f| f.kind.as_str()),
+                task.closeout_failure.as_ref().map(|f| f.first_line.as_str())
             ],
         )?;
         tx.execute(
@@ -58,7 +61,8 @@ impl Store {
         Ok(())
     }
 
-    /// Changes a task's status (and failed phase), recording `event` in the same transaction.
+    /// Changes a task's status (and failed phase), recording `event` in the same transaction; a
+    /// classified closeout failure is cleared.
     pub fn update_task_status(
         &mut self,
         id: &str,
@@ -66,11 +70,33 @@ impl Store {
         failed_phase: Option<CloseoutPhase>,
         event: &TaskEvent,
     ) -> Result<(), StoreError> {
+        self.update_task_failure(id, status, failed_phase, None, event)
+    }
+
+    /// [`Store::update_task_status`] with the classified failure of the failed phase.
+    pub fn update_task_failure(
+        &mut self,
+        id: &str,
+        status: TaskStatus,
+        failed_phase: Option<CloseoutPhase>,
+        failure: Option<&CloseoutFailure>,
+        event: &TaskEvent,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let closed_at = status.is_terminal().then_some(event.at);
         let changed = tx.execute(
-            "UPDATE tasks SET status = ?2, failed_phase = ?3, updated_at = ?4, closed_at = coalesce(?5, closed_at) WHERE id = ?1",
-            params![id, status.as_str(), failed_phase.map(CloseoutPhase::as_str), event.at, closed_at],
+            "UPDATE tasks SET status = ?2, failed_phase = ?3, updated_at = ?4, closed_at = coalesce(?5, closed_at),
+                 failure_kind = ?6, failure_line = ?7
+             WHERE id = ?1",
+            params![
+                id,
+                status.as_str(),
+                failed_phase.map(CloseoutPhase::as_str),
+                event.at,
+                closed_at,
+                failure.map(|f| f.kind.as_str()),
+                failure.map(|f| f.first_line.as_str())
+            ],
         )?;
         if changed == 0 {
             return Err(StoreError::UnknownTask(id.to_owned()));
@@ -260,5 +286,12 @@ fn read_task(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRecord> {
         created_at: row.get(13)?,
         updated_at: row.get(14)?,
         closed_at: row.get(15)?,
+        closeout_failure: match row.get::<_, Option<String>>(16)? {
+            Some(kind) => Some(CloseoutFailure {
+                kind: enum_from(16, kind)?,
+                first_line: row.get::<_, Option<String>>(17)?.unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }

@@ -106,7 +106,7 @@ fn schema_snapshot() {
                 lease_owner TEXT,
                 lease_epoch INTEGER NOT NULL DEFAULT 0,
                 lease_expires_at INTEGER NOT NULL DEFAULT 0,
-                updated_at INTEGER NOT NULL, waiting_for TEXT,
+                updated_at INTEGER NOT NULL, delivery_retries INTEGER NOT NULL DEFAULT 0, waiting_for TEXT,
                 PRIMARY KEY (run_id, id),
                 UNIQUE (run_id, position),
                 UNIQUE (run_id, slug)
@@ -176,7 +176,7 @@ fn schema_snapshot() {
                 failed_phase TEXT,
                 created_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL,
-                closed_at INTEGER,
+                closed_at INTEGER, failure_kind TEXT CHECK (failure_kind IN ('infrastructure', 'task')), failure_line TEXT,
                 UNIQUE (repo_id, sequence)
             ) STRICT;
         CREATE UNIQUE INDEX queue_tabs_one_active ON queue_tabs (active) WHERE active = 1;
@@ -201,6 +201,35 @@ fn migrations_are_numbered_without_gaps_and_apply_once() {
     let again = open(dir.path());
     assert_eq!(again.applied_migrations().unwrap(), versions, "reopening applies nothing twice");
     assert_eq!(versions.len(), MIGRATIONS.len());
+}
+
+#[test]
+fn migration_9_keeps_what_items_wait_for_and_their_ledgers() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("qcold.sqlite3")).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;").unwrap();
+        for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 8) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, ?2, 0)", rusqlite::params![version, name]).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO repositories (id, root, adapter, default_branch, created_at, updated_at)
+                 VALUES ('web', '/w/web', 'command', 'main', 0, 0);
+             INSERT INTO queue_runs (id, repo_id, mode, status, reason, created_at, updated_at)
+                 VALUES ('run-1', 'web', 'graph', 'running', 'running', 0, 0);
+             INSERT INTO queue_items (run_id, id, position, slug, prompt, depends_on, wave_index, task_class, status, reason, updated_at, waiting_for, next_attempt_at)
+                 VALUES ('run-1', 'a', 1, 'a', 'p', '[]', 0, 'mid', 'waiting', 'launch retry 1', 0, 'launch-retry', 60);
+             INSERT INTO queue_attempts (run_id, item_id, iteration, agent_command, started_at) VALUES ('run-1', 'a', 1, 'scripted', 0);",
+        )
+        .unwrap();
+    }
+    let store = open(dir.path());
+    let item = store.item(&"run-1".parse().unwrap(), &"a".parse().unwrap()).unwrap().unwrap();
+    let waiting = (item.waiting_for, item.next_attempt_at, item.delivery_retries);
+    assert_eq!(waiting, (Some(qcold_core::queue::WaitingFor::LaunchRetry), Some(60), 0));
+    let view = store.queue_view().unwrap();
+    assert_eq!(view.runs[0].items[0].attempts.len(), 1, "rewriting the items table cascaded nothing");
 }
 
 #[test]

@@ -7,16 +7,20 @@
 //! is idempotent (nothing to commit, already rebased, already fast-forwarded, already pushed).
 //!
 //! Delivery — rebase, fast-forward, push — runs under the repository's lock, so concurrent
-//! closeouts of one repository land one after the other and none is lost.
+//! closeouts of one repository land one after the other and none is lost. A failed phase is
+//! recorded with its classification ([`qcold_core::task::delivery`]): an infrastructure failure
+//! of delivery is what the queue's scheduler retries with [`redeliver`], which never waits for
+//! that lock.
 
 use std::path::Path;
 
+use qcold_core::task::delivery::CloseoutFailure;
 use qcold_core::task::{
     BUNDLE_FORMAT_VERSION, Bundle, CloseoutPhase, EventKind, Outcome, Receipt, TaskRecord, Verification,
 };
 use qcold_core::{Repository, TaskStatus};
 
-use super::{TaskError, bundle, event, files, preserve, transition};
+use super::{TaskError, bundle, event, files, preserve, transition, transition_failure};
 use crate::store::Store;
 use crate::{Config, adapter, git, repos};
 
@@ -86,8 +90,85 @@ pub fn closeout(
     }
     let repo = repos::resolve(store, Some(&task.repo))?;
     match request.outcome {
-        Outcome::Success => deliver(config, store, &repo, &mut task, &request.text, &now, report),
+        Outcome::Success => deliver(config, store, &repo, &mut task, &request.text, Locking::Wait, &now, report),
         Outcome::Blocked | Outcome::Failed => stop(config, store, &mut task, request, &now, report),
+    }
+}
+
+/// Runs the success closeout of a `failed-closeout` task again: the queue's delivery retry after
+/// an infrastructure failure, with the agent gone and its work committed. Every phase runs
+/// again (they are idempotent); anything the worktree still holds is committed with `message`.
+/// It never waits for the repository's delivery lock: while another process holds it, it answers
+/// [`TaskError::RepoBusy`] and the task stays as it was.
+pub fn redeliver(
+    config: &Config,
+    store: &mut Store,
+    id: &str,
+    message: &str,
+    now: impl Fn() -> i64,
+    report: &mut dyn FnMut(Progress),
+) -> Result<Closed, TaskError> {
+    let mut task = super::get(store, id)?;
+    if task.status != TaskStatus::FailedCloseout {
+        return Err(TaskError::WrongStatus {
+            id: task.id,
+            status: task.status,
+            hint: "only a failed closeout is delivered again",
+        });
+    }
+    if !Path::new(&task.worktree).is_dir() {
+        return Err(TaskError::WorktreeMissing { id: task.id, worktree: task.worktree });
+    }
+    let repo = repos::resolve(store, Some(&task.repo))?;
+    deliver(config, store, &repo, &mut task, message, Locking::Refuse, &now, report)
+}
+
+/// Whether a closeout waits for the repository's delivery lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    /// Wait, reporting who holds it: an agent's or operator's closeout.
+    Wait,
+    /// Answer [`TaskError::RepoBusy`] instead: the scheduler, which must never block on it.
+    Refuse,
+}
+
+/// Why the phases stopped.
+enum Stop {
+    /// A phase failed.
+    Failed(CloseoutPhase, String),
+    /// The delivery lock is held by this holder and the closeout may not wait.
+    Busy(String),
+}
+
+impl From<(CloseoutPhase, String)> for Stop {
+    fn from((phase, error): (CloseoutPhase, String)) -> Self {
+        Stop::Failed(phase, error)
+    }
+}
+
+/// Takes the repository's delivery lock as `locking` says; `phase` is the one a failure to take
+/// it is charged to.
+fn delivery_lock(
+    config: &Config,
+    task: &TaskRecord,
+    holder: &str,
+    locking: Locking,
+    phase: CloseoutPhase,
+    report: &mut dyn FnMut(Progress),
+) -> Result<crate::lock::Held, Stop> {
+    let name = format!("repo-{}", task.repo);
+    let failed = |e: std::io::Error| Stop::Failed(phase, format!("cannot take the delivery lock: {e}"));
+    match locking {
+        Locking::Wait => crate::lock::acquire(&config.state_dir, &name, holder, |who| {
+            report(Progress::Waiting(format!(
+                "waiting for the delivery lock of repository {}, held by {who}",
+                task.repo
+            )));
+        })
+        .map_err(failed),
+        Locking::Refuse => {
+            crate::lock::try_acquire(&config.state_dir, &name, holder).map_err(failed)?.map_err(Stop::Busy)
+        }
     }
 }
 
@@ -141,25 +222,31 @@ fn stop(
     let receipt = receipt(task, request.outcome, None, None, Some(request.text.clone()), snapshot.clone(), now());
     let bundle =
         write_bundle(config, store, task, &receipt, diff.as_deref()).map_err(|e| report(Progress::Warning(e))).ok();
-    remove(config, task, report);
+    remove(config, task, Locking::Wait, report);
     Ok(Closed { task: task.clone(), bundle, snapshot, failure: None })
 }
 
 /// Success: the phases, then record, bundle and cleanup.
+#[allow(clippy::too_many_arguments)]
 fn deliver(
     config: &Config,
     store: &mut Store,
     repo: &Repository,
     task: &mut TaskRecord,
     message: &str,
+    locking: Locking,
     now: &impl Fn() -> i64,
     report: &mut dyn FnMut(Progress),
 ) -> Result<Closed, TaskError> {
     let mut verification = None;
-    let result = run_phases(config, store, repo, task, message, &mut verification, now, report);
-    if let Err((phase, error)) = result {
+    let result = run_phases(config, store, repo, task, message, locking, &mut verification, now, report);
+    if let Err(Stop::Busy(holder)) = result {
+        return Err(TaskError::RepoBusy { repo: task.repo.to_string(), holder });
+    }
+    if let Err(Stop::Failed(phase, error)) = result {
         let failed = event(EventKind::PhaseFailed, format!("{phase}: {error}"), now());
-        transition(store, task, TaskStatus::FailedCloseout, Some(phase), &failed)?;
+        let failure = CloseoutFailure::of(phase, &error);
+        transition_failure(store, task, TaskStatus::FailedCloseout, Some((phase, Some(failure))), &failed)?;
         let diff = state_diff(config, task);
         let receipt = receipt(
             task,
@@ -200,7 +287,7 @@ fn deliver(
         }
     };
     report(Progress::Start(CloseoutPhase::Cleanup));
-    remove(config, task, report);
+    remove(config, task, locking, report);
     report(Progress::Done(CloseoutPhase::Cleanup, format!("removed {} and {}", task.worktree, task.branch)));
     Ok(Closed { task: task.clone(), bundle, snapshot: None, failure: None })
 }
@@ -212,10 +299,11 @@ fn run_phases(
     repo: &Repository,
     task: &TaskRecord,
     message: &str,
+    locking: Locking,
     verification: &mut Option<Verification>,
     now: &impl Fn() -> i64,
     report: &mut dyn FnMut(Progress),
-) -> Result<(), (CloseoutPhase, String)> {
+) -> Result<(), Stop> {
     let worktree = Path::new(&task.worktree);
     let primary = Path::new(&task.primary);
     let base = task.base_branch.as_str();
@@ -237,11 +325,7 @@ fn run_phases(
     // The primary check runs under the delivery lock: another closeout's fast-forward rewrites the
     // primary checkout's files, and a look in the middle of it would see them as uncommitted work.
     let holder = format!("closeout of {}", task.id);
-    let lock_name = format!("repo-{}", task.repo);
-    let check_lock = crate::lock::acquire(&config.state_dir, &lock_name, &holder, |who| {
-        report(Progress::Waiting(format!("waiting for the delivery lock of repository {}, held by {who}", task.repo)));
-    })
-    .map_err(|e| (CloseoutPhase::PrimaryClean, format!("cannot take the delivery lock: {e}")))?;
+    let check_lock = delivery_lock(config, task, &holder, locking, CloseoutPhase::PrimaryClean, report)?;
     phase(store, report, CloseoutPhase::PrimaryClean, &mut || {
         let current = git::current_branch(primary).map_err(|e| e.to_string())?;
         if current.as_deref() != Some(base) {
@@ -286,10 +370,7 @@ fn run_phases(
         }
     })?;
 
-    let _lock = crate::lock::acquire(&config.state_dir, &lock_name, &holder, |who| {
-        report(Progress::Waiting(format!("waiting for the delivery lock of repository {}, held by {who}", task.repo)));
-    })
-    .map_err(|e| (CloseoutPhase::Rebase, format!("cannot take the delivery lock: {e}")))?;
+    let _lock = delivery_lock(config, task, &holder, locking, CloseoutPhase::Rebase, report)?;
     let upstream = git::upstream(primary, base).map_err(|e| (CloseoutPhase::Rebase, e.to_string()))?;
 
     phase(store, report, CloseoutPhase::Rebase, &mut || {
@@ -371,15 +452,23 @@ fn state_diff(config: &Config, task: &TaskRecord) -> Option<String> {
 
 /// Removes the worktree and branch of a task whose work is delivered or preserved. Under the
 /// repository lock: removing the last worktree deletes `.git/worktrees`, which a concurrent
-/// `git worktree add` (a task open) would be creating its entry in.
-fn remove(config: &Config, task: &TaskRecord, report: &mut dyn FnMut(Progress)) {
+/// `git worktree add` (a task open) would be creating its entry in. A closeout that may not wait
+/// for the lock leaves them, for `qcold task health`, while another process holds it.
+fn remove(config: &Config, task: &TaskRecord, locking: Locking, report: &mut dyn FnMut(Progress)) {
     let primary = Path::new(&task.primary);
     let worktree = Path::new(&task.worktree);
     let holder = format!("cleanup of {}", task.id);
-    let _lock = match crate::lock::acquire(&config.state_dir, &format!("repo-{}", task.repo), &holder, |_| {}) {
+    let _lock = match delivery_lock(config, task, &holder, locking, CloseoutPhase::Cleanup, &mut |_| {}) {
         Ok(lock) => lock,
-        Err(e) => {
+        Err(Stop::Failed(_, e)) => {
             report(Progress::Warning(format!("cannot take the repository lock to remove {}: {e}", task.worktree)));
+            return;
+        }
+        Err(Stop::Busy(who)) => {
+            report(Progress::Warning(format!(
+                "{} stays for `qcold task health`: the repository lock is held by {who}",
+                task.worktree
+            )));
             return;
         }
     };

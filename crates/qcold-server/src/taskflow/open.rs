@@ -106,6 +106,7 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
         base_branch: repo.default_branch.clone(),
         base_commit: base_commit.clone(),
         failed_phase: None,
+        closeout_failure: None,
         created_at: now,
         updated_at: now,
         closed_at: None,

@@ -31,6 +31,7 @@ fn task(
         base_branch: BranchName::new("main").unwrap(),
         base_commit: "0".repeat(40),
         failed_phase: None,
+        closeout_failure: None,
         created_at,
         updated_at: created_at,
         closed_at: None,
