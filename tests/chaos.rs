@@ -225,7 +225,14 @@ impl World {
             last = self.run_view(run).unwrap_or(Value::Null);
             check(&last)
         });
-        assert!(ok, "timed out waiting for {what}: {}\n{}", compact(&last), self.daemon_warnings());
+        assert!(
+            ok,
+            "timed out waiting for {what}: {}\nagent starts: {:?}\nagent ends: {:?}\n{}",
+            compact(&last),
+            self.starts(),
+            self.ends(),
+            self.daemon_warnings()
+        );
         last
     }
 
