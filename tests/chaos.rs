@@ -56,8 +56,10 @@ pub const DAEMON_VARS: [(&str, &str); 8] = [
     ("QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS", "1"),
 ];
 
-/// How long a chaos run may take to end once nothing disturbs it any more.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a chaos run may take to end once nothing disturbs it any more. Shorter than the
+/// lease TTL (120 s) on purpose: a restarted daemon must displace its dead predecessor's leases at
+/// once, not wait them out.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A small seeded generator (SplitMix64): chaos trials print their seed and replay with it.
 #[derive(Debug, Clone)]
