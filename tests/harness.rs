@@ -4,6 +4,8 @@
 //! Tests never read the developer's `$HOME` or change the process environment: every command
 //! runs with its own `HOME` and `QCOLD_STATE_DIR` inside a temp dir.
 
+pub mod chaos;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -216,6 +218,11 @@ impl Daemon {
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The daemon's exit status if it has exited (by itself: a fault point, a crash).
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// GETs `path` and returns status and body.

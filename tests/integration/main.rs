@@ -4,6 +4,7 @@ mod agents;
 mod api_rooms;
 mod api_tasks;
 mod browser;
+mod chaos;
 mod cli_repo;
 mod cli_status;
 mod daemon;

@@ -4,9 +4,11 @@
 //! - `demo`: builds everything and runs the daemon on a fresh state dir with a sample repository;
 //! - `web`: builds the dashboard with trunk into `crates/qcold-web/dist`;
 //! - `setup`: installs the tools the other tasks need, skipping what is present;
-//! - `bench`: measures the release daemon (idle CPU, read latency, push latency).
+//! - `bench`: measures the release daemon (idle CPU, read latency, push latency);
+//! - `chaos`: the chaos suite's long form (random kills of a large graph run, every fault point).
 
 mod bench;
+mod chaos;
 mod ci;
 mod demo;
 mod process;
@@ -16,7 +18,7 @@ mod web;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup|bench>
+const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup|bench|chaos>
 
   ci      fmt, clippy, wasm32 check, dashboard build, all tests (incl. headless Chromium)
   demo    build everything, start the daemon on a fresh state dir with a sample repo
@@ -33,11 +35,12 @@ fn main() -> ExitCode {
         Some("web") => setup::web_tools().and_then(|tools| web::build(&tools)),
         Some("setup") => setup::all().map(|_| ()),
         Some("bench") => bench::run(),
+        Some("chaos") => chaos::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
-            println!("{USAGE}");
+            println!("{USAGE}\n{}", chaos::usage());
             Ok(())
         }
-        Some(other) => Err(anyhow::anyhow!("unknown task {other:?}\n\n{USAGE}")),
+        Some(other) => Err(anyhow::anyhow!("unknown task {other:?}\n\n{USAGE}\n{}", chaos::usage())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -189,7 +189,7 @@ pub fn start(
         let session = agent::session_name(&id);
         let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped)?;
         await_exec(pid, &exit_file.to_string_lossy());
-        crate::fault::point(config, "after-session-start");
+        crate::fault::point(config, crate::fault::AFTER_SESSION_START);
         (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
     } else {
         let stdout_log = dir.join("stdout.log");

@@ -8,6 +8,7 @@ use qcold_core::queue::admission::Policy;
 use qcold_core::queue::budget::Budgets;
 use qcold_core::queue::lease;
 
+use crate::fault::{self, FaultPoint};
 use crate::token::WriteToken;
 
 /// Environment variables that carry proxy settings; reported (redacted) in the node snapshot.
@@ -39,6 +40,8 @@ pub struct Config {
     pub path_env: Option<String>,
     /// Who may talk to the HTTP API, and how much.
     pub http: HttpConfig,
+    /// The armed fault point, for the chaos suite (`QCOLD_FAULT_POINT`); `None` in normal use.
+    pub fault_point: Option<FaultPoint>,
 }
 
 /// The HTTP API's admission settings (see `http::door`).
@@ -113,6 +116,7 @@ impl Config {
             queue: QueueConfig::default(),
             path_env: None,
             http: HttpConfig::default(),
+            fault_point: None,
         }
     }
 
@@ -135,6 +139,7 @@ impl Config {
     /// - `QCOLD_ALLOWED_HOSTS` and `QCOLD_ALLOWED_ORIGINS` (comma-separated),
     ///   `QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN` (`1`/`true`), `QCOLD_WEBAPP_WRITE_TOKEN`,
     ///   `QCOLD_HTTP_BODY_LIMIT_BYTES` (default 1 MiB);
+    /// - `QCOLD_FAULT_POINT` (`NAME` or `NAME@N`, one of [`fault::POINTS`]; for the chaos suite);
     /// - the proxy variables (`http_proxy`, `HTTPS_PROXY`, ...).
     pub fn from_env(build_id: impl Into<String>) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -170,6 +175,10 @@ impl Config {
         }
         read_queue_numbers(&var, &mut config.queue)?;
         read_http(&var, &mut config.http)?;
+        config.fault_point = var(fault::ENV)
+            .map(|raw| FaultPoint::parse(&raw))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", fault::ENV))?;
         config.path_env = var("PATH");
         config.proxy_env =
             PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();

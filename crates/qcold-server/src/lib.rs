@@ -26,6 +26,7 @@
 //! - [`agents`]: managed agents and their terminals (tmux), process trees, the exit-code wrapper.
 //! - [`status`]: the `qcold status` report.
 //! - [`taskflow`]: task worktrees from open to closeout.
+//! - [`fault`]: named crash points for the chaos suite (`QCOLD_FAULT_POINT`).
 //! - [`lock`]: cross-process locks (one delivery per repository at a time).
 //! - [`node`]: node snapshot collection with `sysinfo`.
 //! - [`app`]: the daemon's shared state and event hub.

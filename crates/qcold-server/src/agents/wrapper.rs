@@ -58,7 +58,8 @@ fn spawn(
     env: &[(String, String)],
 ) -> std::io::Result<std::process::Child> {
     let mut cmd = Command::new(program);
-    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    // A fault point armed for the daemon is not the agent's: its closeouts would crash too.
+    cmd.args(args).env_remove(crate::fault::ENV).envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(path) = stdin_file {
         cmd.stdin(std::fs::File::open(path)?);
     }

@@ -113,7 +113,7 @@ impl Scheduler {
         epoch: u64,
         now: i64,
     ) -> anyhow::Result<()> {
-        crate::fault::point(&self.config, "after-lease");
+        crate::fault::point(&self.config, crate::fault::AFTER_LEASE);
         let mut item = reread(store, item)?;
         let mut evidence = self.launch_evidence(store, &item)?;
         for _ in 0..MAX_STEPS {
@@ -233,7 +233,7 @@ impl Scheduler {
             Some(id) if store.agent_exists(&AgentId::new(id)?)? => Some(id.to_owned()),
             _ => None,
         };
-        crate::fault::point(&self.config, "after-agent-record");
+        crate::fault::point(&self.config, crate::fault::AFTER_AGENT_RECORD);
         let reason = match &agent_id {
             Some(agent) => format!("agent {agent} works on it (iteration {})", item.iteration),
             None => format!("its task moved on while no daemon watched (iteration {})", item.iteration),

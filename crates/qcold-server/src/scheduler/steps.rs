@@ -70,7 +70,7 @@ impl Scheduler {
             ..ItemUpdate::of(item, ItemStatus::Starting, format!("iteration {iteration}: opening its task"))
         };
         store.begin_attempt(&item.run_id, &item.id, epoch, &attempt, &update, now)?;
-        crate::fault::point(&self.config, "after-row");
+        crate::fault::point(&self.config, crate::fault::AFTER_ROW);
         Ok(())
     }
 
@@ -106,7 +106,7 @@ impl Scheduler {
             .and_then(|()| std::fs::write(&tmp, &text))
             .and_then(|()| std::fs::rename(&tmp, file))
             .map_err(|err| Failure::Launch(format!("cannot write the packet {}: {err}", file.display())))?;
-        crate::fault::point(&self.config, "after-packet");
+        crate::fault::point(&self.config, crate::fault::AFTER_PACKET);
         Ok(())
     }
 

@@ -262,6 +262,7 @@ fn deliver(
         return Ok(Closed { task: task.clone(), bundle, snapshot: None, failure: Some((phase, error)) });
     }
 
+    crate::fault::point(config, crate::fault::AFTER_CLOSEOUT_DELIVERED);
     report(Progress::Start(CloseoutPhase::Record));
     transition(
         store,

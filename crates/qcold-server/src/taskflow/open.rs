@@ -115,7 +115,7 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
         std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
     }
     let added = git::worktree_add(root, &worktree, &branch, &base_commit);
-    crate::fault::point(config, "after-worktree-add");
+    crate::fault::point(config, crate::fault::AFTER_WORKTREE_ADD);
     if let Err(err) = added {
         // git may have made the branch before failing; it points at the base and holds nothing,
         // and leaving it would refuse every retry of this open.
@@ -130,7 +130,7 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
         .and_then(|()| files::append_event(&worktree, &opened))
         .map_err(io(format!("cannot write {}", files::env_path(&worktree).display())))
         .and_then(|()| store.insert_task(&task, &opened).map_err(TaskError::from));
-    crate::fault::point(config, "after-task-record");
+    crate::fault::point(config, crate::fault::AFTER_TASK_RECORD);
     if let Err(err) = stored {
         // Nothing but our own .task/ files is in the new worktree: removing it loses no work.
         let _ = git::worktree_remove(root, &worktree, true);
