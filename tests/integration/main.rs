@@ -7,6 +7,7 @@ mod browser;
 mod cli_repo;
 mod cli_status;
 mod daemon;
+mod deadlines;
 mod events;
 mod guard;
 mod node;

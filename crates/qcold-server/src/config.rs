@@ -8,6 +8,7 @@ use qcold_core::queue::admission::Policy;
 use qcold_core::queue::budget::Budgets;
 use qcold_core::queue::lease;
 
+use crate::git::GitLimits;
 use crate::token::WriteToken;
 
 /// Environment variables that carry proxy settings; reported (redacted) in the node snapshot.
@@ -39,6 +40,8 @@ pub struct Config {
     pub path_env: Option<String>,
     /// Who may talk to the HTTP API, and how much.
     pub http: HttpConfig,
+    /// The deadlines of git commands (see [`crate::git::limits`]).
+    pub git: GitLimits,
 }
 
 /// The HTTP API's admission settings (see `http::door`).
@@ -109,6 +112,7 @@ impl Config {
             queue: QueueConfig::default(),
             path_env: None,
             http: HttpConfig::default(),
+            git: GitLimits::default(),
         }
     }
 
@@ -118,6 +122,8 @@ impl Config {
     /// - `QCOLD_NODE_SAMPLE_INTERVAL_SECONDS` (default 5, at least 1);
     /// - `QCOLD_SQLITE_BUSY_TIMEOUT_MS` (default 30000);
     /// - `QCOLD_VERIFY_TIMEOUT_SECONDS` (default 1800);
+    /// - `QCOLD_GIT_TIMEOUT_SECONDS` (default 600: any local git) and
+    ///   `QCOLD_GIT_REMOTE_TIMEOUT_SECONDS` (default 120: fetch and push), both at least 1;
     /// - `QCOLD_PAUSED_TASK_TTL_HOURS` (default 2) and `QCOLD_BUNDLE_RETENTION_DAYS` (default 7);
     /// - `QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS` (default 60, at least 1);
     /// - `QCOLD_QUEUE_ADMISSION_{SOFT,HARD,HEAVY}_MAX_TASKS` (8/12/2),
@@ -152,6 +158,12 @@ impl Config {
         }
         if let Some(timeout) = duration("QCOLD_VERIFY_TIMEOUT_SECONDS", "seconds", 1_000)? {
             config.verify_timeout = timeout;
+        }
+        if let Some(timeout) = duration("QCOLD_GIT_TIMEOUT_SECONDS", "seconds", 1_000)? {
+            config.git.local = timeout.max(Duration::from_secs(1));
+        }
+        if let Some(timeout) = duration("QCOLD_GIT_REMOTE_TIMEOUT_SECONDS", "seconds", 1_000)? {
+            config.git.remote = timeout.max(Duration::from_secs(1));
         }
         if let Some(ttl) = duration("QCOLD_PAUSED_TASK_TTL_HOURS", "hours", 3_600_000)? {
             config.paused_task_ttl = ttl;

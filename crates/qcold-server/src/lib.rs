@@ -81,6 +81,8 @@ pub async fn serve(
     if door.requires_token() {
         tracing::info!("writes need the write token{}", if listen.ip().is_loopback() { "" } else { "; so do reads" });
     }
+    // The CLI has set them already when it runs the daemon; an embedding caller gets them here.
+    git::limits::init(config.git);
     let cancel = CancellationToken::new();
     let state = app::AppState::start(config, cancel.clone()).await?;
     let router = http::router(state.clone(), door);

@@ -19,7 +19,7 @@ use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
 pub use closeout::{Closed, CloseoutRequest, Progress, clear, clear_by_id, closeout};
 pub use health::{HealthOptions, health};
-pub use open::{OpenRequest, Opened, open};
+pub use open::{OpenRequest, Opened, open, open_with};
 
 use crate::git::GitError;
 use crate::repos::RepoError;
@@ -47,6 +47,14 @@ pub enum TaskError {
         what: String,
         /// The IO error.
         source: std::io::Error,
+    },
+    /// Another process holds the repository lock, and the caller asked not to wait for it.
+    #[error("repository {repo} is busy: its lock is held by {holder}")]
+    RepoBusy {
+        /// The repository.
+        repo: RepoId,
+        /// Who holds the lock, as the holder described itself.
+        holder: String,
     },
     /// The slug has an open task already.
     #[error("task {id} is already open at {worktree}; `qcold task enter {slug}` goes there")]
@@ -129,6 +137,41 @@ pub enum TaskError {
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> TaskError {
     let what = what.into();
     move |source| TaskError::Io { what, source }
+}
+
+/// What to do when another process holds a repository lock.
+pub enum LockWait<'a> {
+    /// Refuse at once with [`TaskError::RepoBusy`].
+    Refuse,
+    /// Tell the callback who holds it, then wait until it is free.
+    Wait(&'a mut dyn FnMut(&str)),
+}
+
+impl std::fmt::Debug for LockWait<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Refuse => "Refuse",
+            Self::Wait(_) => "Wait",
+        })
+    }
+}
+
+/// Takes the lock of repository `repo` as `holder`, waiting or refusing as `wait` says.
+pub(crate) fn repo_lock(
+    config: &crate::Config,
+    repo: &RepoId,
+    holder: &str,
+    wait: LockWait<'_>,
+) -> Result<crate::lock::Held, TaskError> {
+    let name = format!("repo-{repo}");
+    match wait {
+        LockWait::Wait(waiting) => crate::lock::acquire(&config.state_dir, &name, holder, |who| waiting(who))
+            .map_err(io("cannot take the repository lock")),
+        LockWait::Refuse => crate::lock::try_acquire(&config.state_dir, &name, holder).map_err(|err| match err {
+            crate::lock::LockError::Busy { holder } => TaskError::RepoBusy { repo: repo.clone(), holder },
+            crate::lock::LockError::Io(source) => TaskError::Io { what: "cannot take the repository lock".into(), source },
+        }),
+    }
 }
 
 /// An event at `now`.

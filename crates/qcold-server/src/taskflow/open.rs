@@ -5,7 +5,7 @@ use std::path::Path;
 use qcold_core::task::{EventKind, TaskRecord, branch_name, task_id, worktree_name};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
-use super::{TaskError, event, files, io, transition};
+use super::{LockWait, TaskError, event, files, io, repo_lock, transition};
 use crate::Config;
 use crate::git;
 use crate::repos;
@@ -33,9 +33,22 @@ pub enum Opened {
     Resumed(TaskRecord),
 }
 
-/// Opens a task. Every check runs before anything is created; if storing the record fails after
-/// the worktree was made, the fresh (still empty) worktree and branch are removed again.
+/// Opens a task, refusing with [`TaskError::RepoBusy`] instead of waiting when another process
+/// holds the repository lock (the daemon's way: its scheduler must never block on a lock).
 pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64) -> Result<Opened, TaskError> {
+    open_with(config, store, request, LockWait::Refuse, now)
+}
+
+/// Opens a task. Every check runs before anything is created; if storing the record fails after
+/// the worktree was made, the fresh (still empty) worktree and branch are removed again. `wait`
+/// says what to do when another process holds the repository lock.
+pub fn open_with(
+    config: &Config,
+    store: &mut Store,
+    request: &OpenRequest,
+    wait: LockWait<'_>,
+    now: i64,
+) -> Result<Opened, TaskError> {
     let repo = repos::resolve(store, request.repo.as_ref())?;
     if let Some(mut task) = store.task_by_slug(&repo.id, &request.slug)?.filter(|t| !t.status.is_terminal()) {
         if !task.status.is_resumable() {
@@ -53,13 +66,7 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
     // The checks, the sequence allocation and the record insert all happen under the repository
     // lock: two opens never take the same number, and a delivery's fast-forward (which rewrites
     // the primary checkout's files under the same lock) is never mistaken for uncommitted work.
-    let _lock = crate::lock::acquire(
-        &config.state_dir,
-        &format!("repo-{}", repo.id),
-        &format!("open of {}", request.slug),
-        |_| {},
-    )
-    .map_err(io("cannot take the repository lock"))?;
+    let _lock = repo_lock(config, &repo.id, &format!("open of {}", request.slug), wait)?;
     let root = Path::new(&repo.root);
     let base = repo.default_branch.as_str();
     let current = git::current_branch(root)?;
