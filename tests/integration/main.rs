@@ -13,6 +13,7 @@ mod guard;
 mod node;
 mod queue;
 mod queue_cli;
+mod queue_hangs;
 mod queue_recovery;
 mod security;
 mod task_closeout;

@@ -13,6 +13,7 @@
 //! start-up reconciliation: it re-attaches to agents that are still alive and re-drives launches
 //! a killed daemon left half done, so nothing is launched twice.
 
+mod halt;
 mod launch;
 mod packet;
 mod reconcile;

@@ -30,6 +30,9 @@ impl Scheduler {
                 }
                 Ok(())
             }
+            ItemStatus::Running | ItemStatus::Paused if Self::kill_wanted(store, run)? => {
+                self.kill(store, run, item, now)
+            }
             ItemStatus::Running | ItemStatus::Paused => self.judge(store, run, item, now),
             _ => Ok(()),
         }
@@ -137,7 +140,7 @@ impl Scheduler {
     }
 
     /// The end of an agent's terminal, saved next to its packet; `None` when the terminal is gone.
-    fn capture(&self, run: &Run, item: &ItemRecord, agent: &qcold_core::agent::AgentRecord) -> Option<String> {
+    pub(super) fn capture(&self, run: &Run, item: &ItemRecord, agent: &qcold_core::agent::AgentRecord) -> Option<String> {
         let text = agents::tail(&self.config, agent, 200).ok()?;
         let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
         std::fs::write(&path, text).ok()?;

@@ -202,6 +202,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     8,
     "recent tasks index",
     "CREATE INDEX tasks_by_update ON tasks (updated_at, id);",
+),
+(
+    9,
+    "queue run kill requests",
+    "ALTER TABLE queue_runs ADD COLUMN kill_requested INTEGER NOT NULL DEFAULT 0 CHECK (kill_requested IN (0, 1));",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
