@@ -44,16 +44,58 @@ fn stop_kill_ends_hanging_agents_keeps_their_work_and_continue_restarts_them() {
     fx.queue(&["stop", &run, "--kill"]).ok();
     let stopped = fx.wait_status(&run, "stopped", LONG);
     let item = &stopped["items"][0];
-    assert_eq!((item["status"].as_str(), item["reason"].as_str()), (Some("stopped"), Some("stopped by the operator (--kill)")));
-    let attempts = item["attempts"].as_array().unwrap();
-    assert_eq!(attempts.len(), 1, "{item}");
-    assert_eq!(attempts[0]["failure"], "stopped by the operator (--kill)");
-    assert!(attempts[0]["finished_at"].is_i64(), "{item}");
+    assert_eq!(
+        (item["status"].as_str(), item["reason"].as_str()),
+        (Some("stopped"), Some("stopped by the operator (--kill)"))
+    );
+    let last = item["attempts"].as_array().unwrap().last().cloned().expect("a ledger row");
+    assert_eq!(last["failure"], "stopped by the operator (--kill)", "{item}");
+    assert!(last["finished_at"].is_i64(), "{item}");
     assert!(!alive(pid), "the agent is gone");
     assert!(worktree.join(".task/task.env").is_file(), "the worktree is kept: {}", worktree.display());
 
+    let runs = fx.agent_runs("hang");
     fx.queue(&["continue", &run]).ok();
-    assert!(wait_until(LONG, || fx.agent_runs("hang") == 2), "continue starts the agent again");
+    assert!(wait_until(LONG, || fx.agent_runs("hang") == runs + 1), "continue starts the agent again");
     std::fs::write(&gate, "").unwrap();
     fx.wait_status(&run, "success", LONG);
+}
+
+#[test]
+fn a_silent_agent_is_reported_stalled_under_warn_and_keeps_running() {
+    let fx = Fixture::new(&[("QCOLD_QUEUE_STALL_SECONDS", "3")]);
+    let gate = fx.file("gate");
+    let run = hanging(&fx, &gate);
+    let pid = agent_pid(&fx, &fx.item(&run, "hang"));
+    let stalled = fx.wait_run(&run, LONG, "the item reported stalled", |r| {
+        r["items"][0]["reason"].as_str().is_some_and(|reason| reason.contains("no output, commit or closeout for"))
+    });
+    assert_eq!(stalled["items"][0]["status"], "running", "{stalled}");
+    assert!(alive(pid), "warn leaves the agent running");
+    // A sign of life ends the warning: the agent delivers and the item succeeds.
+    std::fs::write(&gate, "").unwrap();
+    fx.wait_status(&run, "success", LONG);
+}
+
+#[test]
+fn a_silent_agent_under_stop_ends_its_iteration_as_failed_until_the_budget_is_spent() {
+    let fx = Fixture::new(&[
+        ("QCOLD_QUEUE_STALL_SECONDS", "3"),
+        ("QCOLD_QUEUE_STALL_POLICY", "stop"),
+        ("QCOLD_QUEUE_MAX_ITERATIONS", "2"),
+    ]);
+    let gate = fx.file("gate");
+    let run = hanging(&fx, &gate);
+    let first = agent_pid(&fx, &fx.item(&run, "hang"));
+    let failed = fx.wait_status(&run, "failed", LONG);
+    let item = &failed["items"][0];
+    assert_eq!(item["status"], "failed", "{item}");
+    let attempts = item["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "the stall ended the first iteration and the second one started: {item}");
+    for attempt in attempts {
+        let failure = attempt["failure"].as_str().unwrap_or_default();
+        assert!(failure.starts_with("stalled: no output, commit or closeout for"), "{attempt}");
+    }
+    assert_eq!(fx.agent_runs("hang"), 2);
+    assert!(!alive(first), "the stalled agent was stopped");
 }

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod package;
 pub mod plan;
 pub mod reconcile;
+pub mod stall;
 pub mod wire;
 
 use std::fmt;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use qcold_core::queue::TaskClass;
 use qcold_core::queue::admission::Policy;
 use qcold_core::queue::budget::Budgets;
-use qcold_core::queue::lease;
+use qcold_core::queue::{lease, stall};
 
 use crate::git::GitLimits;
 use crate::token::WriteToken;
@@ -84,6 +84,8 @@ pub struct QueueConfig {
     pub sync_interval: Duration,
     /// How often held leases are extended; at most [`lease::HEARTBEAT_SECS`].
     pub heartbeat: Duration,
+    /// The stall watch: how long an agent may show no sign of life, and what happens then.
+    pub stall: stall::Settings,
 }
 
 impl Default for QueueConfig {
@@ -93,6 +95,7 @@ impl Default for QueueConfig {
             budgets: Budgets::default(),
             sync_interval: Duration::from_secs(60),
             heartbeat: Duration::from_secs(lease::HEARTBEAT_SECS.unsigned_abs()),
+            stall: stall::Settings::default(),
         }
     }
 }
@@ -132,6 +135,9 @@ impl Config {
     ///   `QCOLD_QUEUE_ADMISSION_{CHEAP,MID,HEAVY}_{CPU_MILLI,MEMORY_MIB}` (the class reservations);
     /// - `QCOLD_QUEUE_LAUNCH_RETRY_SECONDS` (comma-separated delays, default `60,300,600`) and
     ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3);
+    /// - `QCOLD_QUEUE_STALL_MINUTES` (default 30; 0 turns the stall watch off) or, finer,
+    ///   `QCOLD_QUEUE_STALL_SECONDS` (wins when both are set), and `QCOLD_QUEUE_STALL_POLICY`
+    ///   (`warn`, the default, or `stop`);
     /// - `QCOLD_ALLOWED_HOSTS` and `QCOLD_ALLOWED_ORIGINS` (comma-separated),
     ///   `QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN` (`1`/`true`), `QCOLD_WEBAPP_WRITE_TOKEN`,
     ///   `QCOLD_HTTP_BODY_LIMIT_BYTES` (default 1 MiB);
@@ -244,6 +250,16 @@ fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueCon
             .ok_or_else(|| {
                 anyhow::anyhow!("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS must be comma-separated whole seconds, got {raw:?}")
             })?;
+    }
+    if let Some(n) = number::<i64>(var, "QCOLD_QUEUE_STALL_MINUTES")? {
+        queue.stall.window_secs = n.max(0).saturating_mul(60);
+    }
+    if let Some(n) = number::<i64>(var, "QCOLD_QUEUE_STALL_SECONDS")? {
+        queue.stall.window_secs = n.max(0);
+    }
+    if let Some(raw) = var("QCOLD_QUEUE_STALL_POLICY") {
+        queue.stall.policy = stall::Policy::parse(&raw)
+            .ok_or_else(|| anyhow::anyhow!("QCOLD_QUEUE_STALL_POLICY must be warn or stop, got {raw:?}"))?;
     }
     if let Some(n) = number::<u32>(var, "QCOLD_QUEUE_MAX_ITERATIONS")? {
         anyhow::ensure!(n >= 1, "QCOLD_QUEUE_MAX_ITERATIONS must be at least 1, got {n}");
@@ -359,6 +375,8 @@ mod tests {
                 "QCOLD_QUEUE_ADMISSION_HEAVY_MEMORY_MIB" => "4096",
                 "QCOLD_QUEUE_LAUNCH_RETRY_SECONDS" => "1, 2,3",
                 "QCOLD_QUEUE_MAX_ITERATIONS" => "5",
+                "QCOLD_QUEUE_STALL_MINUTES" => "10",
+                "QCOLD_QUEUE_STALL_POLICY" => "stop",
                 _ => return None,
             };
             Some(value.to_owned())
@@ -371,6 +389,13 @@ mod tests {
         assert_eq!(policy.reserves(TaskClass::Heavy).memory_bytes, 4 << 30);
         assert_eq!(policy.reserves(TaskClass::Heavy).cpu_milli, 2000, "unset numbers keep their defaults");
         assert_eq!((queue.budgets.launch_delays_secs, queue.budgets.max_iterations), (vec![1, 2, 3], 5));
+        assert_eq!(queue.stall, stall::Settings { window_secs: 600, policy: stall::Policy::Stop });
+        let seconds = |name: &str| (name == "QCOLD_QUEUE_STALL_SECONDS").then(|| "4".to_owned());
+        let mut short = QueueConfig::default();
+        read_queue_numbers(&seconds, &mut short).unwrap();
+        assert_eq!(short.stall.window_secs, 4);
+        let policy = |name: &str| (name == "QCOLD_QUEUE_STALL_POLICY").then(|| "kill".to_owned());
+        assert!(read_queue_numbers(&policy, &mut QueueConfig::default()).is_err());
 
         let bad = |value: &'static str| {
             move |name: &str| (name == "QCOLD_QUEUE_LAUNCH_RETRY_SECONDS").then(|| value.to_owned())

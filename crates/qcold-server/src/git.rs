@@ -284,6 +284,16 @@ pub fn push(root: &Path, remote: &str, local: &str, remote_ref: &str) -> Result<
     run_remote(root, &["push", "--quiet", remote, &format!("{local}:{remote_ref}")]).map(drop)
 }
 
+/// The committer time (Unix seconds) of the newest commit on `rev`; `None` when it does not
+/// resolve.
+pub fn commit_time(root: &Path, rev: &str) -> Result<Option<i64>, GitError> {
+    match run(root, &["log", "-1", "--format=%ct", rev, "--"]) {
+        Ok(out) => Ok(String::from_utf8_lossy(&out).trim().parse().ok()),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `ancestor` is reachable from `descendant`.
 pub fn is_ancestor(root: &Path, ancestor: &str, descendant: &str) -> Result<bool, GitError> {
     succeeds(root, &["merge-base", "--is-ancestor", ancestor, descendant])

@@ -10,7 +10,8 @@ use qcold_core::queue::dedupe::{self, Duplicate};
 use qcold_core::queue::graph::{self, Diagnostic, DiagnosticKind, Normalized, Rejected, Severity};
 use qcold_core::queue::package::{Package, PackageItem};
 use qcold_core::queue::wire::{
-    AppendRequest, QueueAnswer, RemoveRequest, Run, RunRequest, RunSelector, StopRequest, TabCreate, TabSelector, UpdateRequest,
+    AppendRequest, QueueAnswer, RemoveRequest, Run, RunRequest, RunSelector, StopRequest, TabCreate, TabSelector,
+    UpdateRequest,
 };
 use qcold_core::{CommandName, IdError, RepoId, RunId, TabId};
 

@@ -169,7 +169,9 @@ pub(crate) fn repo_lock(
             .map_err(io("cannot take the repository lock")),
         LockWait::Refuse => crate::lock::try_acquire(&config.state_dir, &name, holder).map_err(|err| match err {
             crate::lock::LockError::Busy { holder } => TaskError::RepoBusy { repo: repo.clone(), holder },
-            crate::lock::LockError::Io(source) => TaskError::Io { what: "cannot take the repository lock".into(), source },
+            crate::lock::LockError::Io(source) => {
+                TaskError::Io { what: "cannot take the repository lock".into(), source }
+            }
         }),
     }
 }

@@ -58,7 +58,13 @@ impl Scheduler {
         let verdict = reconcile(&evidence);
         if verdict.action == Action::None {
             // Hold the lease of work in flight, so a second daemon keeps its hands off.
-            self.lease(store, item, now)?;
+            let epoch = self.lease(store, item, now)?;
+            if let Some(epoch) = epoch
+                && item.status == ItemStatus::Running
+                && evidence.agent == AgentEvidence::Alive
+            {
+                self.watch_stall(store, run, item, task.as_ref(), agent.as_ref(), epoch, now)?;
+            }
             return Ok(());
         }
         let Some(epoch) = self.lease(store, item, now)? else { return Ok(()) };
@@ -68,8 +74,6 @@ impl Scheduler {
             Some(t) => store.task_bundles(&t.id)?.into_iter().rfind(|b| b.created_at >= since).map(|b| b.path),
             None => None,
         };
-        let held = matches!(run.status, RunStatus::Stopping | RunStatus::Stopped);
-        let budgets = &self.config.queue.budgets;
         let (update, failure) = match verdict.action {
             Action::None => return Ok(()),
             Action::SetStatus => {
@@ -82,26 +86,7 @@ impl Scheduler {
                 let failure = (verdict.status == ItemStatus::Blocked).then(|| "the task closed as blocked".to_owned());
                 (ItemUpdate::of(item, verdict.status, reason), failure)
             }
-            Action::Recover { failure } => {
-                let mut update = match budget::after_semantic_failure(budgets, item.iteration, &failure) {
-                    Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
-                    Next::Iterate { iteration } if held => ItemUpdate::of(
-                        item,
-                        ItemStatus::Stopped,
-                        format!("stopped by the operator; iteration {iteration} will recover from: {failure}"),
-                    ),
-                    Next::Iterate { iteration } | Next::RetryAt { retry: iteration, .. } => ItemUpdate::of(
-                        item,
-                        ItemStatus::Pending,
-                        format!(
-                            "recovery iteration {iteration} of {} scheduled after: {failure}",
-                            budgets.max_iterations
-                        ),
-                    ),
-                };
-                update.agent_id = None;
-                (update, Some(failure))
-            }
+            Action::Recover { failure } => (self.recovery_update(run, item, &failure), Some(failure)),
             Action::Relaunch { failure } => {
                 let mut update = self.launch_failure_update(item, &failure, now);
                 update.agent_id = None;
@@ -117,6 +102,28 @@ impl Scheduler {
         }
         self.write(store, item, epoch, &update, now)?;
         Ok(())
+    }
+
+    /// The update after a semantic failure of the iteration in flight: the next recovery
+    /// iteration, `stopped` while the operator holds the run, or failed once the budget is spent.
+    pub(super) fn recovery_update(&self, run: &Run, item: &ItemRecord, failure: &str) -> ItemUpdate {
+        let budgets = &self.config.queue.budgets;
+        let held = matches!(run.status, RunStatus::Stopping | RunStatus::Stopped);
+        let mut update = match budget::after_semantic_failure(budgets, item.iteration, failure) {
+            Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
+            Next::Iterate { iteration } if held => ItemUpdate::of(
+                item,
+                ItemStatus::Stopped,
+                format!("stopped by the operator; iteration {iteration} will recover from: {failure}"),
+            ),
+            Next::Iterate { iteration } | Next::RetryAt { retry: iteration, .. } => ItemUpdate::of(
+                item,
+                ItemStatus::Pending,
+                format!("recovery iteration {iteration} of {} scheduled after: {failure}", budgets.max_iterations),
+            ),
+        };
+        update.agent_id = None;
+        update
     }
 
     /// The update after a launch failure: wait for the next retry, or fail when the budget is spent.
@@ -140,7 +147,12 @@ impl Scheduler {
     }
 
     /// The end of an agent's terminal, saved next to its packet; `None` when the terminal is gone.
-    pub(super) fn capture(&self, run: &Run, item: &ItemRecord, agent: &qcold_core::agent::AgentRecord) -> Option<String> {
+    pub(super) fn capture(
+        &self,
+        run: &Run,
+        item: &ItemRecord,
+        agent: &qcold_core::agent::AgentRecord,
+    ) -> Option<String> {
         let text = agents::tail(&self.config, agent, 200).ok()?;
         let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
         std::fs::write(&path, text).ok()?;
