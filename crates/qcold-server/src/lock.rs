@@ -67,6 +67,25 @@ pub fn try_acquire(state_dir: &Path, name: &str, holder: &str) -> Result<Held, L
     }
 }
 
+/// [`try_acquire`], trying again every 50 ms for up to `patience`: for a caller that may wait a
+/// moment (another open, a cleanup) but never for a whole delivery.
+pub fn acquire_within(
+    state_dir: &Path,
+    name: &str,
+    holder: &str,
+    patience: std::time::Duration,
+) -> Result<Held, LockError> {
+    let until = std::time::Instant::now() + patience;
+    loop {
+        match try_acquire(state_dir, name, holder) {
+            Err(LockError::Busy { .. }) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn lock_path(state_dir: &Path, name: &str) -> std::io::Result<PathBuf> {
     let dir = state_dir.join("locks");
     std::fs::create_dir_all(&dir)?;
@@ -126,6 +145,10 @@ mod tests {
             Err(LockError::Busy { holder }) => assert!(holder.starts_with("closeout of web/001-a (pid "), "{holder}"),
             other => panic!("expected busy, got {other:?}"),
         }
+        let started = std::time::Instant::now();
+        let patient = acquire_within(dir.path(), "repo-web", "open of b", Duration::from_millis(200));
+        assert!(matches!(patient, Err(LockError::Busy { .. })), "{patient:?}");
+        assert!(started.elapsed() >= Duration::from_millis(200), "it tried for its whole patience");
         drop(first);
         let again = try_acquire(dir.path(), "repo-web", "open of b").unwrap();
         let written = std::fs::read_to_string(again.path()).unwrap();

@@ -19,7 +19,7 @@ use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
 pub use closeout::{Closed, CloseoutRequest, Progress, clear, clear_by_id, closeout};
 pub use health::{HealthOptions, health};
-pub use open::{OpenRequest, Opened, open, open_with};
+pub use open::{DAEMON_LOCK_PATIENCE, OpenRequest, Opened, open, open_with};
 
 use crate::git::GitError;
 use crate::repos::RepoError;
@@ -141,8 +141,8 @@ pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Task
 
 /// What to do when another process holds a repository lock.
 pub enum LockWait<'a> {
-    /// Refuse at once with [`TaskError::RepoBusy`].
-    Refuse,
+    /// Try for up to this long, then refuse with [`TaskError::RepoBusy`].
+    Within(std::time::Duration),
     /// Tell the callback who holds it, then wait until it is free.
     Wait(&'a mut dyn FnMut(&str)),
 }
@@ -150,7 +150,7 @@ pub enum LockWait<'a> {
 impl std::fmt::Debug for LockWait<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Refuse => "Refuse",
+            Self::Within(_) => "Within",
             Self::Wait(_) => "Wait",
         })
     }
@@ -167,12 +167,14 @@ pub(crate) fn repo_lock(
     match wait {
         LockWait::Wait(waiting) => crate::lock::acquire(&config.state_dir, &name, holder, |who| waiting(who))
             .map_err(io("cannot take the repository lock")),
-        LockWait::Refuse => crate::lock::try_acquire(&config.state_dir, &name, holder).map_err(|err| match err {
-            crate::lock::LockError::Busy { holder } => TaskError::RepoBusy { repo: repo.clone(), holder },
-            crate::lock::LockError::Io(source) => {
-                TaskError::Io { what: "cannot take the repository lock".into(), source }
-            }
-        }),
+        LockWait::Within(patience) => {
+            crate::lock::acquire_within(&config.state_dir, &name, holder, patience).map_err(|err| match err {
+                crate::lock::LockError::Busy { holder } => TaskError::RepoBusy { repo: repo.clone(), holder },
+                crate::lock::LockError::Io(source) => {
+                    TaskError::Io { what: "cannot take the repository lock".into(), source }
+                }
+            })
+        }
     }
 }
 

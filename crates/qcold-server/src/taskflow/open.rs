@@ -33,10 +33,15 @@ pub enum Opened {
     Resumed(TaskRecord),
 }
 
-/// Opens a task, refusing with [`TaskError::RepoBusy`] instead of waiting when another process
-/// holds the repository lock (the daemon's way: its scheduler must never block on a lock).
+/// How long the daemon's open waits for a busy repository: long enough for another open or a
+/// cleanup (which hold the lock for a moment), far too short for a delivery (rebase and push).
+pub const DAEMON_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens a task, refusing with [`TaskError::RepoBusy`] when another process holds the repository
+/// lock for longer than [`DAEMON_LOCK_PATIENCE`] (the daemon's way: its scheduler must never
+/// block on a lock).
 pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64) -> Result<Opened, TaskError> {
-    open_with(config, store, request, LockWait::Refuse, now)
+    open_with(config, store, request, LockWait::Within(DAEMON_LOCK_PATIENCE), now)
 }
 
 /// Opens a task. Every check runs before anything is created; if storing the record fails after
