@@ -118,8 +118,8 @@ fn an_index_lock_held_during_closeouts_fails_no_iteration() {
     Audit::take(&world, &view).assert_exact(&world, "after an 8 s index.lock in the primary checkout");
 }
 
-/// FIXME: the variable that bounds git's network commands is the lead's to name (issue #10,
-/// item 2); a silent origin must make a closeout fail within it, not hang the repository's lock.
+/// The deadline of git's network commands, short for the test: a silent origin must make a
+/// closeout fail within it, not hang the repository's lock.
 const REMOTE_DEADLINE: (&str, &str) = ("QCOLD_GIT_REMOTE_TIMEOUT_SECONDS", "10");
 
 #[test]

@@ -100,6 +100,10 @@ pub(crate) enum QueueCommand {
     Stop {
         /// The run [default: the active tab's].
         run: Option<qcold_core::RunId>,
+        /// Also stop the agents of its items in flight now (their worktrees are kept;
+        /// `qcold queue continue` starts them again).
+        #[arg(long)]
+        kill: bool,
     },
     /// Continue a stopped or failed run, or wake a running run's waiting items.
     Continue {

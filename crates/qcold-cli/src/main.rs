@@ -39,6 +39,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no command given; `qcold --help` lists them");
     };
     let config = qcold_server::Config::from_env(BUILD_ID)?;
+    // Before any command runs git: every git this process runs gets these deadlines.
+    qcold_server::git::limits::init(config.git);
     match command {
         cli::Command::Repo(cmd) => repo::run(&config, cmd),
         cli::Command::Status(args) => status::run(&config, &args),

@@ -13,7 +13,7 @@ use qcold_core::api::{ErrorBody, StateResponse};
 use qcold_core::queue::graph::Severity;
 use qcold_core::queue::package::{self, Package};
 use qcold_core::queue::wire::{
-    AppendRequest, QueueAnswer, QueueView, Run, RunRequest, RunSelector, TabCreate, TabSelector,
+    AppendRequest, QueueAnswer, QueueView, Run, RunRequest, RunSelector, StopRequest, TabCreate, TabSelector,
 };
 use qcold_core::queue::{ExecutionMode, ItemStatus, RunStatus};
 use qcold_server::Config;
@@ -59,7 +59,7 @@ pub(crate) fn run(config: &Config, args: QueueArgs) -> anyhow::Result<ExitCode> 
             }
             Ok(ExitCode::SUCCESS)
         }
-        QueueCommand::Stop { run } => simple(config, client, "stop", &RunSelector { run_id: run }),
+        QueueCommand::Stop { run, kill } => simple(config, client, "stop", &StopRequest { run_id: run, kill }),
         QueueCommand::Continue { run } => simple(config, client, "continue", &RunSelector { run_id: run }),
         QueueCommand::Clear { run_id } => simple(config, client, "clear", &RunSelector { run_id }),
         QueueCommand::Create { label } => simple(config, client, "tab/create", &TabCreate { label }),

@@ -18,7 +18,10 @@ pub(crate) fn run(config: &Config, command: TaskCommand) -> anyhow::Result<ExitC
     match command {
         TaskCommand::Open(args) => {
             let request = OpenRequest { repo: args.repo, slug: args.slug, profile: args.profile, prompt: args.prompt };
-            let (verb, task) = match taskflow::open(config, &mut store, &request, unix_now())? {
+            // The CLI waits for a busy repository (another closeout delivering), saying for whom.
+            let mut waiting = |who: &str| eprintln!("waiting for the repository lock, held by {who}");
+            let wait = taskflow::LockWait::Wait(&mut waiting);
+            let (verb, task) = match taskflow::open_with(config, &mut store, &request, wait, unix_now())? {
                 Opened::Created(task) => ("opened", task),
                 Opened::Resumed(task) => ("resumed", task),
             };

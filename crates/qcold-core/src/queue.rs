@@ -15,6 +15,7 @@ pub mod lease;
 pub mod package;
 pub mod plan;
 pub mod reconcile;
+pub mod stall;
 pub mod update;
 pub mod wire;
 

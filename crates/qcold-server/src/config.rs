@@ -6,9 +6,10 @@ use std::time::Duration;
 use qcold_core::queue::TaskClass;
 use qcold_core::queue::admission::Policy;
 use qcold_core::queue::budget::Budgets;
-use qcold_core::queue::lease;
+use qcold_core::queue::{lease, stall};
 
 use crate::fault::{self, FaultPoint};
+use crate::git::GitLimits;
 use crate::token::WriteToken;
 
 /// Environment variables that carry proxy settings; reported (redacted) in the node snapshot.
@@ -42,6 +43,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The armed fault point, for the chaos suite (`QCOLD_FAULT_POINT`); `None` in normal use.
     pub fault_point: Option<FaultPoint>,
+    /// The deadlines of git commands (see [`crate::git::limits`]).
+    pub git: GitLimits,
 }
 
 /// The HTTP API's admission settings (see `http::door`).
@@ -87,6 +90,8 @@ pub struct QueueConfig {
     /// How long a launch waits before trying again when another process holds the repository's
     /// lock (`QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS`, default 5); no launch retry is spent.
     pub repository_retry_secs: i64,
+    /// The stall watch: how long an agent may show no sign of life, and what happens then.
+    pub stall: stall::Settings,
 }
 
 impl Default for QueueConfig {
@@ -97,6 +102,7 @@ impl Default for QueueConfig {
             sync_interval: Duration::from_secs(60),
             heartbeat: Duration::from_secs(lease::HEARTBEAT_SECS.unsigned_abs()),
             repository_retry_secs: 5,
+            stall: stall::Settings::default(),
         }
     }
 }
@@ -117,6 +123,7 @@ impl Config {
             path_env: None,
             http: HttpConfig::default(),
             fault_point: None,
+            git: GitLimits::default(),
         }
     }
 
@@ -126,6 +133,8 @@ impl Config {
     /// - `QCOLD_NODE_SAMPLE_INTERVAL_SECONDS` (default 5, at least 1);
     /// - `QCOLD_SQLITE_BUSY_TIMEOUT_MS` (default 30000);
     /// - `QCOLD_VERIFY_TIMEOUT_SECONDS` (default 1800);
+    /// - `QCOLD_GIT_TIMEOUT_SECONDS` (default 600: any local git) and
+    ///   `QCOLD_GIT_REMOTE_TIMEOUT_SECONDS` (default 120: fetch and push), both at least 1;
     /// - `QCOLD_PAUSED_TASK_TTL_HOURS` (default 2) and `QCOLD_BUNDLE_RETENTION_DAYS` (default 7);
     /// - `QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS` (default 60, at least 1);
     /// - `QCOLD_QUEUE_ADMISSION_{SOFT,HARD,HEAVY}_MAX_TASKS` (8/12/2),
@@ -136,6 +145,9 @@ impl Config {
     ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3), `QCOLD_QUEUE_RECOVERY_DELAY_SECONDS` (before
     ///   the 2nd, 3rd, ... iteration, the last repeating; default `30,120`) and
     ///   `QCOLD_QUEUE_DELIVERY_RETRY_SECONDS` (delivery retries per iteration, default `10,30,120,300`);
+    /// - `QCOLD_QUEUE_STALL_MINUTES` (default 30; 0 turns the stall watch off) or, finer,
+    ///   `QCOLD_QUEUE_STALL_SECONDS` (wins when both are set), and `QCOLD_QUEUE_STALL_POLICY`
+    ///   (`warn`, the default, or `stop`);
     /// - `QCOLD_ALLOWED_HOSTS` and `QCOLD_ALLOWED_ORIGINS` (comma-separated),
     ///   `QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN` (`1`/`true`), `QCOLD_WEBAPP_WRITE_TOKEN`,
     ///   `QCOLD_HTTP_BODY_LIMIT_BYTES` (default 1 MiB);
@@ -163,6 +175,12 @@ impl Config {
         }
         if let Some(timeout) = duration("QCOLD_VERIFY_TIMEOUT_SECONDS", "seconds", 1_000)? {
             config.verify_timeout = timeout;
+        }
+        if let Some(timeout) = duration("QCOLD_GIT_TIMEOUT_SECONDS", "seconds", 1_000)? {
+            config.git.local = timeout.max(Duration::from_secs(1));
+        }
+        if let Some(timeout) = duration("QCOLD_GIT_REMOTE_TIMEOUT_SECONDS", "seconds", 1_000)? {
+            config.git.remote = timeout.max(Duration::from_secs(1));
         }
         if let Some(ttl) = duration("QCOLD_PAUSED_TASK_TTL_HOURS", "hours", 3_600_000)? {
             config.paused_task_ttl = ttl;
@@ -256,6 +274,16 @@ fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueCon
     if let Some(n) = number::<i64>(var, "QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS")? {
         anyhow::ensure!(n >= 0, "QCOLD_QUEUE_REPOSITORY_RETRY_SECONDS must be whole seconds, got {n}");
         queue.repository_retry_secs = n;
+    }
+    if let Some(n) = number::<i64>(var, "QCOLD_QUEUE_STALL_MINUTES")? {
+        queue.stall.window_secs = n.max(0).saturating_mul(60);
+    }
+    if let Some(n) = number::<i64>(var, "QCOLD_QUEUE_STALL_SECONDS")? {
+        queue.stall.window_secs = n.max(0);
+    }
+    if let Some(raw) = var("QCOLD_QUEUE_STALL_POLICY") {
+        queue.stall.policy = stall::Policy::parse(&raw)
+            .ok_or_else(|| anyhow::anyhow!("QCOLD_QUEUE_STALL_POLICY must be warn or stop, got {raw:?}"))?;
     }
     if let Some(n) = number::<u32>(var, "QCOLD_QUEUE_MAX_ITERATIONS")? {
         anyhow::ensure!(n >= 1, "QCOLD_QUEUE_MAX_ITERATIONS must be at least 1, got {n}");
@@ -373,6 +401,8 @@ mod tests {
                 "QCOLD_QUEUE_MAX_ITERATIONS" => "5",
                 "QCOLD_QUEUE_RECOVERY_DELAY_SECONDS" => "2",
                 "QCOLD_QUEUE_DELIVERY_RETRY_SECONDS" => "1,1, 4",
+                "QCOLD_QUEUE_STALL_MINUTES" => "10",
+                "QCOLD_QUEUE_STALL_POLICY" => "stop",
                 _ => return None,
             };
             Some(value.to_owned())
@@ -386,6 +416,13 @@ mod tests {
         assert_eq!(policy.reserves(TaskClass::Heavy).cpu_milli, 2000, "unset numbers keep their defaults");
         assert_eq!((queue.budgets.launch_delays_secs, queue.budgets.max_iterations), (vec![1, 2, 3], 5));
         assert_eq!((queue.budgets.recovery_delays_secs, queue.budgets.delivery_delays_secs), (vec![2], vec![1, 1, 4]));
+        assert_eq!(queue.stall, stall::Settings { window_secs: 600, policy: stall::Policy::Stop });
+        let seconds = |name: &str| (name == "QCOLD_QUEUE_STALL_SECONDS").then(|| "4".to_owned());
+        let mut short = QueueConfig::default();
+        read_queue_numbers(&seconds, &mut short).unwrap();
+        assert_eq!(short.stall.window_secs, 4);
+        let policy = |name: &str| (name == "QCOLD_QUEUE_STALL_POLICY").then(|| "kill".to_owned());
+        assert!(read_queue_numbers(&policy, &mut QueueConfig::default()).is_err());
 
         let bad = |value: &'static str| {
             move |name: &str| (name == "QCOLD_QUEUE_LAUNCH_RETRY_SECONDS").then(|| value.to_owned())

@@ -2,10 +2,14 @@
 //!
 //! Every call passes arguments as a vector (never through a shell) and sets
 //! `GIT_OPTIONAL_LOCKS=0`, so read-only queries such as `status` never take the index lock
-//! from under an operator's own git command.
+//! from under an operator's own git command. Every call has a deadline ([`limits`]): a local
+//! one, and a shorter one for commands that talk to a remote, whose transports are also told to
+//! give up on a stalled peer; a git past its deadline is killed with its process group and
+//! reported as [`GitError::TimedOut`]. No git Q-COLD runs can prompt (`GIT_TERMINAL_PROMPT=0`,
+//! stdin closed, ssh in batch mode).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use qcold_core::api::DirtyFile;
@@ -13,6 +17,9 @@ use qcold_core::api::DirtyFile;
 mod scratch;
 
 pub use scratch::{Scratch, commit_tree_with, common_dir, fetch_refs, is_repository};
+pub mod limits;
+
+pub use limits::GitLimits;
 
 /// A git command that could not run or exited non-zero.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +38,7 @@ pub enum GitError {
         stderr: String,
     },
     /// git did not finish before its deadline and was killed.
-    #[error("`git {args}` in {cwd} did not finish within {seconds} s and was stopped")]
+    #[error("`git {args}` in {cwd} timed out after {seconds} s and was stopped")]
     TimedOut {
         /// The arguments, joined by spaces for display.
         args: String,
@@ -62,8 +69,21 @@ pub struct BoundedDiff {
 
 fn command(cwd: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("git");
-    cmd.args(args).current_dir(cwd).env("GIT_OPTIONAL_LOCKS", "0").env("LC_ALL", "C");
+    // No git Q-COLD runs may ask anyone anything: a prompt for a password would wait forever.
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null());
     cmd
+}
+
+/// Whether a command talks to a remote and so gets the remote deadline and transport options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Local,
+    Remote,
 }
 
 /// Runs git and returns its stdout; a non-zero exit is an error carrying stderr.
@@ -71,21 +91,46 @@ fn run(cwd: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
     run_env(cwd, args, &[])
 }
 
-/// [`run`] with extra environment variables.
+/// [`run`] with extra environment variables, within the local deadline.
 fn run_env(cwd: &Path, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Result<Vec<u8>, GitError> {
-    let mut cmd = command(cwd, args);
+    run_reaching(Reach::Local, cwd, args, envs)
+}
+
+/// [`run`] of a command that talks to a remote: the remote deadline, and the transport options
+/// of [`limits::remote_options`] before the subcommand.
+fn run_remote(cwd: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
+    run_reaching(Reach::Remote, cwd, args, &[])
+}
+
+fn run_reaching(
+    reach: Reach,
+    cwd: &Path,
+    args: &[&str],
+    envs: &[(&str, &std::ffi::OsStr)],
+) -> Result<Vec<u8>, GitError> {
+    let limits = limits::current();
+    let (timeout, options) = match reach {
+        Reach::Local => (limits.local, Vec::new()),
+        Reach::Remote => (limits.remote, limits::remote_options(limits.remote)),
+    };
+    let mut all: Vec<&str> = options.iter().map(String::as_str).collect();
+    all.extend_from_slice(args);
+    let mut cmd = command(cwd, &all);
     for (key, value) in envs {
         cmd.env(key, value);
     }
-    let output = cmd.output()?;
-    if output.status.success() {
-        Ok(output.stdout)
-    } else {
-        Err(GitError::Failed {
+    // Output is not bounded here (a bundle's diff may be large); only time is.
+    let captured = crate::deadline::capture(&mut cmd, timeout, usize::MAX)?;
+    match captured.ended {
+        crate::deadline::Ended::Exited(status) if status.success() => Ok(captured.stdout),
+        crate::deadline::Ended::Exited(_) => Err(GitError::Failed {
             args: args.join(" "),
             cwd: cwd.to_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
+            stderr: String::from_utf8_lossy(&captured.stderr).trim().to_owned(),
+        }),
+        crate::deadline::Ended::TimedOut => {
+            Err(GitError::TimedOut { args: args.join(" "), cwd: cwd.to_owned(), seconds: timeout.as_secs() })
+        }
     }
 }
 
@@ -102,7 +147,7 @@ fn run_until(
     for (key, value) in envs {
         cmd.env(key, value);
     }
-    let left = until.saturating_duration_since(Instant::now());
+    let left = until.saturating_duration_since(Instant::now()).min(limits::current().local);
     let captured = crate::deadline::capture(&mut cmd, left, max_bytes)?;
     match captured.ended {
         _ if captured.truncated => Ok((captured.stdout, true)),
@@ -118,9 +163,13 @@ fn run_until(
     }
 }
 
-/// Runs git and reports only whether it exited zero.
+/// Runs git and reports only whether it exited zero; the deadline passing is an error.
 fn succeeds(cwd: &Path, args: &[&str]) -> Result<bool, GitError> {
-    Ok(command(cwd, args).output()?.status.success())
+    match run(cwd, args) {
+        Ok(_) => Ok(true),
+        Err(GitError::Failed { .. }) => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// The top level of the work tree that contains `path`, or `None` when `path` is not in one.
@@ -215,7 +264,7 @@ pub fn upstream(root: &Path, branch: &str) -> Result<Option<(String, String)>, G
 
 /// Fetches one remote.
 pub fn fetch(root: &Path, remote: &str) -> Result<(), GitError> {
-    run(root, &["fetch", "--quiet", remote]).map(drop)
+    run_remote(root, &["fetch", "--quiet", remote]).map(drop)
 }
 
 /// Fast-forwards the checked-out branch of `root` to `rev`; fails when that is not a fast-forward.
@@ -235,7 +284,17 @@ pub fn rebase(worktree: &Path, onto: &str) -> Result<(), GitError> {
 
 /// Pushes `local` to `remote_ref` on `remote`.
 pub fn push(root: &Path, remote: &str, local: &str, remote_ref: &str) -> Result<(), GitError> {
-    run(root, &["push", "--quiet", remote, &format!("{local}:{remote_ref}")]).map(drop)
+    run_remote(root, &["push", "--quiet", remote, &format!("{local}:{remote_ref}")]).map(drop)
+}
+
+/// The committer time (Unix seconds) of the newest commit on `rev`; `None` when it does not
+/// resolve.
+pub fn commit_time(root: &Path, rev: &str) -> Result<Option<i64>, GitError> {
+    match run(root, &["log", "-1", "--format=%ct", rev, "--"]) {
+        Ok(out) => Ok(String::from_utf8_lossy(&out).trim().parse().ok()),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether `ancestor` is reachable from `descendant`.

@@ -83,6 +83,8 @@ pub async fn serve(
     if door.requires_token() {
         tracing::info!("writes need the write token{}", if listen.ip().is_loopback() { "" } else { "; so do reads" });
     }
+    // The CLI has set them already when it runs the daemon; an embedding caller gets them here.
+    git::limits::init(config.git);
     let cancel = CancellationToken::new();
     let (state, sampler) = app::AppState::open(config, cancel.clone()).await?;
     // serve owns every background task; each ends with the cancellation and is waited for

@@ -25,51 +25,87 @@ impl Held {
     }
 }
 
+/// Why a lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it (only from [`try_acquire`]).
+    #[error("held by {holder}")]
+    Busy {
+        /// Who holds it, as the holder wrote it.
+        holder: String,
+    },
+    /// The lock file could not be opened, locked or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Takes the lock `name` under `state_dir`, describing the holder as `holder`. When another
 /// process holds it, calls `waiting` with that holder's description, then blocks until it is free.
+/// Only for a process that has nothing else to do meanwhile (a CLI command): the daemon uses
+/// [`try_acquire`], as a blocked thread of its own would stall whatever waits on it.
 pub fn acquire(state_dir: &Path, name: &str, holder: &str, waiting: impl FnOnce(&str)) -> std::io::Result<Held> {
-    match take(state_dir, name)? {
-        Ok((lock, path)) => own(lock, path, holder),
-        Err((file, current, path)) => {
-            waiting(&current);
-            let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| std::io::Error::from(errno))?;
-            own(lock, path, holder)
+    let path = lock_path(state_dir, name)?;
+    let lock = match Flock::lock(open(&path)?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            waiting(&current_holder(&mut file));
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| std::io::Error::from(errno))?
+        }
+        Err((_, errno)) => return Err(errno.into()),
+    };
+    claim(lock, path, holder)
+}
+
+/// Takes the lock `name` if it is free; when another process holds it, answers
+/// [`LockError::Busy`] with that holder's description at once, never waiting.
+pub fn try_acquire(state_dir: &Path, name: &str, holder: &str) -> Result<Held, LockError> {
+    let path = lock_path(state_dir, name)?;
+    match Flock::lock(open(&path)?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(claim(lock, path, holder)?),
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Busy { holder: current_holder(&mut file) }),
+        Err((_, errno)) => Err(std::io::Error::from(errno).into()),
+    }
+}
+
+/// [`try_acquire`], trying again every 50 ms for up to `patience`: for a caller that may wait a
+/// moment (another open, a cleanup) but never for a whole delivery.
+pub fn acquire_within(
+    state_dir: &Path,
+    name: &str,
+    holder: &str,
+    patience: std::time::Duration,
+) -> Result<Held, LockError> {
+    let until = std::time::Instant::now() + patience;
+    loop {
+        match try_acquire(state_dir, name, holder) {
+            Err(LockError::Busy { .. }) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
         }
     }
 }
 
-/// Takes the lock `name` if it is free; when another process holds it, answers that holder's
-/// description (`Err`) instead of waiting — for callers that must not block, such as the
-/// scheduler's delivery retries.
-pub fn try_acquire(state_dir: &Path, name: &str, holder: &str) -> std::io::Result<Result<Held, String>> {
-    match take(state_dir, name)? {
-        Ok((lock, path)) => own(lock, path, holder).map(Ok),
-        Err((_, current, _)) => Ok(Err(current)),
-    }
-}
-
-/// A lock file, or the open file and the description of the process holding it.
-type Taken = Result<(Flock<File>, PathBuf), (File, String, PathBuf)>;
-
-fn take(state_dir: &Path, name: &str) -> std::io::Result<Taken> {
+fn lock_path(state_dir: &Path, name: &str) -> std::io::Result<PathBuf> {
     let dir = state_dir.join("locks");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{name}.lock"));
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(Ok((lock, path))),
-        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-            let mut current = String::new();
-            let _ = file.read_to_string(&mut current);
-            let current = current.trim();
-            let current = if current.is_empty() { "another qcold process" } else { current }.to_owned();
-            Ok(Err((file, current, path)))
-        }
-        Err((_, errno)) => Err(errno.into()),
-    }
+    Ok(dir.join(format!("{name}.lock")))
 }
 
-fn own(mut lock: Flock<File>, path: PathBuf, holder: &str) -> std::io::Result<Held> {
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+/// What the holder of a lock wrote into it.
+fn current_holder(file: &mut File) -> String {
+    let mut current = String::new();
+    let _ = file.read_to_string(&mut current);
+    let current = current.trim();
+    if current.is_empty() { "another qcold process".to_owned() } else { current.to_owned() }
+}
+
+/// Writes who holds a lock just taken.
+fn claim(mut lock: Flock<File>, path: PathBuf, holder: &str) -> std::io::Result<Held> {
     lock.set_len(0)?;
     lock.rewind()?;
     writeln!(lock, "{holder} (pid {})", std::process::id())?;
@@ -101,13 +137,21 @@ mod tests {
     }
 
     #[test]
-    fn trying_a_held_lock_names_its_holder_without_waiting() {
+    fn try_acquire_answers_busy_with_the_holder_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let first = try_acquire(dir.path(), "repo-web", "closeout of web/001-a").unwrap().expect("free");
-        // A second open file description conflicts even within one process.
-        let busy = try_acquire(dir.path(), "repo-web", "delivery retry of web/002-b").unwrap();
-        assert!(busy.as_ref().is_err_and(|who| who.starts_with("closeout of web/001-a (pid ")), "{busy:?}");
+        let first = try_acquire(dir.path(), "repo-web", "closeout of web/001-a").unwrap();
+        // Another open file description, as another process would have.
+        match try_acquire(dir.path(), "repo-web", "open of b") {
+            Err(LockError::Busy { holder }) => assert!(holder.starts_with("closeout of web/001-a (pid "), "{holder}"),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        let started = std::time::Instant::now();
+        let patient = acquire_within(dir.path(), "repo-web", "open of b", Duration::from_millis(200));
+        assert!(matches!(patient, Err(LockError::Busy { .. })), "{patient:?}");
+        assert!(started.elapsed() >= Duration::from_millis(200), "it tried for its whole patience");
         drop(first);
-        assert!(try_acquire(dir.path(), "repo-web", "delivery retry of web/002-b").unwrap().is_ok());
+        let again = try_acquire(dir.path(), "repo-web", "open of b").unwrap();
+        let written = std::fs::read_to_string(again.path()).unwrap();
+        assert!(written.starts_with("open of b (pid "), "{written}");
     }
 }

@@ -10,7 +10,8 @@ use qcold_core::queue::dedupe::{self, Duplicate};
 use qcold_core::queue::graph::{self, Diagnostic, DiagnosticKind, Normalized, Rejected, Severity};
 use qcold_core::queue::package::{Package, PackageItem};
 use qcold_core::queue::wire::{
-    AppendRequest, QueueAnswer, RemoveRequest, Run, RunRequest, RunSelector, TabCreate, TabSelector, UpdateRequest,
+    AppendRequest, QueueAnswer, RemoveRequest, Run, RunRequest, RunSelector, StopRequest, TabCreate, TabSelector,
+    UpdateRequest,
 };
 use qcold_core::{CommandName, IdError, RepoId, RunId, TabId};
 
@@ -199,15 +200,23 @@ pub fn remove(store: &mut Store, request: RemoveRequest, now: i64) -> Result<Que
 }
 
 /// `POST /api/queue/stop`: no new launches; items not started become `stopped`, items in flight
-/// finish their current iteration (their work is never killed).
-pub fn stop(store: &mut Store, request: RunSelector, now: i64) -> Result<QueueAnswer, QueueError> {
+/// finish their current iteration — or, with `kill`, the scheduler stops their agents (their
+/// worktrees and work are kept). A stopping run can still be asked to kill.
+pub fn stop(store: &mut Store, request: StopRequest, now: i64) -> Result<QueueAnswer, QueueError> {
     let run = selected_run(store, request.run_id.as_ref())?;
-    if run.status != RunStatus::Running {
+    let allowed = run.status == RunStatus::Running || (request.kill && run.status == RunStatus::Stopping);
+    if !allowed {
         return Err(QueueError::Conflict(format!(
-            "run {} is {}; only a running run can be stopped",
+            "run {} is {}; only a running run can be stopped{}",
             run.id,
-            run.status.as_str()
+            run.status.as_str(),
+            if request.kill { " (or a stopping one killed)" } else { "" }
         )));
+    }
+    if request.kill {
+        store.request_run_kill(&run.id, now)?;
+        store.set_run_status(&run.id, RunStatus::Stopping, "stop requested; its agents are being stopped", now)?;
+        return Ok(answer(format!("stop and kill requested for run {}", run.id), Some(run.id), None));
     }
     store.set_run_status(&run.id, RunStatus::Stopping, "stop requested", now)?;
     Ok(answer(format!("stop requested for run {}", run.id), Some(run.id), None))

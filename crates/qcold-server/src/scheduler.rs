@@ -14,10 +14,12 @@
 //! a killed daemon left half done, so nothing is launched twice.
 
 mod deliver;
+mod halt;
 mod launch;
 mod packet;
 mod reconcile;
 mod settle;
+mod stall;
 mod steps;
 
 use std::collections::HashMap;
@@ -165,16 +167,26 @@ pub struct Scheduler {
     last_heartbeat: i64,
     /// An item in flight ended during this pass, freeing its reservation.
     freed: bool,
+    /// When to look again at each running item for a stall.
+    stall: stall::Watch,
 }
 
 impl Scheduler {
     /// A scheduler for this process; `qcold` is the binary agents get as `QCOLD_BIN`.
     pub fn new(config: Config, qcold: PathBuf) -> Self {
         let owner = format!("daemon-{}-{}", std::process::id(), unix_now());
-        Self { config, qcold, owner, held: HashMap::new(), last_heartbeat: 0, freed: false }
+        Self {
+            config,
+            qcold,
+            owner,
+            held: HashMap::new(),
+            last_heartbeat: 0,
+            freed: false,
+            stall: stall::Watch::default(),
+        }
     }
 
-    /// One pass; returns the earliest future retry time of a waiting item.
+    /// One pass; returns the earliest future retry time of a waiting item or stall recheck.
     pub fn pass(&mut self, store: &mut Store, host: HostSample, now: i64) -> anyhow::Result<Option<i64>> {
         self.heartbeat(store, now)?;
         for run in store.live_runs()? {
@@ -182,6 +194,7 @@ impl Scheduler {
                 self.reconcile(store, &run, item, now)?;
             }
         }
+        self.stall.retain_running(&store.live_runs()?);
         for run in store.live_runs()? {
             settle::run(store, &run, now)?;
         }
@@ -194,7 +207,9 @@ impl Scheduler {
         // Only future retry times: a due item this pass could not take (another daemon leases it,
         // its run failed) must not turn the wait into a busy loop; reconciliation looks again.
         let waiting = store.items_in(&[ItemStatus::Waiting])?;
-        Ok(waiting.iter().filter_map(|i| i.next_attempt_at).filter(|at| *at > now).min())
+        let retry = waiting.iter().filter_map(|i| i.next_attempt_at).filter(|at| *at > now).min();
+        // A stall recheck wakes the scheduler like a retry time does.
+        Ok(retry.into_iter().chain(self.stall.next_recheck(now)).min())
     }
 
     /// Extends every held lease when a heartbeat is due; a refused heartbeat means another

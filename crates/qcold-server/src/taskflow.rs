@@ -19,7 +19,7 @@ use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
 pub use closeout::{Closed, CloseoutRequest, Progress, clear, clear_by_id, closeout, redeliver};
 pub use health::{HealthOptions, health};
-pub use open::{OpenRequest, Opened, open};
+pub use open::{DAEMON_LOCK_PATIENCE, OpenRequest, Opened, open, open_with};
 
 use crate::git::GitError;
 use crate::repos::RepoError;
@@ -47,6 +47,14 @@ pub enum TaskError {
         what: String,
         /// The IO error.
         source: std::io::Error,
+    },
+    /// Another process holds the repository lock, and the caller asked not to wait for it.
+    #[error("repository {repo} is busy: its lock is held by {holder}")]
+    RepoBusy {
+        /// The repository.
+        repo: RepoId,
+        /// Who holds the lock, as the holder described itself.
+        holder: String,
     },
     /// The slug has an open task already.
     #[error("task {id} is already open at {worktree}; `qcold task enter {slug}` goes there")]
@@ -121,15 +129,6 @@ pub enum TaskError {
         /// The file name asked for.
         name: String,
     },
-    /// Another process holds the repository's delivery lock, and the caller may not wait for it;
-    /// nothing was changed.
-    #[error("repository {repo} is busy: its delivery lock is held by {holder}")]
-    RepoBusy {
-        /// The repository.
-        repo: String,
-        /// Who holds the lock, as the holder described itself.
-        holder: String,
-    },
     /// A recorded bundle's file is gone (`qcold task health` removes old ones).
     #[error("bundle {0} no longer exists; `qcold task health` removes bundles past their retention")]
     BundleGone(String),
@@ -138,6 +137,45 @@ pub enum TaskError {
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> TaskError {
     let what = what.into();
     move |source| TaskError::Io { what, source }
+}
+
+/// What to do when another process holds a repository lock.
+pub enum LockWait<'a> {
+    /// Try for up to this long, then refuse with [`TaskError::RepoBusy`].
+    Within(std::time::Duration),
+    /// Tell the callback who holds it, then wait until it is free.
+    Wait(&'a mut dyn FnMut(&str)),
+}
+
+impl std::fmt::Debug for LockWait<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Within(_) => "Within",
+            Self::Wait(_) => "Wait",
+        })
+    }
+}
+
+/// Takes the lock of repository `repo` as `holder`, waiting or refusing as `wait` says.
+pub(crate) fn repo_lock(
+    config: &crate::Config,
+    repo: &RepoId,
+    holder: &str,
+    wait: LockWait<'_>,
+) -> Result<crate::lock::Held, TaskError> {
+    let name = format!("repo-{repo}");
+    match wait {
+        LockWait::Wait(waiting) => crate::lock::acquire(&config.state_dir, &name, holder, |who| waiting(who))
+            .map_err(io("cannot take the repository lock")),
+        LockWait::Within(patience) => {
+            crate::lock::acquire_within(&config.state_dir, &name, holder, patience).map_err(|err| match err {
+                crate::lock::LockError::Busy { holder } => TaskError::RepoBusy { repo: repo.clone(), holder },
+                crate::lock::LockError::Io(source) => {
+                    TaskError::Io { what: "cannot take the repository lock".into(), source }
+                }
+            })
+        }
+    }
 }
 
 /// An event at `now`.

@@ -249,7 +249,22 @@ pub struct RemoveRequest {
     pub item_id: ItemId,
 }
 
-/// `POST /api/queue/stop`, `/continue` and `/clear`: a run, the active tab's by default.
+/// `POST /api/queue/stop`: a run (the active tab's by default), and whether its agents in flight
+/// are stopped too.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    /// The run.
+    #[serde(default)]
+    pub run_id: Option<RunId>,
+    /// Also stop the agents of its items in flight; their items end as `stopped` with their
+    /// worktrees kept, and `continue` starts them again. Without it they finish their iteration.
+    #[serde(default)]
+    pub kill: bool,
+}
+
+/// `POST /api/queue/continue` and `/clear`: a run, the active tab's by default.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]

@@ -126,6 +126,13 @@ impl Tmux {
         self.run(&["kill-session", "-t", &format!("={session}")]).map(drop)
     }
 
+    /// When the session's window last showed output (Unix seconds); `None` when the session is
+    /// gone or tmux does not say. One tmux call, for the stall watch.
+    pub fn window_activity(&self, session: &str) -> Option<i64> {
+        let out = self.run(&["display-message", "-p", "-t", &format!("={session}"), "#{window_activity}"]).ok()?;
+        out.trim().parse().ok()
+    }
+
     /// The last `lines` lines of a pane, with colours as ANSI escapes.
     pub fn capture(&self, target: &str, lines: u32) -> Result<String, TmuxError> {
         let start = format!("-{lines}");

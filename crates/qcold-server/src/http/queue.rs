@@ -24,7 +24,7 @@ pub fn routes() -> Vec<Route> {
         command("/api/queue/append", "add a package's items to a run", queue::append),
         command("/api/queue/update", "change an item that has not started", queue::update),
         command("/api/queue/remove", "remove an item that has not started", queue::remove),
-        command("/api/queue/stop", "stop a run: nothing new starts", queue::stop),
+        command("/api/queue/stop", "stop a run: nothing new starts; `kill` also stops its agents", queue::stop),
         command("/api/queue/continue", "continue a stopped or failed run", queue::resume),
         command("/api/queue/clear", "remove a run that has nothing in flight", |store, r, _| queue::clear(store, r)),
         command("/api/queue/tab/create", "create a tab", queue::create_tab),

@@ -172,7 +172,7 @@ fn task_error(err: TaskError) -> ApiError {
         | TaskError::Store(StoreError::UnknownTask(_))
         | TaskError::UnknownBundle { .. }
         | TaskError::BundleGone(_) => ApiError::not_found(err.to_string()),
-        TaskError::WrongStatus { .. } => ApiError::conflict(err.to_string()),
+        TaskError::WrongStatus { .. } | TaskError::RepoBusy { .. } => ApiError::conflict(err.to_string()),
         TaskError::Git(GitError::TimedOut { .. }) => ApiError::new(ErrorKind::Timeout, err.to_string()),
         other => ApiError::internal(other),
     }

@@ -137,6 +137,7 @@ impl Scheduler {
             match applied {
                 Ok(()) => {}
                 Err(Failure::Launch(reason)) => return self.launch_failed(store, &item, epoch, &reason, now),
+                Err(Failure::RepositoryBusy(holder)) => return self.repository_busy(store, &item, epoch, &holder, now),
                 Err(Failure::Retry(err)) => return Err(err),
             }
             evidence = evidence.after(&step);
@@ -185,6 +186,22 @@ impl Scheduler {
     ) -> anyhow::Result<()> {
         tracing::warn!("launch of {}/{} failed: {failure}", item.run_id, item.id);
         let update = self.launch_failure_update(item, failure, now);
+        self.end_launch(store, item, epoch, update, now)
+    }
+
+    /// Another process holds the repository's lock: the launch waits a little and tries again,
+    /// without spending a launch retry.
+    fn repository_busy(
+        &mut self,
+        store: &mut Store,
+        item: &ItemRecord,
+        epoch: u64,
+        holder: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let retry = now + self.config.queue.repository_retry_secs;
+        let update = ItemUpdate::of(item, ItemStatus::Waiting, format!("waiting for the repository: {holder}"))
+            .waiting(WaitingFor::Repository, retry);
         self.end_launch(store, item, epoch, update, now)
     }
 

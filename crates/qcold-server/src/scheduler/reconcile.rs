@@ -34,6 +34,9 @@ impl Scheduler {
                 }
                 Ok(())
             }
+            ItemStatus::Running | ItemStatus::Paused if Self::kill_wanted(store, run)? => {
+                self.kill(store, run, item, now)
+            }
             ItemStatus::Running | ItemStatus::Paused => self.judge(store, run, item, now),
             ItemStatus::Waiting if item.waiting_for == Some(WaitingFor::DeliveryRetry) => {
                 self.redeliver(store, run, item, now)
@@ -76,7 +79,13 @@ impl Scheduler {
         let verdict = reconcile(&evidence);
         if verdict.action == Action::None {
             // Hold the lease of work in flight, so a second daemon keeps its hands off.
-            self.lease(store, item, now)?;
+            let epoch = self.lease(store, item, now)?;
+            if let Some(epoch) = epoch
+                && item.status == ItemStatus::Running
+                && evidence.agent == AgentEvidence::Alive
+            {
+                self.watch_stall(store, run, item, task.as_ref(), agent.as_ref(), epoch, now)?;
+            }
             return Ok(());
         }
         let Some(epoch) = self.lease(store, item, now)? else { return Ok(()) };
@@ -153,7 +162,7 @@ impl Scheduler {
 
     /// The update after a failed iteration: wait out the recovery back-off before the next one,
     /// stop when the operator stops the run, fail when the semantic budget is spent.
-    fn recovery_update(&self, item: &ItemRecord, held: bool, failure: &str, now: i64) -> ItemUpdate {
+    pub(super) fn recovery_update(&self, item: &ItemRecord, held: bool, failure: &str, now: i64) -> ItemUpdate {
         let budgets = &self.config.queue.budgets;
         let mut update = match budget::after_semantic_failure(budgets, item.iteration, now, failure) {
             Next::Exhausted { reason } => ItemUpdate::of(item, ItemStatus::Failed, reason),
@@ -202,7 +211,12 @@ impl Scheduler {
     }
 
     /// The end of an agent's terminal, saved next to its packet; `None` when the terminal is gone.
-    fn capture(&self, run: &Run, item: &ItemRecord, agent: &AgentRecord) -> Option<String> {
+    pub(super) fn capture(
+        &self,
+        run: &Run,
+        item: &ItemRecord,
+        agent: &qcold_core::agent::AgentRecord,
+    ) -> Option<String> {
         let text = agents::tail(&self.config, agent, 200).ok()?;
         let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
         std::fs::write(&path, text).ok()?;

@@ -22,6 +22,8 @@ pub(super) enum Failure {
     /// The launch cannot go on (no agent command, the task cannot be opened, the agent cannot be
     /// started): a launch failure, with its retry budget.
     Launch(String),
+    /// Another process holds the repository's lock; try again soon, spending nothing.
+    RepositoryBusy(String),
     /// Something passing failed (the store, tmux); the item stays as it is and the next pass
     /// re-drives the launch from what exists.
     Retry(anyhow::Error),
@@ -199,6 +201,7 @@ impl Scheduler {
         };
         match taskflow::open(&self.config, store, &request, now) {
             Ok(Opened::Created(task) | Opened::Resumed(task)) => Ok(task),
+            Err(taskflow::TaskError::RepoBusy { holder, .. }) => Err(Failure::RepositoryBusy(holder)),
             Err(taskflow::TaskError::AlreadyOpen { id, .. }) => {
                 store.task(&id)?.ok_or_else(|| Failure::Launch(format!("task {id} is open but cannot be read")))
             }

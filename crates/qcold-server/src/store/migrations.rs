@@ -218,6 +218,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE queue_items DROP COLUMN waiting_for_old;
     ALTER TABLE tasks ADD COLUMN failure_kind TEXT CHECK (failure_kind IN ('infrastructure', 'task'));
     ALTER TABLE tasks ADD COLUMN failure_line TEXT;",
+),
+(
+    10,
+    "queue run kill requests",
+    "ALTER TABLE queue_runs ADD COLUMN kill_requested INTEGER NOT NULL DEFAULT 0 CHECK (kill_requested IN (0, 1));",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -74,6 +74,25 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Records that the operator wants the agents of the run's items in flight stopped
+    /// (`queue stop --kill`); `continue` forgets it.
+    pub fn request_run_kill(&mut self, id: &RunId, now: i64) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE queue_runs SET kill_requested = 1, updated_at = ?2 WHERE id = ?1",
+            params![id.as_str(), now],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Whether the operator asked for the run's agents in flight to be stopped.
+    pub fn run_kill_requested(&self, id: &RunId) -> Result<bool, StoreError> {
+        let flag: Option<i64> = self
+            .conn
+            .query_row("SELECT kill_requested FROM queue_runs WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(flag == Some(1))
+    }
+
     /// Items of runs other than `except` that did not succeed, for slug dedupe.
     pub fn unfinished_items(&self, except: Option<&RunId>) -> Result<Vec<Unfinished>, StoreError> {
         let mut stmt = self.conn.prepare(
@@ -105,7 +124,8 @@ impl Store {
             params![id.as_str(), now],
         )?;
         tx.execute(
-            "UPDATE queue_runs SET status = 'running', reason = 'continued', updated_at = ?2 WHERE id = ?1",
+            "UPDATE queue_runs SET status = 'running', reason = 'continued', kill_requested = 0, updated_at = ?2
+             WHERE id = ?1",
             params![id.as_str(), now],
         )?;
         tx.commit()?;

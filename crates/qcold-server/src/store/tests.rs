@@ -120,7 +120,7 @@ fn schema_snapshot() {
                 reason TEXT NOT NULL DEFAULT '',
                 created_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL
-            ) STRICT;
+            , kill_requested INTEGER NOT NULL DEFAULT 0 CHECK (kill_requested IN (0, 1))) STRICT;
         CREATE TABLE queue_tabs (
                 id TEXT PRIMARY KEY NOT NULL,
                 label TEXT NOT NULL,

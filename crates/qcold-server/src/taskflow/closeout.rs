@@ -166,9 +166,10 @@ fn delivery_lock(
             )));
         })
         .map_err(failed),
-        Locking::Refuse => {
-            crate::lock::try_acquire(&config.state_dir, &name, holder).map_err(failed)?.map_err(Stop::Busy)
-        }
+        Locking::Refuse => crate::lock::try_acquire(&config.state_dir, &name, holder).map_err(|err| match err {
+            crate::lock::LockError::Busy { holder } => Stop::Busy(holder),
+            crate::lock::LockError::Io(e) => failed(e),
+        }),
     }
 }
 
@@ -241,7 +242,7 @@ fn deliver(
     let mut verification = None;
     let result = run_phases(config, store, repo, task, message, locking, &mut verification, now, report);
     if let Err(Stop::Busy(holder)) = result {
-        return Err(TaskError::RepoBusy { repo: task.repo.to_string(), holder });
+        return Err(TaskError::RepoBusy { repo: task.repo.clone(), holder });
     }
     if let Err(Stop::Failed(phase, error)) = result {
         let failed = event(EventKind::PhaseFailed, format!("{phase}: {error}"), now());

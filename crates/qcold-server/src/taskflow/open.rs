@@ -6,7 +6,7 @@ use qcold_core::queue::launch::{self, BranchTrace, Leftover};
 use qcold_core::task::{EventKind, TaskRecord, branch_name, task_id, worktree_name};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
-use super::{TaskError, event, files, io, transition};
+use super::{LockWait, TaskError, event, files, io, repo_lock, transition};
 use crate::Config;
 use crate::git;
 use crate::repos;
@@ -34,9 +34,27 @@ pub enum Opened {
     Resumed(TaskRecord),
 }
 
-/// Opens a task. Every check runs before anything is created; if storing the record fails after
-/// the worktree was made, the fresh (still empty) worktree and branch are removed again.
+/// How long the daemon's open waits for a busy repository: long enough for another open or a
+/// cleanup (which hold the lock for a moment), far too short for a delivery (rebase and push).
+pub const DAEMON_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens a task, refusing with [`TaskError::RepoBusy`] when another process holds the repository
+/// lock for longer than [`DAEMON_LOCK_PATIENCE`] (the daemon's way: its scheduler must never
+/// block on a lock).
 pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64) -> Result<Opened, TaskError> {
+    open_with(config, store, request, LockWait::Within(DAEMON_LOCK_PATIENCE), now)
+}
+
+/// Opens a task. Every check runs before anything is created; if storing the record fails after
+/// the worktree was made, the fresh (still empty) worktree and branch are removed again. `wait`
+/// says what to do when another process holds the repository lock.
+pub fn open_with(
+    config: &Config,
+    store: &mut Store,
+    request: &OpenRequest,
+    wait: LockWait<'_>,
+    now: i64,
+) -> Result<Opened, TaskError> {
     let repo = repos::resolve(store, request.repo.as_ref())?;
     if let Some(mut task) = store.task_by_slug(&repo.id, &request.slug)?.filter(|t| !t.status.is_terminal()) {
         if !task.status.is_resumable() {
@@ -54,13 +72,7 @@ pub fn open(config: &Config, store: &mut Store, request: &OpenRequest, now: i64)
     // The checks, the sequence allocation and the record insert all happen under the repository
     // lock: two opens never take the same number, and a delivery's fast-forward (which rewrites
     // the primary checkout's files under the same lock) is never mistaken for uncommitted work.
-    let _lock = crate::lock::acquire(
-        &config.state_dir,
-        &format!("repo-{}", repo.id),
-        &format!("open of {}", request.slug),
-        |_| {},
-    )
-    .map_err(io("cannot take the repository lock"))?;
+    let _lock = repo_lock(config, &repo.id, &format!("open of {}", request.slug), wait)?;
     let root = Path::new(&repo.root);
     let base = repo.default_branch.as_str();
     let current = git::current_branch(root)?;
