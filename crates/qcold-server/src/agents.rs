@@ -120,14 +120,21 @@ struct Prepared {
     wrapped: Vec<String>,
 }
 
-/// Checks a request and builds its wrapper command line; `id` is the agent's.
-fn prepare(config: &Config, qcold: &Path, request: &StartRequest, id: AgentId) -> Result<Prepared, AgentError> {
-    let cwd = request
-        .cwd
-        .canonicalize()
-        .ok()
-        .filter(|p| p.is_dir())
-        .ok_or_else(|| AgentError::BadCwd(request.cwd.clone()))?;
+/// Checks a request and builds its wrapper command line; `id` is the agent's. The working
+/// directory must exist for a start; an adoption takes it as recorded (an agent that closed its
+/// task out while no daemon watched has had its worktree removed).
+fn prepare(
+    config: &Config,
+    qcold: &Path,
+    request: &StartRequest,
+    id: AgentId,
+    starting: bool,
+) -> Result<Prepared, AgentError> {
+    let cwd = match request.cwd.canonicalize().ok().filter(|p| p.is_dir()) {
+        Some(cwd) => cwd,
+        None if !starting => request.cwd.clone(),
+        None => return Err(AgentError::BadCwd(request.cwd.clone())),
+    };
     let dir = config.state_dir.join("agents").join(id.as_str());
     let exit_file = dir.join("exit-code");
     let mut wrapped = vec![
@@ -169,7 +176,7 @@ pub fn start(
         Some(id) => id.clone(),
         None => generate_id(store, &request.track, now)?,
     };
-    let Prepared { id, cwd, dir, exit_file, wrapped } = prepare(config, qcold, request, id)?;
+    let Prepared { id, cwd, dir, exit_file, wrapped } = prepare(config, qcold, request, id, true)?;
     if !is_runnable(program, &cwd) {
         return Err(AgentError::NotFound(program.clone()));
     }

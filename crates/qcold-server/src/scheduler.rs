@@ -189,9 +189,16 @@ impl Scheduler {
     /// One pass; returns the earliest future retry time of a waiting item or stall recheck.
     pub fn pass(&mut self, store: &mut Store, host: HostSample, now: i64) -> anyhow::Result<Option<i64>> {
         self.heartbeat(store, now)?;
+        // One item that cannot be advanced (its launch met a busy store, a vanished directory)
+        // must not hold up the others: its error is kept, the pass goes on, and the pass then
+        // fails with it so the run loop backs off and tries again.
+        let mut stuck: Option<anyhow::Error> = None;
         for run in store.live_runs()? {
             for item in &run.items {
-                self.reconcile(store, &run, item, now)?;
+                if let Err(err) = self.reconcile(store, &run, item, now) {
+                    tracing::warn!("{}/{} cannot be advanced now: {err:#}", item.run_id, item.id);
+                    stuck.get_or_insert(err);
+                }
             }
         }
         self.stall.retain_running(&store.live_runs()?);
@@ -203,7 +210,12 @@ impl Scheduler {
             let woken = store.wake_admission_waiters(now)?;
             tracing::debug!("capacity freed: {woken} admission waiter(s) reconsidered");
         }
-        self.launch_ready(store, host, now)?;
+        if let Err(err) = self.launch_ready(store, host, now) {
+            stuck.get_or_insert(err);
+        }
+        if let Some(err) = stuck {
+            return Err(err);
+        }
         // Only future retry times: a due item this pass could not take (another daemon leases it,
         // its run failed) must not turn the wait into a busy loop; reconciliation looks again.
         let waiting = store.items_in(&[ItemStatus::Waiting])?;

@@ -61,6 +61,10 @@ pub struct Evidence {
     /// The task's failed closeout, while it is `failed-closeout` with a failed phase recorded.
     #[serde(default)]
     pub closeout: Option<CloseoutEvidence>,
+    /// The task is open, its agent ended, and its branch's own commits are already in the base
+    /// branch: a closeout delivered it and was stopped before recording `closed:success`.
+    #[serde(default)]
+    pub delivered: bool,
 }
 
 /// What to do about an item.
@@ -138,6 +142,12 @@ pub fn reconcile(e: &Evidence) -> Verdict {
             (AgentEvidence::Alive, _) => set(e.item, if held { e.item } else { I::Running }),
             (AgentEvidence::None, true) => set(e.item, I::Starting),
             _ if held => set(e.item, e.item),
+            // The work is delivered; only the record is missing. Closing out again is idempotent
+            // (every phase finds its work done) and costs no iteration.
+            (_, _) if e.delivered => Verdict {
+                status: I::Waiting,
+                action: Action::Redeliver { failure: "its closeout stopped after delivering the work".to_owned() },
+            },
             (agent, _) => {
                 let failure = ended(agent).map_or_else(
                     || "the task is open but has no agent".to_owned(),
@@ -201,7 +211,26 @@ mod tests {
     }
 
     fn check(item: ItemStatus, task: Option<TaskStatus>, agent: AgentEvidence, launching: bool) -> String {
-        verdict(reconcile(&Evidence { item, task, agent, launching, closeout: None }))
+        verdict(reconcile(&Evidence { item, task, agent, launching, closeout: None, delivered: false }))
+    }
+
+    #[test]
+    fn a_closeout_stopped_after_delivering_is_finished_not_repeated() {
+        let e = |agent, delivered| Evidence {
+            item: ItemStatus::Running,
+            task: Some(TaskStatus::Open),
+            agent,
+            launching: false,
+            closeout: None,
+            delivered,
+        };
+        let exited = AgentEvidence::Exited { code: 137 };
+        assert_eq!(
+            verdict(reconcile(&e(exited, true))),
+            "waiting redeliver: its closeout stopped after delivering the work"
+        );
+        assert_eq!(verdict(reconcile(&e(AgentEvidence::Alive, true))), "running none", "a live agent keeps its turn");
+        assert!(verdict(reconcile(&e(exited, false))).starts_with("waiting recover:"), "nothing delivered: a failure");
     }
 
     #[test]
@@ -301,6 +330,7 @@ mod tests {
                 agent: *agent,
                 launching: false,
                 closeout: Some(closeout),
+                delivered: false,
             };
             assert_eq!(verdict(reconcile(&e)), *want, "{agent:?} {phase} {kind:?}");
         }
@@ -324,9 +354,23 @@ mod tests {
             for task in tasks {
                 for agent in agents {
                     for launching in [false, true] {
-                        let first = reconcile(&Evidence { item, task, agent, launching, closeout: Option::None });
+                        let first = reconcile(&Evidence {
+                            item,
+                            task,
+                            agent,
+                            launching,
+                            closeout: Option::None,
+                            delivered: false,
+                        });
                         if first.action == Action::SetStatus {
-                            let again = Evidence { item: first.status, task, agent, launching, closeout: Option::None };
+                            let again = Evidence {
+                                item: first.status,
+                                task,
+                                agent,
+                                launching,
+                                closeout: Option::None,
+                                delivered: false,
+                            };
                             let second = reconcile(&again);
                             assert_eq!(
                                 second.action,

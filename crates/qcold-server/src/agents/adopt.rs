@@ -70,7 +70,7 @@ pub fn adopt(
     if let Some(existing) = store.agent(&id)? {
         return Ok(Some(existing));
     }
-    let prepared = prepare(config, qcold, request, id.clone())?;
+    let prepared = prepare(config, qcold, request, id.clone(), false)?;
     let exit_file = prepared.exit_file.to_string_lossy().into_owned();
     let session = agent::session_name(&id);
     let tmux = Tmux::new(&config.state_dir);

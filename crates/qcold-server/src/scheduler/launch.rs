@@ -75,6 +75,7 @@ impl Scheduler {
         let classes: Vec<(qcold_core::ItemId, TaskClass)> =
             candidates.iter().map(|(_, item)| (item.id.clone(), item.task_class)).collect();
         let decisions = admission::admit(policy, &sample, &history, &live, &classes, now);
+        let mut stuck: Option<anyhow::Error> = None;
         for ((run, item), (_, decision)) in candidates.into_iter().zip(decisions) {
             match decision {
                 Decision::Admit => {
@@ -82,7 +83,11 @@ impl Scheduler {
                     self.write(store, item, epoch, &ItemUpdate::of(item, ItemStatus::Admitted, "admitted"), now)?;
                     let admitted = store.item(&item.run_id, &item.id)?.unwrap_or_else(|| item.clone());
                     let admitted = ItemRecord { attempts: item.attempts.clone(), ..admitted };
-                    self.launch(store, run, &admitted, epoch, now)?;
+                    if let Err(err) = self.launch(store, run, &admitted, epoch, now) {
+                        // Left as it is for the next pass to re-drive; the other admitted items go on.
+                        tracing::warn!("{}/{}: launch interrupted: {err:#}", item.run_id, item.id);
+                        stuck.get_or_insert(err);
+                    }
                 }
                 Decision::Wait { reason, retry_at } => {
                     let update = ItemUpdate {
@@ -98,7 +103,7 @@ impl Scheduler {
                 }
             }
         }
-        Ok(())
+        stuck.map_or(Ok(()), Err)
     }
 
     /// Launches (or re-drives the launch of) an item whose lease is held with `epoch`: applies

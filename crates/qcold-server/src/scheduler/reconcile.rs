@@ -15,6 +15,7 @@ use qcold_core::task::TaskRecord;
 use super::Scheduler;
 use crate::agents;
 use crate::store::{AttemptEnd, ItemUpdate, Store};
+use crate::taskflow;
 
 impl Scheduler {
     /// Reconciles one item. Items a launch left half done (`admitted`, `starting` without a
@@ -59,17 +60,23 @@ impl Scheduler {
             .as_ref()
             .filter(|t| t.status == TaskStatus::FailedCloseout)
             .and_then(|t| t.failed_phase.map(|phase| CloseoutEvidence { phase, failure: t.closeout_failure.clone() }));
+        let agent_evidence = match agent.as_ref().map(|a| agents::view(a.clone()).state) {
+            None => AgentEvidence::None,
+            Some(AgentState::Running) => AgentEvidence::Alive,
+            Some(AgentState::Exited { code }) => AgentEvidence::Exited { code },
+            Some(AgentState::Vanished) => AgentEvidence::Vanished,
+        };
+        // Only an open task whose agent ended is asked (two git reads, at the end of an
+        // iteration): did a closeout deliver it and die before recording so?
+        let delivered = agent_evidence != AgentEvidence::Alive
+            && task.as_ref().is_some_and(|t| t.status == TaskStatus::Open && taskflow::is_delivered(t));
         let evidence = Evidence {
             item: item.status,
             task: task.as_ref().map(|t| t.status),
-            agent: match agent.as_ref().map(|a| agents::view(a.clone()).state) {
-                None => AgentEvidence::None,
-                Some(AgentState::Running) => AgentEvidence::Alive,
-                Some(AgentState::Exited { code }) => AgentEvidence::Exited { code },
-                Some(AgentState::Vanished) => AgentEvidence::Vanished,
-            },
+            agent: agent_evidence,
             launching: false,
             closeout,
+            delivered,
         };
         Ok((task, agent, evidence))
     }

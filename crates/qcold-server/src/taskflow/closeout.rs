@@ -109,11 +109,12 @@ pub fn redeliver(
     report: &mut dyn FnMut(Progress),
 ) -> Result<Closed, TaskError> {
     let mut task = super::get(store, id)?;
-    if task.status != TaskStatus::FailedCloseout {
+    let interrupted = task.status == TaskStatus::Open && is_delivered(&task);
+    if task.status != TaskStatus::FailedCloseout && !interrupted {
         return Err(TaskError::WrongStatus {
             id: task.id,
             status: task.status,
-            hint: "only a failed closeout is delivered again",
+            hint: "only a failed closeout, or one stopped after delivering, is delivered again",
         });
     }
     if !Path::new(&task.worktree).is_dir() {
@@ -121,6 +122,16 @@ pub fn redeliver(
     }
     let repo = repos::resolve(store, Some(&task.repo))?;
     deliver(config, store, &repo, &mut task, message, Locking::Refuse, &now, report)
+}
+
+/// Whether the task's branch has commits of its own and every one of them is in its base branch
+/// already: a closeout fast-forwarded the base to it. An open task in that state had its
+/// closeout stopped between delivering and recording `closed:success` (a crash); closing it out
+/// again finds every phase done and records the result.
+pub fn is_delivered(task: &TaskRecord) -> bool {
+    let root = Path::new(&task.primary);
+    let Ok(tip) = git::rev_parse(root, &task.branch) else { return false };
+    tip != task.base_commit && git::is_ancestor(root, &tip, task.base_branch.as_str()).unwrap_or(false)
 }
 
 /// Whether a closeout waits for the repository's delivery lock.
