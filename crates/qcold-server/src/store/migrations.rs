@@ -223,6 +223,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     10,
     "queue run kill requests",
     "ALTER TABLE queue_runs ADD COLUMN kill_requested INTEGER NOT NULL DEFAULT 0 CHECK (kill_requested IN (0, 1));",
+),
+(
+    11,
+    "ledger rows by task",
+    "CREATE INDEX queue_attempts_by_task ON queue_attempts (task_id);",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -112,11 +112,22 @@ impl Store {
     }
 
     /// Records a bundle written for a task.
+    ///
+    /// A queue iteration of the task that ended before its bundle existed (the scheduler may
+    /// judge the closed task in the moment between the status and the bundle) gets the bundle on
+    /// its ledger row in the same transaction, so the ledger never misses it.
     pub fn add_task_bundle(&mut self, id: &str, bundle: &Bundle) -> Result<(), StoreError> {
-        self.conn.execute(
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT OR REPLACE INTO task_bundles (path, task_id, status, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![bundle.path, id, bundle.status.as_str(), bundle.created_at],
         )?;
+        tx.execute(
+            "UPDATE queue_attempts SET bundle = ?2
+             WHERE task_id = ?1 AND bundle IS NULL AND finished_at IS NOT NULL AND started_at <= ?3",
+            params![id, bundle.path, bundle.created_at],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -179,6 +179,7 @@ fn schema_snapshot() {
                 closed_at INTEGER, failure_kind TEXT CHECK (failure_kind IN ('infrastructure', 'task')), failure_line TEXT,
                 UNIQUE (repo_id, sequence)
             ) STRICT;
+        CREATE INDEX queue_attempts_by_task ON queue_attempts (task_id);
         CREATE UNIQUE INDEX queue_tabs_one_active ON queue_tabs (active) WHERE active = 1;
         CREATE INDEX task_events_by_task ON task_events (task_id, id);
         CREATE INDEX tasks_by_repo_time ON tasks (repo_id, created_at, id);
@@ -320,6 +321,47 @@ mod queue {
         assert_eq!(items[1].depends_on, [ItemId::new("a").unwrap()]);
         assert_eq!(items[0].agent.as_deref(), None, "the run's agent is kept on the run");
         assert!(store.run_status(&"nope".parse().unwrap()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_bundle_written_after_its_iteration_was_judged_still_reaches_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let run = run_with_items(&mut store);
+        let item: ItemId = "a".parse().unwrap();
+        let attempt = qcold_core::queue::Attempt {
+            iteration: 1,
+            agent_command: "c1".into(),
+            agent_id: Some("q-run-1-a-1".into()),
+            terminal: None,
+            packet: None,
+            log: None,
+            task_id: Some("web/001-a".into()),
+            bundle: None,
+            failure: Some("the task closed as failed".into()),
+            started_at: 100,
+            finished_at: None,
+        };
+        let record = super::tasks::task("web", 1, "a", qcold_core::TaskStatus::ClosedFailed, 100, None);
+        let opened =
+            qcold_core::task::TaskEvent { kind: qcold_core::task::EventKind::Open, message: String::new(), at: 100 };
+        store.insert_task(&record, &opened).unwrap();
+        store.insert_attempt(&run, &item, &attempt).unwrap();
+        // The scheduler judged the closed task before its closeout had written the bundle.
+        store.finish_attempt(&run, &item, 1, &crate::store::AttemptEnd::default(), 110).unwrap();
+        let bundle = qcold_core::task::Bundle {
+            path: "/b/web-001-a.zip".into(),
+            status: qcold_core::TaskStatus::ClosedFailed,
+            created_at: 111,
+        };
+        store.add_task_bundle("web/001-a", &bundle).unwrap();
+        let ledger = store.item_attempts(&run, &item).unwrap();
+        assert_eq!(ledger[0].bundle.as_deref(), Some("/b/web-001-a.zip"));
+        // A later bundle of the same task (another closeout) does not replace it.
+        store
+            .add_task_bundle("web/001-a", &qcold_core::task::Bundle { path: "/b/later.zip".into(), ..bundle })
+            .unwrap();
+        assert_eq!(store.item_attempts(&run, &item).unwrap()[0].bundle.as_deref(), Some("/b/web-001-a.zip"));
     }
 
     #[test]

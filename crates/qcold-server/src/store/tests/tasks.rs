@@ -7,7 +7,7 @@ use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
 
 use super::*;
 
-fn task(
+pub(super) fn task(
     repo: &str,
     sequence: u32,
     slug: &str,
