@@ -13,10 +13,14 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use qcold_core::task::{Receipt, TaskEvent, TaskRecord};
+use qcold_core::task::{
+    BUNDLE_FORMAT_VERSION, Bundle, CloseoutPhase, EventKind, Outcome, Receipt, TaskEvent, TaskRecord, Verification,
+};
 use zip::write::SimpleFileOptions;
 
-use super::files;
+use super::{event, files};
+use crate::store::Store;
+use crate::{Config, git};
 
 /// Writes a bundle and returns its path.
 pub(super) fn write(
@@ -79,4 +83,57 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// The receipt of a closeout, for its bundle.
+pub(super) fn receipt(
+    task: &TaskRecord,
+    outcome: Outcome,
+    failure: Option<(CloseoutPhase, String)>,
+    verification: Option<Verification>,
+    message: Option<String>,
+    snapshot_ref: Option<String>,
+    now: i64,
+) -> Receipt {
+    let (failed_phase, error) = failure.map_or((None, None), |(p, e)| (Some(p), Some(e)));
+    Receipt {
+        format_version: BUNDLE_FORMAT_VERSION,
+        task_id: task.id.clone(),
+        outcome,
+        status: task.status,
+        failed_phase,
+        error,
+        verification,
+        message,
+        snapshot_ref,
+        duration_seconds: now - task.created_at,
+        created_at: now,
+    }
+}
+
+/// Writes the task's bundle and records it (and an event naming it) in the store.
+pub(super) fn write_bundle(
+    config: &Config,
+    store: &mut Store,
+    task: &TaskRecord,
+    receipt: &Receipt,
+    diff: Option<&str>,
+) -> Result<std::path::PathBuf, String> {
+    let events = store.task_events(&task.id).map_err(|e| e.to_string())?;
+    let path = write(&config.bundle_dir(&task.repo), task, &events, receipt, diff)
+        .map_err(|e| format!("cannot write the bundle: {e}"))?;
+    let record =
+        Bundle { path: path.to_string_lossy().into_owned(), status: task.status, created_at: receipt.created_at };
+    store.add_task_bundle(&task.id, &record).map_err(|e| e.to_string())?;
+    let _ = store.add_task_event(&task.id, &event(EventKind::Bundle, record.path, receipt.created_at));
+    Ok(path)
+}
+
+/// The worktree's full state against the base commit, for the bundle.
+pub(super) fn state_diff(config: &Config, task: &TaskRecord) -> Option<String> {
+    let worktree = Path::new(&task.worktree);
+    let index = config.state_dir.join("tmp").join(format!("diff-index-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(config.state_dir.join("tmp"));
+    let tree = git::state_tree(worktree, &index).ok()?;
+    git::diff(worktree, &task.base_commit, &tree).ok()
 }

@@ -15,12 +15,11 @@
 use std::path::Path;
 
 use qcold_core::task::delivery::CloseoutFailure;
-use qcold_core::task::{
-    BUNDLE_FORMAT_VERSION, Bundle, CloseoutPhase, EventKind, Outcome, Receipt, TaskRecord, Verification,
-};
+use qcold_core::task::{CloseoutPhase, EventKind, Outcome, TaskRecord, Verification};
 use qcold_core::{Repository, TaskStatus};
 
-use super::{TaskError, bundle, event, files, preserve, transition, transition_failure};
+use super::bundle::{receipt, state_diff, write_bundle};
+use super::{TaskError, event, files, preserve, transition, transition_failure};
 use crate::store::Store;
 use crate::{Config, adapter, git, repos};
 
@@ -410,57 +409,6 @@ fn run_phases(
         None => Ok(format!("{base} has no upstream; nothing to push")),
     })?;
     Ok(())
-}
-
-fn receipt(
-    task: &TaskRecord,
-    outcome: Outcome,
-    failure: Option<(CloseoutPhase, String)>,
-    verification: Option<Verification>,
-    message: Option<String>,
-    snapshot_ref: Option<String>,
-    now: i64,
-) -> Receipt {
-    let (failed_phase, error) = failure.map_or((None, None), |(p, e)| (Some(p), Some(e)));
-    Receipt {
-        format_version: BUNDLE_FORMAT_VERSION,
-        task_id: task.id.clone(),
-        outcome,
-        status: task.status,
-        failed_phase,
-        error,
-        verification,
-        message,
-        snapshot_ref,
-        duration_seconds: now - task.created_at,
-        created_at: now,
-    }
-}
-
-fn write_bundle(
-    config: &Config,
-    store: &mut Store,
-    task: &TaskRecord,
-    receipt: &Receipt,
-    diff: Option<&str>,
-) -> Result<std::path::PathBuf, String> {
-    let events = store.task_events(&task.id).map_err(|e| e.to_string())?;
-    let path = bundle::write(&config.bundle_dir(&task.repo), task, &events, receipt, diff)
-        .map_err(|e| format!("cannot write the bundle: {e}"))?;
-    let record =
-        Bundle { path: path.to_string_lossy().into_owned(), status: task.status, created_at: receipt.created_at };
-    store.add_task_bundle(&task.id, &record).map_err(|e| e.to_string())?;
-    let _ = store.add_task_event(&task.id, &event(EventKind::Bundle, record.path, receipt.created_at));
-    Ok(path)
-}
-
-/// The worktree's full state against the base commit, for the bundle.
-fn state_diff(config: &Config, task: &TaskRecord) -> Option<String> {
-    let worktree = Path::new(&task.worktree);
-    let index = config.state_dir.join("tmp").join(format!("diff-index-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(config.state_dir.join("tmp"));
-    let tree = git::state_tree(worktree, &index).ok()?;
-    git::diff(worktree, &task.base_commit, &tree).ok()
 }
 
 /// Removes the worktree and branch of a task whose work is delivered or preserved. Under the
