@@ -259,9 +259,24 @@ pub fn view(agent: AgentRecord) -> AgentView {
     AgentView { state: agent::state(code, alive), agent }
 }
 
-/// Whether the agent's pid still is its wrapper (and not a reused pid).
+/// How long after its start a terminal agent's pane may still be on its way to running the
+/// wrapper (tmux forks the pane, then execs): a loaded host can take seconds.
+const EXEC_GRACE_SECS: i64 = 60;
+
+/// Whether the agent's pid still is its wrapper (and not a reused pid). A young pid whose
+/// wrapper has not yet recorded itself is a pane about to exec it, not a vanished agent.
 fn is_our_wrapper(agent: &AgentRecord) -> bool {
-    procs::alive(agent.pid) && procs::cmdline(agent.pid).iter().any(|a| a == &agent.exit_file)
+    if !procs::alive(agent.pid) {
+        return false;
+    }
+    if procs::cmdline(agent.pid).iter().any(|a| a == &agent.exit_file) {
+        return true;
+    }
+    let exit_file = Path::new(&agent.exit_file);
+    agent.terminal.is_some()
+        && !wrapper::pid_file(exit_file).exists()
+        && wrapper::recorded(exit_file).is_none()
+        && crate::unix_now() - agent.started_at < EXEC_GRACE_SECS
 }
 
 /// Finds the agent a selector names.
@@ -445,4 +460,40 @@ fn generate_id(store: &Store, track: &str, now: i64) -> Result<AgentId, AgentErr
         }
     }
     unreachable!("the candidates never end")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A terminal agent whose pid is this test process: alive, and never the wrapper.
+    fn pane(dir: &Path, started_at: i64) -> AgentRecord {
+        AgentRecord {
+            id: "q-pane".parse().unwrap(),
+            track: "t".into(),
+            name: None,
+            scope: None,
+            argv: vec!["agent".into()],
+            cwd: "/".into(),
+            pid: std::process::id(),
+            pgid: std::process::id(),
+            terminal: Some(Terminal { session: "qcold-q-pane".into(), target: "qcold-q-pane:0.0".into() }),
+            stdout_log: None,
+            stderr_log: None,
+            exit_file: dir.join("exit-code").to_string_lossy().into_owned(),
+            started_at,
+            exited_at: None,
+            exit_code: None,
+        }
+    }
+
+    #[test]
+    fn a_pane_about_to_exec_its_wrapper_is_not_judged_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = crate::unix_now();
+        assert!(is_our_wrapper(&pane(dir.path(), now)), "young, no wrapper record yet: starting");
+        assert!(!is_our_wrapper(&pane(dir.path(), now - 2 * EXEC_GRACE_SECS)), "past the grace: a reused pid");
+        std::fs::write(dir.path().join("wrapper.pid"), "1\n").unwrap();
+        assert!(!is_our_wrapper(&pane(dir.path(), now)), "the wrapper ran: only its command line counts");
+    }
 }
