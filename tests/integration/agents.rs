@@ -358,3 +358,17 @@ fn node_snapshot_reports_managed_agents_and_their_sessions() {
     let snapshot: qcold_core::NodeSnapshot = serde_json::from_str(&env.qcold(&["node", "snapshot"]).ok()).unwrap();
     assert_eq!(snapshot.managed.status, qcold_core::BlockStatus::Fresh);
 }
+
+#[test]
+fn the_listing_is_one_line_per_agent_whatever_its_arguments_hold() {
+    let env = Env::new();
+    // A packet given as an argument is pages of text.
+    let packet = "# Q-COLD task packet\n\n- run: r1\n".repeat(40);
+    env.qcold(&["agent", "start", "--track", "t", "--id", "p1", "--", "echo", &packet]).ok();
+    env.qcold(&["agent", "start", "--track", "t", "--id", "p2", "--", "true"]).ok();
+    let listing = env.qcold(&["agent", "list"]).ok();
+    let rows: Vec<&str> = listing.lines().filter(|l| l.starts_with("p1") || l.starts_with("p2")).collect();
+    assert_eq!(rows.len(), 2, "{listing}");
+    assert!(listing.lines().count() <= 3, "a header and one line each: {listing}");
+    assert!(rows[0].contains("echo # Q-COLD task packet - run: r1") && rows[0].ends_with('…'), "{listing}");
+}

@@ -119,7 +119,8 @@ fn row(view: &AgentView) -> Vec<String> {
         agent.track.clone(),
         agent.name.clone().unwrap_or_default(),
         agent.terminal.as_ref().map(|t| t.target.clone()).unwrap_or_default(),
-        agent.argv.join(" "),
+        // One line per agent, whatever its arguments hold (a packet given as one is pages long).
+        qcold_core::agent::command_line(&agent.argv, 60),
     ]
 }
 

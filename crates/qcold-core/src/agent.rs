@@ -250,6 +250,20 @@ impl fmt::Display for Key {
     }
 }
 
+/// An agent's command line for a one-line listing: every run of whitespace (the newlines of a
+/// packet given as an argument included) becomes one space, and the text is cut to `max_chars`
+/// characters with `…`.
+pub fn command_line(argv: &[String], max_chars: usize) -> String {
+    let words: Vec<&str> = argv.iter().flat_map(|arg| arg.split_whitespace()).collect();
+    let joined = words.join(" ");
+    if joined.chars().count() <= max_chars {
+        return joined;
+    }
+    let mut cut: String = joined.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +317,17 @@ mod tests {
         assert_eq!(state(Some(3), true), AgentState::Exited { code: 3 });
         assert_eq!(state(None, true), AgentState::Running);
         assert_eq!(state(None, false), AgentState::Vanished);
+    }
+
+    #[test]
+    fn a_command_line_is_one_bounded_line() {
+        let argv = vec!["codex".to_owned(), "exec".to_owned(), "# Packet\n\n- run: r1\n".repeat(50)];
+        let line = command_line(&argv, 40);
+        assert_eq!(line.chars().count(), 40);
+        assert!(
+            !line.contains('\n') && line.starts_with("codex exec # Packet - run: r1") && line.ends_with('…'),
+            "{line}"
+        );
+        assert_eq!(command_line(&["true".to_owned()], 40), "true");
     }
 }
