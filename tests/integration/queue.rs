@@ -498,3 +498,43 @@ fn update_and_remove_touch_only_items_that_never_started() {
     assert!(packet.contains("second, as revised"), "{packet}");
     assert_eq!(fx.agent_runs("three"), 0);
 }
+
+/// The demo's built-in agent (`qcold demo-agent`, what `cargo xtask demo` registers) needs no
+/// model: it writes a note into the worktree and closes out, and a graph run of it delivers.
+#[test]
+fn the_built_in_demo_agent_delivers_a_graph_run() {
+    let fx = Fixture::new(&[]);
+    let qcold = qcold_tests::qcold_bin();
+    fx.env
+        .qcold(&[
+            "agent",
+            "command",
+            "add",
+            "demo",
+            "--probe",
+            "true",
+            "--",
+            qcold.to_str().unwrap(),
+            "demo-agent",
+            "--packet-file",
+            "{packet_file}",
+            "--worktree",
+            "{cwd}",
+            "--pace-seconds",
+            "0",
+        ])
+        .ok();
+    let run = fx.run(&json!({
+        "execution_mode": "graph",
+        "agent": "demo",
+        "items": [
+            {"id": "hello", "prompt": "Greet the team."},
+            {"id": "summary", "prompt": "Summarise.", "depends_on": "hello"}
+        ]
+    }));
+    let done = fx.wait_status(&run, "success", LONG);
+    assert!(statuses(&done).iter().all(|(_, s)| s == "success"), "{done}");
+    let note = std::fs::read_to_string(fx.repo.join("notes/hello.md")).expect("the note was delivered to main");
+    assert_eq!(note, "# hello\n\nGreet the team.\n");
+    assert!(fx.repo.join("notes/summary.md").is_file());
+}

@@ -63,6 +63,20 @@ pub(crate) enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Internal: the built-in demo agent of `cargo xtask demo` (no model needed): writes a note
+    /// into the task's worktree and closes the task out.
+    #[command(hide = true)]
+    DemoAgent {
+        /// The task packet.
+        #[arg(long)]
+        packet_file: std::path::PathBuf,
+        /// The task's worktree.
+        #[arg(long)]
+        worktree: std::path::PathBuf,
+        /// Seconds between its steps, so its progress can be watched.
+        #[arg(long, default_value_t = 2)]
+        pace_seconds: u64,
+    },
     /// Run a command, replaying its output and exit code, but stop it and print a one-line
     /// summary instead (exit 2) once its combined output passes a limit.
     Guard(GuardArgs),

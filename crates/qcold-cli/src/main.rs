@@ -3,6 +3,7 @@
 mod agent;
 mod cli;
 mod daemon;
+mod demo_agent;
 mod guard;
 mod node;
 mod output;
@@ -50,6 +51,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::AgentRun { exit_file, stdin_file, env, command } => {
             let code = qcold_server::agents::wrapper::run(&exit_file, stdin_file.as_deref(), &env, &command);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        cli::Command::DemoAgent { packet_file, worktree, pace_seconds } => {
+            return demo_agent::run(&packet_file, &worktree, std::time::Duration::from_secs(pace_seconds));
         }
         cli::Command::Node(cli::NodeCommand::Snapshot(args)) => node::snapshot(&config, &args),
         cli::Command::Queue(cmd) => return queue::run(&config, cmd),
