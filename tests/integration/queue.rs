@@ -28,6 +28,7 @@ n=$(wc -l < "$root/runs/$QCOLD_TASK_SLUG" | tr -d ' ')
   echo "path_qcold=$(command -v qcold)"
 } > "$root/seen/$QCOLD_TASK_SLUG-$n"
 grep -q "directive: exit-early" "$packet" && exit 3
+grep -q "directive: block" "$packet" && exec qcold task closeout --outcome blocked --reason "needs an API key"
 fails=$(sed -n 's/.*directive: fail-times \([0-9]*\).*/\1/p' "$packet" | head -n 1)
 if [ -n "$fails" ] && [ "$n" -le "$fails" ]; then
   exec qcold task closeout --outcome failed --reason "scripted failure $n"

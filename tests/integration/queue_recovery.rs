@@ -23,7 +23,11 @@ fn an_item_failing_twice_then_succeeding_leaves_three_ledger_rows() {
         attempts.iter().map(|a| (a["iteration"].as_u64().unwrap(), a["failure"].as_str())).collect();
     assert_eq!(
         rows,
-        [(1, Some("the task closed as failed")), (2, Some("the task closed as failed")), (3, None)],
+        [
+            (1, Some("the task closed as failed: scripted failure 1")),
+            (2, Some("the task closed as failed: scripted failure 2")),
+            (3, None)
+        ],
         "{item}"
     );
     assert!(attempts.iter().all(|a| a["finished_at"].is_i64() && a["agent_command"] == "scripted"));
@@ -39,6 +43,8 @@ fn an_item_failing_twice_then_succeeding_leaves_three_ledger_rows() {
     assert!(packet.contains("Recovery"), "{packet}");
     assert!(packet.contains("### Iteration 1") && packet.contains("### Iteration 2"), "{packet}");
     assert!(packet.contains(attempts[0]["bundle"].as_str().unwrap()), "{packet}");
+    // The agent's own words at its failed closeout reach the next packet.
+    assert!(packet.contains("scripted failure 1") && packet.contains("scripted failure 2"), "{packet}");
     let first = std::fs::read_to_string(attempts[0]["packet"].as_str().unwrap()).unwrap();
     assert!(!first.contains("Recovery"), "the first packet is no recovery: {first}");
 }
@@ -126,4 +132,18 @@ fn a_daemon_killed_mid_run_resumes_without_launching_anything_twice() {
     for item in done["items"].as_array().unwrap() {
         assert_eq!(item["attempts"].as_array().unwrap().len(), 1, "{item}");
     }
+}
+
+#[test]
+fn a_blocked_reason_reaches_the_item_and_its_ledger() {
+    let fx = Fixture::new(&[]);
+    let run = fx.run(&json!({
+        "agent": "scripted",
+        "items": [{"id": "stuck", "prompt": "directive: block"}]
+    }));
+    let done = fx.wait_status(&run, "failed", LONG);
+    let item = &done["items"][0];
+    assert_eq!(item["status"], "blocked", "{item}");
+    assert_eq!(item["reason"], "its task closed as blocked: needs an API key", "{item}");
+    assert_eq!(item["attempts"][0]["failure"], "the task closed as blocked: needs an API key", "{item}");
 }

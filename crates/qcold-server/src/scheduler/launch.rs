@@ -256,6 +256,14 @@ impl Scheduler {
             _ => None,
         };
         crate::fault::point(&self.config, crate::fault::AFTER_AGENT_RECORD);
+        tracing::info!(
+            "{}/{} iteration {} launched: agent {}, task {}",
+            item.run_id,
+            item.id,
+            item.iteration,
+            agent_id.as_deref().unwrap_or("(none: its task moved on)"),
+            row.task_id.as_deref().unwrap_or("(none)")
+        );
         let reason = match &agent_id {
             Some(agent) => format!("agent {agent} works on it (iteration {})", item.iteration),
             None => format!("its task moved on while no daemon watched (iteration {})", item.iteration),

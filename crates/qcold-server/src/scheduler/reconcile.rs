@@ -10,7 +10,7 @@ use qcold_core::queue::budget::{self, Next};
 use qcold_core::queue::reconcile::{Action, AgentEvidence, CloseoutEvidence, Evidence, reconcile};
 use qcold_core::queue::wire::Run;
 use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus, WaitingFor};
-use qcold_core::task::TaskRecord;
+use qcold_core::task::{EventKind, TaskRecord};
 
 use super::Scheduler;
 use crate::agents;
@@ -104,19 +104,38 @@ impl Scheduler {
         };
         let held = matches!(run.status, RunStatus::Stopping | RunStatus::Stopped);
         let budgets = &self.config.queue.budgets;
+        // The agent's own words at its closeout (`--reason`, `--message`) travel with the verdict:
+        // into the item's reason, the ledger row, and so the next packet.
+        let words = match &task {
+            Some(t) if matches!(t.status, TaskStatus::ClosedBlocked | TaskStatus::ClosedFailed) => {
+                closeout_words(store, t)?
+            }
+            _ => None,
+        };
+        let said = |text: &str| match &words {
+            Some(words) => format!("{text}: {words}"),
+            None => text.to_owned(),
+        };
         let (update, failure) = match verdict.action {
             Action::None => return Ok(()),
             Action::SetStatus => {
                 let reason = match verdict.status {
                     ItemStatus::Success => "its task closed successfully".to_owned(),
-                    ItemStatus::Blocked => "its task closed as blocked".to_owned(),
+                    ItemStatus::Blocked => said("its task closed as blocked"),
                     ItemStatus::Paused => "its task is paused; `qcold task open` resumes it".to_owned(),
                     status => item_reason(item, status),
                 };
-                let failure = (verdict.status == ItemStatus::Blocked).then(|| "the task closed as blocked".to_owned());
+                let failure = (verdict.status == ItemStatus::Blocked).then(|| said("the task closed as blocked"));
                 (ItemUpdate::of(item, verdict.status, reason), failure)
             }
-            Action::Recover { failure } => (self.recovery_update(item, held, &failure, now), Some(failure)),
+            Action::Recover { failure } => {
+                let failure = if task.as_ref().is_some_and(|t| t.status == TaskStatus::ClosedFailed) {
+                    said(&failure)
+                } else {
+                    failure
+                };
+                (self.recovery_update(item, held, &failure, now), Some(failure))
+            }
             Action::Redeliver { failure } => {
                 let failures = item.delivery_retries + 1;
                 match budget::after_delivery_failure(budgets, failures, now, &failure) {
@@ -155,6 +174,15 @@ impl Scheduler {
             }
         };
         // A delivery retry continues the iteration: its ledger row stays open.
+        tracing::info!(
+            "{}/{}: {} → {} ({}){}",
+            item.run_id,
+            item.id,
+            item.status,
+            update.status,
+            update.reason,
+            failure.as_deref().map(|f| format!("; failure: {f}")).unwrap_or_default()
+        );
         let ended = !matches!(update.status, ItemStatus::Running | ItemStatus::Paused)
             && update.waiting_for != Some(WaitingFor::DeliveryRetry);
         if ended && let Some(row) = open_row(item) {
@@ -229,6 +257,15 @@ impl Scheduler {
         std::fs::write(&path, text).ok()?;
         Some(path.to_string_lossy().into_owned())
     }
+}
+
+/// What the agent said when it closed its task out: the text of the task's last closeout event
+/// (`blocked: <reason>` → `<reason>`); `None` when it said nothing.
+fn closeout_words(store: &Store, task: &TaskRecord) -> anyhow::Result<Option<String>> {
+    let events = store.task_events(&task.id)?;
+    let Some(last) = events.iter().rfind(|e| e.kind == EventKind::Closeout) else { return Ok(None) };
+    let text = last.message.split_once(": ").map_or(last.message.as_str(), |(_, words)| words).trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
 /// The ledger row of the iteration in flight: the last one, while it has not finished.
