@@ -139,6 +139,51 @@ pub enum ServerMessage {
     },
 }
 
+/// A terminal's raw output as plain text, for a log tail in a packet or a listing: escape
+/// sequences (CSI, OSC and two-byte ones) and control characters other than newline and tab are
+/// dropped, and a carriage return keeps only what was written after it on its line (progress
+/// bars redraw themselves that way).
+pub fn plain_text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut line = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates, then one final byte in @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ESC \.
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\n' => {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line.clear();
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' => line.clear(),
+            '\t' => line.push('\t'),
+            c if c.is_control() => {}
+            c => line.push(c),
+        }
+    }
+    out.push_str(line.trim_end());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
@@ -211,5 +256,11 @@ mod tests {
             .assert_eq(&json(&ServerMessage::Error { message: "cols must be between 2 and 1000, got 1".into() }));
         let back: ServerMessage = serde_json::from_str(r#"{"type":"exit","code":null}"#).unwrap();
         assert_eq!(back, ServerMessage::Exit { code: None });
+    }
+
+    #[test]
+    fn plain_text_drops_escapes_and_redrawn_progress() {
+        let raw = "\u{1b}[1;36mdemo agent\u{1b}[0m step 1\r\n\u{1b}]0;title\u{7}50%\r100% done\n\ttab\u{8}\n";
+        assert_eq!(plain_text(raw), "demo agent step 1\n100% done\n\ttab\n");
     }
 }

@@ -110,6 +110,9 @@ pub struct StartRequest {
     pub argv: Vec<String>,
 }
 
+/// The file a terminal agent's whole output goes to, in its agent dir.
+pub const TERMINAL_LOG: &str = "terminal.log";
+
 /// An agent about to be started or adopted: its checked request, id and files.
 struct Prepared {
     id: AgentId,
@@ -194,10 +197,13 @@ pub fn start(
 
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
         let session = agent::session_name(&id);
-        let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped)?;
+        // The terminal's whole output, from its first byte, outlives the session.
+        let log = dir.join(TERMINAL_LOG);
+        let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped, Some(&log))?;
         await_exec(pid, &exit_file.to_string_lossy());
         crate::fault::point(config, crate::fault::AFTER_SESSION_START);
-        (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
+        let log = Some(log.to_string_lossy().into_owned());
+        (pid, Some(Terminal { target: format!("{session}:0.0"), session }), log, None)
     } else {
         let stdout_log = dir.join("stdout.log");
         let stderr_log = dir.join("stderr.log");
@@ -378,12 +384,18 @@ pub fn label(
 /// The last `lines` lines of an agent's terminal (colours kept), or of its stdout log.
 pub fn tail(config: &Config, agent: &AgentRecord, lines: u32) -> Result<String, AgentError> {
     match (&agent.terminal, &agent.stdout_log) {
-        (Some(terminal), _) => {
+        (Some(terminal), log) => {
             let tmux = Tmux::new(&config.state_dir);
-            if !tmux.has_session(&terminal.session) {
-                return Err(AgentError::TerminalGone(agent.id.to_string()));
+            if tmux.has_session(&terminal.session) {
+                return Ok(tmux.capture(&terminal.target, lines)?);
             }
-            Ok(tmux.capture(&terminal.target, lines)?)
+            // The session ended; its output was kept in the terminal log.
+            let log = log.as_ref().filter(|l| Path::new(l).is_file());
+            let log = log.ok_or_else(|| AgentError::TerminalGone(agent.id.to_string()))?;
+            let text = std::fs::read(log).map_err(io(format!("cannot read {log}")))?;
+            let text = qcold_core::terminal::plain_text(&String::from_utf8_lossy(&text));
+            let all: Vec<&str> = text.lines().collect();
+            Ok(all[all.len().saturating_sub(lines as usize)..].join("\n"))
         }
         (None, Some(log)) => {
             let text = std::fs::read_to_string(log).map_err(io(format!("cannot read {log}")))?;

@@ -2,7 +2,7 @@
 //! pointed at (`QCOLD_PACKET_FILE`, or the `{packet_file}`/`{packet}` placeholders).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use qcold_core::queue::wire::Run;
 use qcold_core::queue::{Attempt, ItemRecord};
@@ -77,7 +77,28 @@ pub(super) fn render(
                     let _ = writeln!(out, "- {label}: {value}");
                 }
             }
+            if let Some(tail) = a.log.as_deref().and_then(|log| log_tail(Path::new(log), LOG_TAIL_LINES)) {
+                let _ = writeln!(out, "- the end of its terminal:");
+                let _ = writeln!(out);
+                let _ = writeln!(out, "```text");
+                let _ = writeln!(out, "{tail}");
+                let _ = writeln!(out, "```");
+            }
         }
     }
     out
+}
+
+/// How many lines of a failed iteration's terminal a recovery packet carries.
+const LOG_TAIL_LINES: usize = 40;
+
+/// The last `lines` non-blank lines of a terminal log, as plain text; `None` without one.
+fn log_tail(log: &Path, lines: usize) -> Option<String> {
+    let raw = std::fs::read(log).ok()?;
+    // Only the end matters, and a log may be large.
+    let start = raw.len().saturating_sub(64 * 1024);
+    let text = qcold_core::terminal::plain_text(&String::from_utf8_lossy(&raw[start..]));
+    let kept: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = kept[kept.len().saturating_sub(lines)..].join("\n");
+    (!tail.is_empty()).then_some(tail)
 }

@@ -252,6 +252,11 @@ impl Scheduler {
         item: &ItemRecord,
         agent: &qcold_core::agent::AgentRecord,
     ) -> Option<String> {
+        // A terminal agent's whole output is in its log from the first byte: the ledger points
+        // there. Only an agent without one gets its last screen saved.
+        if let Some(log) = agent.stdout_log.as_deref().filter(|l| std::path::Path::new(l).is_file()) {
+            return Some(log.to_owned());
+        }
         let text = agents::tail(&self.config, agent, 200).ok()?;
         let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
         std::fs::write(&path, text).ok()?;
