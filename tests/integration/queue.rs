@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use qcold_tests::{Daemon, Env, subscribe, wait_until};
+use qcold_tests::{Daemon, Env, git, subscribe, wait_until};
 use serde_json::{Value, json};
 
 /// What the scripted agent does, chosen by lines in its prompt:
@@ -39,6 +39,12 @@ if [ -n "$wait_for" ]; then
 fi
 echo "$QCOLD_TASK_SLUG $n" > "$QCOLD_TASK_SLUG.txt"
 git add "$QCOLD_TASK_SLUG.txt" && git commit -q -m "$QCOLD_TASK_SLUG"
+if grep -q "directive: linger" "$packet"; then
+  qcold task closeout --outcome success --message "deliver $QCOLD_TASK_SLUG"; rc=$?
+  sleep 1
+  pwd -P > "$root/linger-$QCOLD_TASK_SLUG" || echo "cwd gone" > "$root/linger-$QCOLD_TASK_SLUG"
+  exit $rc
+fi
 exec qcold task closeout --outcome success --message "deliver $QCOLD_TASK_SLUG"
 "#;
 
@@ -538,4 +544,22 @@ fn the_built_in_demo_agent_delivers_a_graph_run() {
     let note = std::fs::read_to_string(fx.repo.join("notes/hello.md")).expect("the note was delivered to main");
     assert_eq!(note, "# hello\n\nGreet the team.\n");
     assert!(fx.repo.join("notes/summary.md").is_file());
+}
+
+/// An agent that goes on after its closeout (as Claude finishes its turn) still stands in its
+/// worktree: the closeout leaves removing it to the daemon, which does once the agent exited;
+/// only then does the item succeed.
+#[test]
+fn a_successful_closeout_leaves_the_agent_its_worktree_until_it_exits() {
+    let fx = Fixture::new(&[]);
+    let run = fx.run(&json!({"agent": "scripted", "items": [{"id": "tidy", "prompt": "directive: linger"}]}));
+    let done = fx.wait_status(&run, "success", LONG);
+    let seen = std::fs::read_to_string(fx.env.path().join("linger-tidy")).expect("the agent ran on after its closeout");
+    assert!(seen.contains("/001-tidy"), "its cwd still existed after the closeout: {seen}");
+    let item = &done["items"][0];
+    let agent = item["attempts"][0]["agent_id"].as_str().unwrap();
+    let task = item["task_id"].as_str().unwrap();
+    let worktree = fx.env.path().join("WT/web/001-tidy");
+    assert!(!worktree.exists(), "the daemon removed the worktree once agent {agent} had exited ({task})");
+    assert!(git(&fx.repo, &["branch", "--list", "task/tidy"]).trim().is_empty(), "and its branch");
 }

@@ -110,9 +110,6 @@ pub struct StartRequest {
     pub argv: Vec<String>,
 }
 
-/// The file a terminal agent's whole output goes to, in its agent dir.
-pub const TERMINAL_LOG: &str = "terminal.log";
-
 /// An agent about to be started or adopted: its checked request, id and files.
 struct Prepared {
     id: AgentId,
@@ -197,13 +194,10 @@ pub fn start(
 
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
         let session = agent::session_name(&id);
-        // The terminal's whole output, from its first byte, outlives the session.
-        let log = dir.join(TERMINAL_LOG);
-        let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped, Some(&log))?;
+        let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped)?;
         await_exec(pid, &exit_file.to_string_lossy());
         crate::fault::point(config, crate::fault::AFTER_SESSION_START);
-        let log = Some(log.to_string_lossy().into_owned());
-        (pid, Some(Terminal { target: format!("{session}:0.0"), session }), log, None)
+        (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
     } else {
         let stdout_log = dir.join("stdout.log");
         let stderr_log = dir.join("stderr.log");

@@ -39,6 +39,9 @@ pub struct Config {
     pub queue: QueueConfig,
     /// `PATH` as the daemon found it; queue agents get it with qcold's directory in front.
     pub path_env: Option<String>,
+    /// Set (`QCOLD_QUEUE_AGENT`, the agent's id) in the environment of an agent the queue started:
+    /// its closeout leaves removing the worktree it stands in to the daemon, once it has exited.
+    pub queue_agent: Option<String>,
     /// Who may talk to the HTTP API, and how much.
     pub http: HttpConfig,
     /// The armed fault point, for the chaos suite (`QCOLD_FAULT_POINT`); `None` in normal use.
@@ -121,6 +124,7 @@ impl Config {
             bundle_retention: Duration::from_secs(7 * 86_400),
             queue: QueueConfig::default(),
             path_env: None,
+            queue_agent: None,
             http: HttpConfig::default(),
             fault_point: None,
             git: GitLimits::default(),
@@ -198,6 +202,7 @@ impl Config {
             .transpose()
             .map_err(|e| anyhow::anyhow!("{}: {e}", fault::ENV))?;
         config.path_env = var("PATH");
+        config.queue_agent = var("QCOLD_QUEUE_AGENT");
         config.proxy_env =
             PROXY_VARS.iter().filter_map(|name| var(name).map(|value| ((*name).to_owned(), value))).collect();
         Ok(config)

@@ -156,6 +156,9 @@ fn wake_time(
     at
 }
 
+/// How soon a worktree removal that met a busy repository lock is tried again.
+const CLEANUP_RETRY_SECS: i64 = 2;
+
 /// The scheduler's memory: who it is and which leases it holds. Everything else is in the store.
 #[derive(Debug)]
 pub struct Scheduler {
@@ -169,6 +172,9 @@ pub struct Scheduler {
     freed: bool,
     /// When to look again at each running item for a stall.
     stall: stall::Watch,
+    /// An ended iteration's worktree removal met a busy repository lock during this pass; its
+    /// item is judged again shortly.
+    cleanup_waiting: bool,
 }
 
 impl Scheduler {
@@ -181,6 +187,7 @@ impl Scheduler {
             owner,
             held: HashMap::new(),
             last_heartbeat: 0,
+            cleanup_waiting: false,
             freed: false,
             stall: stall::Watch::default(),
         }
@@ -189,6 +196,7 @@ impl Scheduler {
     /// One pass; returns the earliest future retry time of a waiting item or stall recheck.
     pub fn pass(&mut self, store: &mut Store, host: HostSample, now: i64) -> anyhow::Result<Option<i64>> {
         self.heartbeat(store, now)?;
+        self.cleanup_waiting = false;
         // One item that cannot be advanced (its launch met a busy store, a vanished directory)
         // must not hold up the others: its error is kept, the pass goes on, and the pass then
         // fails with it so the run loop backs off and tries again.
@@ -220,8 +228,10 @@ impl Scheduler {
         // its run failed) must not turn the wait into a busy loop; reconciliation looks again.
         let waiting = store.items_in(&[ItemStatus::Waiting])?;
         let retry = waiting.iter().filter_map(|i| i.next_attempt_at).filter(|at| *at > now).min();
-        // A stall recheck wakes the scheduler like a retry time does.
-        Ok(retry.into_iter().chain(self.stall.next_recheck(now)).min())
+        // A stall recheck wakes the scheduler like a retry time does, and so does a cleanup that
+        // waits for a busy repository.
+        let cleanup = self.cleanup_waiting.then_some(now + CLEANUP_RETRY_SECS);
+        Ok(retry.into_iter().chain(self.stall.next_recheck(now)).chain(cleanup).min())
     }
 
     /// Extends every held lease when a heartbeat is due; a refused heartbeat means another

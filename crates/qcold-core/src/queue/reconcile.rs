@@ -125,6 +125,14 @@ pub fn reconcile(e: &Evidence) -> Verdict {
     // Stopped and paused items wait for the operator unless their task moved on by itself.
     let held = matches!(e.item, I::Stopped | I::Paused);
     match e.task {
+        // The task closed but its agent still runs (finishing its turn after the closeout):
+        // the iteration ends when the agent does, so its worktree (left for the daemon to
+        // remove) is never pulled from under it and its terminal gets its last output.
+        Some(TaskStatus::ClosedSuccess | TaskStatus::ClosedBlocked | TaskStatus::ClosedFailed)
+            if e.agent == AgentEvidence::Alive && matches!(e.item, I::Running | I::Starting) =>
+        {
+            set(e.item, I::Running)
+        }
         Some(TaskStatus::ClosedSuccess) => set(e.item, I::Success),
         Some(TaskStatus::ClosedBlocked) => set(e.item, I::Blocked),
         Some(TaskStatus::Paused) => set(e.item, I::Paused),
@@ -240,6 +248,9 @@ mod tests {
         use TaskStatus as T;
         let cases: &[(ItemStatus, Option<TaskStatus>, AgentEvidence, bool, &str)] = &[
             (Running, Some(T::ClosedSuccess), Exited { code: 0 }, false, "success set"),
+            (Running, Some(T::ClosedSuccess), Alive, false, "running none"),
+            (Starting, Some(T::ClosedBlocked), Alive, false, "running set"),
+            (Running, Some(T::ClosedFailed), Alive, false, "running none"),
             (Success, Some(T::ClosedFailed), NoAgent, false, "success none"),
             (Running, Some(T::ClosedBlocked), Exited { code: 10 }, false, "blocked set"),
             (Running, Some(T::Paused), Alive, false, "paused set"),

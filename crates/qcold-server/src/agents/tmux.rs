@@ -92,18 +92,7 @@ impl Tmux {
     /// Starts `argv` in a new detached session in `cwd` and returns the pane's pid. With several
     /// arguments tmux executes the command directly, without a shell. Extra environment is the
     /// wrapper's job (`agent-run --env`): tmux's `-e` does not reliably override `PATH`.
-    ///
-    /// With `log`, everything the pane prints is appended to that file from its first byte: the
-    /// `pipe-pane` runs in the same tmux command list as the `new-session`, before the server reads
-    /// anything from the new pane. (tmux runs the pipe's command with `sh -c`; only the log's own
-    /// path, quoted, goes into it — never user text.)
-    pub fn new_session(
-        &self,
-        session: &str,
-        cwd: &Path,
-        argv: &[String],
-        log: Option<&Path>,
-    ) -> Result<u32, TmuxError> {
+    pub fn new_session(&self, session: &str, cwd: &Path, argv: &[String]) -> Result<u32, TmuxError> {
         let cwd = cwd.to_string_lossy();
         let mut args: Vec<String> =
             ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session, "-x", "200", "-y", "50", "-c", &cwd]
@@ -111,11 +100,6 @@ impl Tmux {
                 .map(|s| (*s).to_owned())
                 .collect();
         args.extend(argv.iter().cloned());
-        if let Some(log) = log {
-            let target = format!("={session}:");
-            args.extend([";".to_owned(), "pipe-pane".to_owned(), "-o".to_owned(), "-t".to_owned(), target]);
-            args.push(format!("exec cat >> {}", shell_quote(&log.to_string_lossy())));
-        }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         // The pane pid is printed by new-session itself: a command that exits at once may take
         // its session (and the server) with it before a second tmux call could ask.
@@ -207,9 +191,4 @@ impl Tmux {
         cmd.arg("-S").arg(&self.socket).args(["-C", "attach-session", "-t", &format!("={session}")]);
         cmd
     }
-}
-
-/// `text` as one single-quoted `sh` word.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
 }

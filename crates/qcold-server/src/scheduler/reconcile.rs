@@ -91,6 +91,22 @@ impl Scheduler {
                 && item.status == ItemStatus::Running
                 && evidence.agent == AgentEvidence::Alive
             {
+                if let (Some(task), Some(agent)) = (&task, &agent)
+                    && task.status.is_terminal()
+                {
+                    // Its task closed; the agent only finishes its turn. One that lingers past the
+                    // grace is stopped, so the iteration (and its worktree) can end.
+                    if task.closed_at.is_some_and(|at| now - at > AFTER_CLOSEOUT_GRACE_SECS) {
+                        tracing::info!(
+                            "{}/{}: agent {} lingers after its closeout; stopping it",
+                            item.run_id,
+                            item.id,
+                            agent.id
+                        );
+                        agents::stop(&self.config, store, agent.id.as_str(), now)?;
+                    }
+                    return Ok(());
+                }
                 self.watch_stall(store, run, item, task.as_ref(), agent.as_ref(), epoch, now)?;
             }
             return Ok(());
@@ -185,6 +201,18 @@ impl Scheduler {
         );
         let ended = !matches!(update.status, ItemStatus::Running | ItemStatus::Paused)
             && update.waiting_for != Some(WaitingFor::DeliveryRetry);
+        // A queue agent's closeout left its worktree for now, when the agent is gone: it is removed
+        // before the iteration is recorded as ended, so a daemon killed in between removes it next
+        // time. While another process holds the repository's lock the item waits a moment.
+        if ended
+            && let Some(task) =
+                task.as_ref().filter(|t| t.status.is_terminal() && std::path::Path::new(&t.worktree).exists())
+            && !taskflow::cleanup(&self.config, task)
+        {
+            tracing::info!("{}: its worktree is removed once the repository is free", task.id);
+            self.cleanup_waiting = true;
+            return Ok(());
+        }
         if ended && let Some(row) = open_row(item) {
             // The terminal's last screen, while it still exists (one tmux call, at the end only).
             let log = agent.as_ref().and_then(|a| self.capture(run, item, a));
@@ -263,6 +291,9 @@ impl Scheduler {
         Some(path.to_string_lossy().into_owned())
     }
 }
+
+/// How long an agent may go on after its task closed before it is stopped (its turn ends).
+const AFTER_CLOSEOUT_GRACE_SECS: i64 = 60;
 
 /// What the agent said when it closed its task out: the text of the task's last closeout event
 /// (`blocked: <reason>` → `<reason>`); `None` when it said nothing.

@@ -179,7 +179,7 @@ impl Scheduler {
         let mut request = commands::invocation(command, &text, packet_file, worktree, &track, true);
         request.id = Some(AgentId::new(row.agent_id.clone().unwrap_or_default())?);
         request.name = Some(format!("{} {}", task.repo, item.slug));
-        request.env = self.agent_env(task, packet_file);
+        request.env = self.agent_env(task, packet_file, row.agent_id.as_deref().unwrap_or_default());
         Ok(request)
     }
 
@@ -225,7 +225,7 @@ impl Scheduler {
     }
 
     /// The agent's environment: where its task and packet are, and the qcold that runs it.
-    fn agent_env(&self, task: &TaskRecord, packet_file: &Path) -> Vec<(String, String)> {
+    fn agent_env(&self, task: &TaskRecord, packet_file: &Path, agent_id: &str) -> Vec<(String, String)> {
         let bin_dir = self.qcold.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
         let path = match &self.config.path_env {
             Some(path) if !path.is_empty() => format!("{bin_dir}:{path}"),
@@ -238,6 +238,8 @@ impl Scheduler {
             ("QCOLD_BIN".into(), self.qcold.to_string_lossy().into_owned()),
             ("QCOLD_STATE_DIR".into(), self.config.state_dir.to_string_lossy().into_owned()),
             ("PATH".into(), path),
+            // Its closeout leaves the worktree it stands in for the daemon to remove.
+            ("QCOLD_QUEUE_AGENT".into(), agent_id.to_owned()),
         ]
     }
 }

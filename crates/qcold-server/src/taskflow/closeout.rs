@@ -233,7 +233,7 @@ fn stop(
     let receipt = receipt(task, request.outcome, None, None, Some(request.text.clone()), snapshot.clone(), now());
     let bundle =
         write_bundle(config, store, task, &receipt, diff.as_deref()).map_err(|e| report(Progress::Warning(e))).ok();
-    remove(config, task, Locking::Wait, report);
+    remove_or_defer(config, task, Locking::Wait, report);
     Ok(Closed { task: task.clone(), bundle, snapshot, failure: None })
 }
 
@@ -299,8 +299,9 @@ fn deliver(
         }
     };
     report(Progress::Start(CloseoutPhase::Cleanup));
-    remove(config, task, locking, report);
-    report(Progress::Done(CloseoutPhase::Cleanup, format!("removed {} and {}", task.worktree, task.branch)));
+    if !remove_or_defer(config, task, locking, report) {
+        report(Progress::Done(CloseoutPhase::Cleanup, format!("removed {} and {}", task.worktree, task.branch)));
+    }
     Ok(Closed { task: task.clone(), bundle, snapshot: None, failure: None })
 }
 
@@ -409,6 +410,45 @@ fn run_phases(
         None => Ok(format!("{base} has no upstream; nothing to push")),
     })?;
     Ok(())
+}
+
+/// [`remove`], unless this closeout runs for an agent the queue started: that agent stands in
+/// the worktree (a cwd removed under it makes its shell tool fail), so the daemon removes it once
+/// the agent has exited ([`cleanup`]).
+/// Returns whether it deferred.
+fn remove_or_defer(config: &Config, task: &TaskRecord, locking: Locking, report: &mut dyn FnMut(Progress)) -> bool {
+    match &config.queue_agent {
+        Some(agent) => {
+            report(Progress::Done(
+                CloseoutPhase::Cleanup,
+                format!(
+                    "deferred: the daemon removes {} and {} once agent {agent} has exited",
+                    task.worktree, task.branch
+                ),
+            ));
+            true
+        }
+        None => {
+            remove(config, task, locking, report);
+            false
+        }
+    }
+}
+
+/// Removes what a queue agent's closeout left for later: the worktree and branch of its closed
+/// task, never waiting for the repository lock. `false` while another process holds it (try
+/// again later; `qcold task health` also collects it).
+pub fn cleanup(config: &Config, task: &TaskRecord) -> bool {
+    let mut warnings = Vec::new();
+    remove(config, task, Locking::Refuse, &mut |p| {
+        if let Progress::Warning(w) = p {
+            warnings.push(w);
+        }
+    });
+    for warning in &warnings {
+        tracing::warn!("cleanup of {}: {warning}", task.id);
+    }
+    !Path::new(&task.worktree).exists()
 }
 
 /// Removes the worktree and branch of a task whose work is delivered or preserved. Under the

@@ -17,7 +17,7 @@ impl Session {
         let tmux = Tmux::new(dir.path());
         let session = "qcold-t".to_owned();
         let argv = ["bash".to_owned(), "-c".to_owned(), script.to_owned()];
-        tmux.new_session(&session, dir.path(), &argv, None).unwrap();
+        tmux.new_session(&session, dir.path(), &argv).unwrap();
         Self { tmux, terminal: Terminal { target: format!("{session}:0.0"), session }, dir }
     }
 }
