@@ -1,5 +1,6 @@
 //! Q-COLD's integration suite: one test binary, real processes and files throughout.
 
+mod agent_presets;
 mod agents;
 mod api_rooms;
 mod api_tasks;

@@ -26,6 +26,7 @@ n=$(wc -l < "$root/runs/$QCOLD_TASK_SLUG" | tr -d ' ')
   echo "packet=$QCOLD_PACKET_FILE"
   echo "bin=$QCOLD_BIN"
   echo "path_qcold=$(command -v qcold)"
+  echo "greeting=$AGENT_GREETING"
 } > "$root/seen/$QCOLD_TASK_SLUG-$n"
 grep -q "directive: exit-early" "$packet" && exit 3
 grep -q "directive: block" "$packet" && exec qcold task closeout --outcome blocked --reason "needs an API key"
@@ -562,4 +563,32 @@ fn a_successful_closeout_leaves_the_agent_its_worktree_until_it_exits() {
     let worktree = fx.env.path().join("WT/web/001-tidy");
     assert!(!worktree.exists(), "the daemon removed the worktree once agent {agent} had exited ({task})");
     assert!(git(&fx.repo, &["branch", "--list", "task/tidy"]).trim().is_empty(), "and its branch");
+}
+
+/// A command's own environment (`agent command add --env`) reaches the agents the queue starts
+/// with it, and stays out of the listing.
+#[test]
+fn a_commands_own_environment_reaches_its_queue_agents() {
+    let fx = Fixture::new(&[]);
+    let agent = fx.env.path().join("agent.sh");
+    fx.env
+        .qcold(&[
+            "agent",
+            "command",
+            "add",
+            "greeter",
+            "--probe",
+            "true",
+            "--env",
+            "AGENT_GREETING=hello-from-env",
+            "--",
+            agent.to_str().unwrap(),
+        ])
+        .ok();
+    let listing = fx.env.qcold(&["agent", "command", "list", "--json"]).ok();
+    assert!(!listing.contains("hello-from-env"), "values stay out of the listing: {listing}");
+    let run = fx.run(&json!({"agent": "greeter", "items": [{"id": "hi", "prompt": "say hi"}]}));
+    fx.wait_status(&run, "success", LONG);
+    let seen = std::fs::read_to_string(fx.env.path().join("seen/hi-1")).unwrap();
+    assert!(seen.contains("greeting=hello-from-env"), "{seen}");
 }

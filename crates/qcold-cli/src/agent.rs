@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use qcold_core::agent::AgentState;
+use qcold_core::api::agents::AddCommandRequest;
 use qcold_server::agents::{self, AgentView, Input, StartRequest, commands as agent_commands};
 use qcold_server::store::Store;
 use qcold_server::{Config, unix_now};
@@ -126,9 +127,20 @@ fn row(view: &AgentView) -> Vec<String> {
 
 fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> anyhow::Result<()> {
     match command {
-        CommandsCommand::Add { name, stdin, probe, argv } => {
-            let added = agent_commands::add(store, name, argv, stdin, probe.as_deref(), unix_now())?;
-            output::line(format_args!("registered agent command {}: {}", added.name, added.argv.join(" ")))
+        CommandsCommand::Add { name, preset, stdin, probe, env, env_file, argv } => {
+            let mut vars = std::collections::BTreeMap::new();
+            if let Some(file) = env_file {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read the env file {}", file.display()))?;
+                let pairs = qcold_core::agent::env::parse_file(&text)
+                    .with_context(|| format!("the env file {}", file.display()))?;
+                vars.extend(pairs);
+            }
+            vars.extend(env);
+            let request = AddCommandRequest { name, argv, stdin, probe, preset, env: vars };
+            let added = agent_commands::add(store, request, unix_now())?;
+            let env = if added.env.is_empty() { String::new() } else { format!(" (env: {})", added.env.join(", ")) };
+            output::line(format_args!("registered agent command {}: {}{env}", added.name, added.argv.join(" ")))
         }
         CommandsCommand::List { refresh, json } => {
             let statuses = agent_commands::statuses(store, refresh, unix_now())?;
@@ -154,11 +166,12 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
                         format!("{ready}{stale}"),
                         source.into(),
                         s.command.argv.join(" "),
+                        s.command.env.join(","),
                         s.readiness.reason.clone(),
                     ]
                 })
                 .collect();
-            output::table(&["NAME", "READY", "SOURCE", "ARGV", "PROBE SAID"], &rows)
+            output::table(&["NAME", "READY", "SOURCE", "ARGV", "ENV", "PROBE SAID"], &rows)
         }
         CommandsCommand::Probe { names } => {
             agent_commands::refresh(store, &names, unix_now())?;
@@ -183,7 +196,8 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
                 None => std::env::current_dir()?,
             };
             let track = track.unwrap_or_else(|| name.to_string());
-            let request = agent_commands::invocation(&command, &packet, &packet_file, &cwd, &track, terminal);
+            let mut request = agent_commands::invocation(&command, &packet, &packet_file, &cwd, &track, terminal);
+            request.env = agent_commands::environment(store, &command)?;
             let agent = agents::start(config, store, &std::env::current_exe()?, &request, unix_now())?;
             output::line(format_args!("started agent {} running {}", agent.id, command.name))
         }

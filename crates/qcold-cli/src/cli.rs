@@ -574,18 +574,29 @@ pub(crate) struct AgentSendArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CommandsCommand {
-    /// Register how to run an agent non-interactively; the argv may use {packet}, {packet_file}, {cwd}.
+    /// Register how to run an agent non-interactively: a preset, or an argv that may use
+    /// {packet}, {packet_file}, {cwd}.
     Add {
         /// The command's name.
         name: qcold_core::CommandName,
+        /// A known CLI's way to run (codex, claude, gemini, opencode) instead of an argv.
+        #[arg(long, conflicts_with_all = ["stdin", "argv"])]
+        preset: Option<qcold_core::agent::preset::Preset>,
         /// Feed the packet on standard input (otherwise stdin is empty).
         #[arg(long)]
         stdin: bool,
-        /// The readiness probe, split into words without a shell [default: <program> --version].
+        /// The readiness probe, split into words without a shell [default: a preset's checks,
+        /// else only that the program exists and is executable].
         #[arg(long)]
         probe: Option<String>,
+        /// `KEY=VALUE` set for the command's agents and probe; repeatable; stored, never shown.
+        #[arg(long, value_parser = parse_env_pair)]
+        env: Vec<(String, String)>,
+        /// A file of `KEY=VALUE` lines (`#` comments), read now and stored; `--env` wins.
+        #[arg(long)]
+        env_file: Option<std::path::PathBuf>,
         /// The argv, after `--`.
-        #[arg(last = true, required = true)]
+        #[arg(last = true, required_unless_present = "preset")]
         argv: Vec<String>,
     },
     /// List agent commands with their readiness: cached for 30 min, then served while a background

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub mod command;
+pub mod env;
+pub mod preset;
 
 use crate::AgentId;
 

@@ -6,6 +6,7 @@
 
 pub mod adopt;
 pub mod commands;
+pub mod probe;
 pub mod procs;
 pub mod terminal;
 pub mod tmux;
@@ -447,7 +448,7 @@ pub(crate) fn on_path(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program))))
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

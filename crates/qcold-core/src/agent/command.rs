@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::preset::Preset;
 use crate::CommandName;
 
 /// The placeholders an argv may use.
@@ -23,7 +24,7 @@ pub const READINESS_TTL_SECS: i64 = 30 * 60;
 pub enum Source {
     /// Registered with `qcold agent command add`.
     Registered,
-    /// Offered because its program was found on PATH (`codex`, `claude`).
+    /// A preset offered because its program was found on PATH (`codex`, `claude`, …).
     Default,
 }
 
@@ -37,11 +38,19 @@ pub struct AgentCommand {
     pub argv: Vec<String>,
     /// Feed the packet on standard input.
     pub stdin: bool,
-    /// The readiness probe's argv; `None` means `<argv[0]> --version`.
+    /// The readiness probe's argv; `None` means the default: a preset's checks (its help lists
+    /// the flags it passes, a login shows), else only that the program exists and is executable.
     #[serde(default)]
     pub probe: Option<Vec<String>>,
     /// Where it comes from.
     pub source: Source,
+    /// The preset it was made from.
+    #[serde(default)]
+    pub preset: Option<Preset>,
+    /// The names of the variables it sets for its agents, the preset's first. Values are kept
+    /// in the store only, never on the wire.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 /// An argv that cannot be registered.
@@ -86,13 +95,6 @@ pub fn render(argv: &[String], packet: &str, packet_file: &str, cwd: &str) -> Ve
     argv.iter()
         .map(|arg| arg.replace("{packet_file}", packet_file).replace("{packet}", packet).replace("{cwd}", cwd))
         .collect()
-}
-
-impl AgentCommand {
-    /// The argv of the readiness probe.
-    pub fn probe_argv(&self) -> Vec<String> {
-        self.probe.clone().unwrap_or_else(|| vec![self.argv[0].clone(), "--version".into()])
-    }
 }
 
 /// The last readiness probe of a command.

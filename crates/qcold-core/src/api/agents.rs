@@ -119,7 +119,8 @@ pub struct StopAnswer {
 pub struct AddCommandRequest {
     /// The name.
     pub name: CommandName,
-    /// The argv, with `{packet}`, `{packet_file}`, `{cwd}` placeholders.
+    /// The argv, with `{packet}`, `{packet_file}`, `{cwd}` placeholders; empty with a preset.
+    #[serde(default)]
     pub argv: Vec<String>,
     /// Feed the packet on standard input.
     #[serde(default)]
@@ -127,6 +128,12 @@ pub struct AddCommandRequest {
     /// The readiness probe command line (words split as a shell would, never run by one).
     #[serde(default)]
     pub probe: Option<String>,
+    /// A preset that gives the argv, standard input, environment and probe.
+    #[serde(default)]
+    pub preset: Option<crate::agent::preset::Preset>,
+    /// Variables set for the command's agents (and its probe). Stored; answers name only keys.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /api/agent-commands/remove` and `/refresh`: the commands concerned (for refresh, none

@@ -1,22 +1,19 @@
 //! Agent commands: registration, readiness probes with a cache, and choosing the first ready one.
 //!
-//! A probe runs the command's probe argv (default `<program> --version`) with stdin closed and a
-//! timeout; exit 0 means ready. Results are cached in the store for [`READINESS_TTL_SECS`]. A
+//! A probe (see [`super::probe`]) runs the command's probe argv, or a preset's checks, or only
+//! looks for its program; it never runs an operator's agent. Results are cached in the store for [`READINESS_TTL_SECS`]. A
 //! missing result is probed when asked for (several commands in parallel); an expired one is
 //! served at once and refreshed in the background by the caller; `force` probes everything now.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use qcold_core::CommandName;
-use qcold_core::agent::command::{self, AgentCommand, CommandError, NoneReady, READINESS_TTL_SECS, Readiness, Source};
+use qcold_core::agent::command::{self, AgentCommand, CommandError, NoneReady, READINESS_TTL_SECS, Source};
+use qcold_core::agent::env::{self, EnvError};
+use qcold_core::agent::preset::Preset;
+use qcold_core::api::agents::AddCommandRequest;
 
-use crate::deadline::{self, Ended};
 use crate::store::{Store, StoreError};
-
-/// How long a readiness probe may run.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub use qcold_core::agent::command::CommandStatus;
 
@@ -26,6 +23,12 @@ pub enum CommandsError {
     /// The argv is unusable.
     #[error(transparent)]
     Argv(#[from] CommandError),
+    /// Both a preset and an argv (or `--stdin`).
+    #[error("give a preset or an argv (with --stdin), not both")]
+    PresetAndArgv,
+    /// A variable the command cannot set.
+    #[error(transparent)]
+    Env(#[from] EnvError),
     /// The probe line does not split into words.
     #[error("the probe {0:?} cannot be split into arguments")]
     BadProbe(String),
@@ -40,17 +43,10 @@ pub enum CommandsError {
     NoneReady(#[from] NoneReady),
 }
 
-/// Registers (or replaces) a command.
-pub fn add(
-    store: &mut Store,
-    name: CommandName,
-    argv: Vec<String>,
-    stdin: bool,
-    probe: Option<&str>,
-    now: i64,
-) -> Result<AgentCommand, CommandsError> {
-    command::check_argv(&argv)?;
-    let probe = match probe {
+/// Registers (or replaces) a command: its own argv, or a preset's; its environment is stored
+/// with it and only the keys are answered.
+pub fn add(store: &mut Store, request: AddCommandRequest, now: i64) -> Result<AgentCommand, CommandsError> {
+    let probe = match request.probe.as_deref() {
         Some(line) => {
             let words = shell_words::split(line).map_err(|_| CommandsError::BadProbe(line.to_owned()))?;
             if words.is_empty() {
@@ -60,9 +56,41 @@ pub fn add(
         }
         None => None,
     };
-    let command = AgentCommand { name, argv, stdin, probe, source: Source::Registered };
-    store.upsert_agent_command(&command, now)?;
+    let mut command = match request.preset {
+        Some(_) if !request.argv.is_empty() || request.stdin => return Err(CommandsError::PresetAndArgv),
+        Some(preset) => preset.command(request.name, Source::Registered),
+        None => {
+            command::check_argv(&request.argv)?;
+            AgentCommand {
+                name: request.name,
+                argv: request.argv,
+                stdin: request.stdin,
+                probe: None,
+                source: Source::Registered,
+                preset: None,
+                env: Vec::new(),
+            }
+        }
+    };
+    command.probe = probe;
+    for key in request.env.keys() {
+        env::check_key(key)?;
+    }
+    let own: Vec<(String, String)> = request.env.into_iter().collect();
+    command.env.retain(|k| !own.iter().any(|(o, _)| o == k));
+    command.env.extend(own.iter().map(|(k, _)| k.clone()));
+    store.upsert_agent_command(&command, &own, now)?;
     Ok(command)
+}
+
+/// The environment `command`'s agents (and its probe) get on top of the daemon's: its preset's,
+/// then its own (which wins).
+pub fn environment(store: &Store, command: &AgentCommand) -> Result<Vec<(String, String)>, CommandsError> {
+    let mut env = command.preset.map(Preset::env).unwrap_or_default();
+    if command.source == Source::Registered {
+        env.extend(store.agent_command_env(&command.name)?);
+    }
+    Ok(env)
 }
 
 /// Forgets a registered command.
@@ -70,22 +98,16 @@ pub fn remove(store: &mut Store, name: &CommandName) -> Result<(), CommandsError
     if store.remove_agent_command(name)? { Ok(()) } else { Err(CommandsError::Unknown(name.to_string())) }
 }
 
-/// Registered commands, plus `codex` and `claude` when they are on PATH and not registered.
+/// Registered commands, plus each preset whose program is on PATH and whose name is not
+/// registered, offered exactly as `agent command add NAME --preset NAME` would define it.
 pub fn all(store: &Store) -> Result<Vec<AgentCommand>, CommandsError> {
     let mut commands = store.agent_commands()?;
-    let defaults = [("codex", vec!["codex", "exec", "{packet}"]), ("claude", vec!["claude", "-p", "{packet}"])];
-    for (name, argv) in defaults {
-        if commands.iter().any(|c| c.name.as_str() == name) || !super::on_path(name) {
+    for preset in Preset::ALL {
+        if commands.iter().any(|c| c.name.as_str() == preset.name()) || !super::on_path(preset.spec().program) {
             continue;
         }
-        let Ok(name) = CommandName::new(name) else { continue };
-        commands.push(AgentCommand {
-            name,
-            argv: argv.into_iter().map(str::to_owned).collect(),
-            stdin: false,
-            probe: None,
-            source: Source::Default,
-        });
+        let Ok(name) = CommandName::new(preset.name()) else { continue };
+        commands.push(preset.command(name, Source::Default));
     }
     commands.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(commands)
@@ -130,12 +152,16 @@ pub fn refresh(store: &mut Store, names: &[CommandName], now: i64) -> Result<Vec
 }
 
 fn probe_all(store: &mut Store, commands: Vec<AgentCommand>, now: i64) -> Result<Vec<CommandStatus>, CommandsError> {
+    let commands = commands
+        .into_iter()
+        .map(|command| Ok((environment(store, &command)?, command)))
+        .collect::<Result<Vec<_>, CommandsError>>()?;
     let probed: Vec<CommandStatus> = std::thread::scope(|scope| {
         let handles: Vec<_> = commands
             .into_iter()
-            .map(|command| {
+            .map(|(env, command)| {
                 scope.spawn(move || {
-                    let readiness = probe(&command.probe_argv(), now);
+                    let readiness = super::probe::check(&command, &env, now);
                     CommandStatus { command, readiness }
                 })
             })
@@ -175,35 +201,5 @@ pub fn invocation(
         env: Vec::new(),
         stdin: Some(if command.stdin { packet_file.to_owned() } else { "/dev/null".into() }),
         argv,
-    }
-}
-
-/// Runs a probe and turns its outcome into a readiness result.
-pub fn probe(argv: &[String], now: i64) -> Readiness {
-    let failed = |reason: String| Readiness { ready: false, reason, checked_at: now };
-    let Some((program, args)) = argv.split_first() else { return failed("empty probe".into()) };
-    // Output goes to a file, not a pipe: a probe that leaves a child holding a pipe open must not
-    // block the read past the timeout.
-    let captured = tempfile::NamedTempFile::new()
-        .and_then(|out| Ok((out.as_file().try_clone()?, out.as_file().try_clone()?, out)));
-    let Ok((stdout, stderr, out)) = captured else {
-        return failed("cannot create a file for the probe's output".into());
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-    let ended = deadline::run(&mut cmd, PROBE_TIMEOUT);
-    let output = std::fs::read_to_string(out.path()).unwrap_or_default();
-    let first_line =
-        output.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").chars().take(200).collect::<String>();
-    match ended {
-        Ok(Ended::Exited(status)) if status.success() => Readiness { ready: true, reason: first_line, checked_at: now },
-        Ok(Ended::Exited(status)) => failed(match status.code() {
-            Some(code) if first_line.is_empty() => format!("probe exited {code}"),
-            Some(code) => format!("probe exited {code}: {first_line}"),
-            None => "probe was killed by a signal".into(),
-        }),
-        Ok(Ended::TimedOut) => failed(format!("probe timed out after {}s", PROBE_TIMEOUT.as_secs())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => failed(format!("{program} not found")),
-        Err(e) => failed(format!("cannot run {program}: {e}")),
     }
 }

@@ -56,12 +56,7 @@ async fn add(
     State(state): State<AppState>,
     AppJson(request): AppJson<AddCommandRequest>,
 ) -> Result<Json<AgentCommand>, ApiError> {
-    let added = state
-        .with_store(move |store| {
-            commands::add(store, request.name, request.argv, request.stdin, request.probe.as_deref(), unix_now())
-        })
-        .await?
-        .map_err(refusal)?;
+    let added = state.with_store(move |store| commands::add(store, request, unix_now())).await?.map_err(refusal)?;
     Ok(Json(added))
 }
 
@@ -118,6 +113,8 @@ fn refusal(err: CommandsError) -> ApiError {
         CommandsError::Unknown(_) => ApiError::not_found(err.to_string()),
         CommandsError::Argv(_) => ApiError::bad_field("argv", err.to_string()),
         CommandsError::BadProbe(_) => ApiError::bad_field("probe", err.to_string()),
+        CommandsError::PresetAndArgv => ApiError::bad_field("preset", err.to_string()),
+        CommandsError::Env(_) => ApiError::bad_field("env", err.to_string()),
         CommandsError::NoneReady(_) => ApiError::conflict(err.to_string()),
         CommandsError::Store(_) => ApiError::internal(err),
     }

@@ -127,7 +127,8 @@ impl Scheduler {
             .into_iter()
             .find(|c| c.name.as_str() == row.agent_command)
             .ok_or_else(|| Failure::Launch(format!("agent command {} was removed", row.agent_command)))?;
-        let request = self.agent_request(run, item, &row, &task, &command)?;
+        let env = commands::environment(store, &command)?;
+        let request = self.agent_request(run, item, &row, &task, &command, &env)?;
         agents::start(&self.config, store, &self.qcold, &request, now)
             .map_err(|err| Failure::Launch(format!("cannot start agent command {}: {err}", command.name)))?;
         Ok(())
@@ -138,7 +139,10 @@ impl Scheduler {
         let (row, task) = row_task(store, item)?;
         let command = commands::all(store)?.into_iter().find(|c| c.name.as_str() == row.agent_command);
         let request = match &command {
-            Some(command) => self.agent_request(run, item, &row, &task, command)?,
+            Some(command) => {
+                let env = commands::environment(store, command)?;
+                self.agent_request(run, item, &row, &task, command, &env)?
+            }
             // The command was removed since; the record keeps its name as its command line.
             None => StartRequest {
                 track: format!("queue-{}", run.id),
@@ -170,6 +174,7 @@ impl Scheduler {
         row: &Attempt,
         task: &TaskRecord,
         command: &AgentCommand,
+        command_env: &[(String, String)],
     ) -> Result<StartRequest, Failure> {
         let packet_file = Path::new(row.packet.as_deref().ok_or_else(|| anyhow::anyhow!("the row names no packet"))?);
         let text = std::fs::read_to_string(packet_file)
@@ -179,7 +184,7 @@ impl Scheduler {
         let mut request = commands::invocation(command, &text, packet_file, worktree, &track, true);
         request.id = Some(AgentId::new(row.agent_id.clone().unwrap_or_default())?);
         request.name = Some(format!("{} {}", task.repo, item.slug));
-        request.env = self.agent_env(task, packet_file, row.agent_id.as_deref().unwrap_or_default());
+        request.env = self.agent_env(task, packet_file, command_env, row.agent_id.as_deref().unwrap_or_default());
         Ok(request)
     }
 
@@ -224,14 +229,24 @@ impl Scheduler {
         chosen.map_err(|e| e.to_string())
     }
 
-    /// The agent's environment: where its task and packet are, and the qcold that runs it.
-    fn agent_env(&self, task: &TaskRecord, packet_file: &Path, agent_id: &str) -> Vec<(String, String)> {
+    /// The agent's environment: the command's own, then where its task and packet are and the
+    /// qcold that runs it (last, so they win). PATH is qcold's directory in front of the
+    /// command's PATH, else the daemon's.
+    fn agent_env(
+        &self,
+        task: &TaskRecord,
+        packet_file: &Path,
+        command_env: &[(String, String)],
+        agent_id: &str,
+    ) -> Vec<(String, String)> {
         let bin_dir = self.qcold.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
-        let path = match &self.config.path_env {
+        let own_path = command_env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v);
+        let path = match own_path.or(self.config.path_env.as_ref()) {
             Some(path) if !path.is_empty() => format!("{bin_dir}:{path}"),
             _ => bin_dir,
         };
-        vec![
+        let own = command_env.iter().filter(|(k, _)| k != "PATH").cloned();
+        own.chain([
             ("QCOLD_TASK_SLUG".into(), task.slug.to_string()),
             ("QCOLD_TASK_WORKTREE".into(), task.worktree.clone()),
             ("QCOLD_PACKET_FILE".into(), packet_file.to_string_lossy().into_owned()),
@@ -240,7 +255,8 @@ impl Scheduler {
             ("PATH".into(), path),
             // Its closeout leaves the worktree it stands in for the daemon to remove.
             ("QCOLD_QUEUE_AGENT".into(), agent_id.to_owned()),
-        ]
+        ])
+        .collect()
     }
 }
 

@@ -228,6 +228,13 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     11,
     "ledger rows by task",
     "CREATE INDEX queue_attempts_by_task ON queue_attempts (task_id);",
+),
+(
+    12,
+    "agent command presets and environment",
+    // `env` is a JSON array of [key, value] pairs; only the store and the launch read values.
+    "ALTER TABLE agent_commands ADD COLUMN preset TEXT;
+    ALTER TABLE agent_commands ADD COLUMN env TEXT NOT NULL DEFAULT '[]';",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

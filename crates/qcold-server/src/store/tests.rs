@@ -43,7 +43,7 @@ fn schema_snapshot() {
                 stdin INTEGER NOT NULL CHECK (stdin IN (0, 1)),
                 probe TEXT,
                 created_at INTEGER NOT NULL
-            ) STRICT;
+            , preset TEXT, env TEXT NOT NULL DEFAULT '[]') STRICT;
         CREATE TABLE agents (
                 id TEXT PRIMARY KEY NOT NULL,
                 track TEXT NOT NULL,
