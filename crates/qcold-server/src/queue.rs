@@ -4,6 +4,7 @@
 //! Every command checks everything before it writes, and writes in one transaction, so a refused
 //! command leaves the store as it was.
 
+use qcold_core::agent::command;
 use qcold_core::ids::{base36, numbered};
 use qcold_core::queue::RunStatus;
 use qcold_core::queue::dedupe::{self, Duplicate};
@@ -14,8 +15,6 @@ use qcold_core::queue::wire::{
     UpdateRequest,
 };
 use qcold_core::{CommandName, IdError, RepoId, RunId, TabId};
-
-use qcold_core::agent::command;
 
 use crate::agents::commands;
 use crate::repos::{self, RepoError};

@@ -103,7 +103,7 @@ impl Scheduler {
     pub(super) fn write_packet(&mut self, store: &mut Store, run: &Run, item: &ItemRecord) -> Applied {
         let (row, task) = row_task(store, item)?;
         let max = self.config.queue.budgets.max_iterations;
-        let text = packet::render(run, item, &task, item.iteration, max, &item.attempts);
+        let text = packet::render(&self.qcold, run, item, &task, item.iteration, max, &item.attempts);
         let file = Path::new(row.packet.as_deref().ok_or_else(|| anyhow::anyhow!("the row names no packet"))?);
         let tmp = file.with_extension("md.tmp");
         file.parent()
