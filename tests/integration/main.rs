@@ -17,6 +17,7 @@ mod queue;
 mod queue_cli;
 mod queue_delivery;
 mod queue_hangs;
+mod queue_packets;
 mod queue_recovery;
 mod security;
 mod store_busy;

@@ -264,7 +264,8 @@ fn a_six_item_graph_runs_in_two_waves_to_success() {
     assert_eq!(field("slug"), "d");
     assert_eq!(field("path_qcold"), field("bin"), "the running qcold is first on PATH");
     let packet = std::fs::read_to_string(field("packet")).unwrap();
-    for needle in ["join a and b", "qcold task closeout --outcome success", "base branch: main", &field("worktree")] {
+    let closeout = format!("\"{}\" task closeout --outcome success", field("bin"));
+    for needle in ["join a and b", &closeout, "base branch: main", &field("worktree")] {
         assert!(packet.contains(needle), "packet lacks {needle:?}:\n{packet}");
     }
 

@@ -88,14 +88,16 @@ fn an_item_failing_three_times_fails_the_run_and_its_dependents_never_start() {
 #[test]
 fn an_agent_that_cannot_start_exhausts_its_launch_retries() {
     let fx = Fixture::new(&[("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS", "1,1,1")]);
-    fx.env.qcold(&["agent", "command", "add", "broken", "--probe", "true", "--", "/no/such/agent-binary"]).ok();
+    // Never ready: a failure that might pass (a missing program would not, and is not retried:
+    // `queue_packets::a_command_whose_program_is_missing_or_not_executable_fails_its_item_at_once`).
+    fx.env.qcold(&["agent", "command", "add", "broken", "--probe", "false", "--", "/bin/true"]).ok();
     let run = fx.run(&json!({"agent": "broken", "items": [{"id": "x", "prompt": "never runs"}]}));
     let failed = fx.wait_status(&run, "failed", LONG);
     let item = &failed["items"][0];
     assert_eq!(item["status"], "failed");
     let reason = item["reason"].as_str().unwrap();
     assert!(reason.contains("launch retries exhausted after 3 retries"), "{reason}");
-    assert!(reason.contains("agent-binary"), "the last failure is named: {reason}");
+    assert!(reason.contains("no agent command is ready: broken"), "the last failure is named: {reason}");
     assert_eq!(item["launch_failures"], 4, "the first launch and three retries");
     assert_eq!(item["attempts"], json!([]), "a launch failure is not an iteration");
     assert_eq!(item["iteration"], 0);

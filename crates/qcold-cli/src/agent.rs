@@ -30,6 +30,7 @@ pub(crate) fn run(config: &Config, command: AgentCommand) -> anyhow::Result<()> 
                 env: Vec::new(),
                 stdin: None,
                 argv: args.command,
+                arg_files: Vec::new(),
             };
             let qcold = std::env::current_exe()?;
             let agent = agents::start(config, &mut store, &qcold, &request, unix_now())?;
@@ -184,9 +185,9 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
             output::line(chosen.name)
         }
         CommandsCommand::Run { name, packet_file, cwd, track, terminal } => {
-            let packet = std::fs::read_to_string(&packet_file)
+            let packet_file = packet_file
+                .canonicalize()
                 .with_context(|| format!("cannot read the packet {}", packet_file.display()))?;
-            let packet_file = packet_file.canonicalize()?;
             let command = agent_commands::all(store)?
                 .into_iter()
                 .find(|c| c.name == name)
@@ -196,7 +197,7 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
                 None => std::env::current_dir()?,
             };
             let track = track.unwrap_or_else(|| name.to_string());
-            let mut request = agent_commands::invocation(&command, &packet, &packet_file, &cwd, &track, terminal);
+            let mut request = agent_commands::invocation(&command, &packet_file, &cwd, &track, terminal);
             request.env = agent_commands::environment(store, &command)?;
             let agent = agents::start(config, store, &std::env::current_exe()?, &request, unix_now())?;
             output::line(format_args!("started agent {} running {}", agent.id, command.name))

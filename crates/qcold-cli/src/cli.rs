@@ -59,6 +59,10 @@ pub(crate) enum Command {
         /// `KEY=VALUE` added to the command's environment; repeatable.
         #[arg(long, value_parser = parse_env_pair)]
         env: Vec<(String, String)>,
+        /// `N=PATH`: each `{packet}` in the command's argument N (0 is the program) is replaced
+        /// by PATH's contents before it runs; repeatable.
+        #[arg(long, value_parser = parse_arg_file)]
+        arg_file: Vec<(usize, std::path::PathBuf)>,
         /// The command.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -88,6 +92,11 @@ pub(crate) enum Command {
 fn parse_env_pair(text: &str) -> Result<(String, String), String> {
     let pair = text.split_once('=').filter(|(key, _)| !key.is_empty());
     pair.map(|(key, value)| (key.to_owned(), value.to_owned())).ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+fn parse_arg_file(text: &str) -> Result<(usize, std::path::PathBuf), String> {
+    let pair = text.split_once('=').and_then(|(index, path)| Some((index.parse().ok()?, path.into())));
+    pair.ok_or_else(|| format!("{text:?} is not N=PATH"))
 }
 
 #[derive(Debug, Args)]

@@ -48,8 +48,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Task(cmd) => return task::run(&config, cmd),
         cli::Command::Guard(args) => return guard::run(&args),
         cli::Command::Agent(cmd) => agent::run(&config, cmd),
-        cli::Command::AgentRun { exit_file, stdin_file, env, command } => {
-            let code = qcold_server::agents::wrapper::run(&exit_file, stdin_file.as_deref(), &env, &command);
+        cli::Command::AgentRun { exit_file, stdin_file, env, arg_file, command } => {
+            let code = qcold_server::agents::wrapper::run(&exit_file, stdin_file.as_deref(), &env, &arg_file, &command);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
         cli::Command::DemoAgent { packet_file, worktree, pace_seconds } => {

@@ -43,6 +43,14 @@ pub enum AgentError {
     /// The program cannot be found.
     #[error("command not found: {0}")]
     NotFound(String),
+    /// An argument would be longer than the OS passes to a program once its file is filled in.
+    #[error("{path}: {source}")]
+    TooLong {
+        /// The file that fills the argument.
+        path: PathBuf,
+        /// By how much.
+        source: qcold_core::agent::command::TooLong,
+    },
     /// The id is taken.
     #[error("an agent with id {0} already exists; pick another --id or `qcold agent prune` it")]
     IdTaken(String),
@@ -84,6 +92,14 @@ pub enum AgentError {
     },
 }
 
+impl AgentError {
+    /// Whether starting the same request again would fail the same way: the program is
+    /// missing or not executable, or an argument cannot be passed; a queue does not retry these.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, AgentError::NotFound(_) | AgentError::TooLong { .. } | AgentError::EmptyCommand)
+    }
+}
+
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AgentError {
     let what = what.into();
     move |source| AgentError::Io { what, source }
@@ -109,6 +125,10 @@ pub struct StartRequest {
     pub stdin: Option<PathBuf>,
     /// The command.
     pub argv: Vec<String>,
+    /// `(index, file)`: the wrapper fills each `{packet}` in argument `index` of `argv` with the
+    /// file's contents before it runs the command (`agent-run --arg-file`), so long text never
+    /// passes through tmux's command line, and the record keeps the short form.
+    pub arg_files: Vec<(usize, PathBuf)>,
 }
 
 /// An agent about to be started or adopted: its checked request, id and files.
@@ -150,6 +170,9 @@ fn prepare(
     for (key, value) in &request.env {
         wrapped.extend(["--env".to_owned(), format!("{key}={value}")]);
     }
+    for (index, file) in &request.arg_files {
+        wrapped.extend(["--arg-file".to_owned(), format!("{index}={}", file.to_string_lossy())]);
+    }
     wrapped.push("--".into());
     wrapped.extend(request.argv.iter().cloned());
     Ok(Prepared { id, cwd, dir, exit_file, wrapped })
@@ -181,6 +204,7 @@ pub fn start(
     if !is_runnable(program, &cwd) {
         return Err(AgentError::NotFound(program.clone()));
     }
+    check_arg_files(request)?;
     if request.terminal {
         Tmux::check_installed()?;
     }
@@ -236,6 +260,21 @@ pub fn start(
     };
     store.insert_agent(&record)?;
     Ok(record)
+}
+
+/// Refuses a request whose arguments, once the wrapper filled them from their files, the OS
+/// would refuse to pass (`E2BIG`): better said now than by a wrapper that cannot run its command.
+fn check_arg_files(request: &StartRequest) -> Result<(), AgentError> {
+    for (index, path) in &request.arg_files {
+        let bytes = std::fs::metadata(path).map_err(io(format!("cannot read {}", path.display())))?.len();
+        let Some(arg) = request.argv.get(*index) else { continue };
+        qcold_core::agent::command::check_fits(std::slice::from_ref(arg), usize::try_from(bytes).unwrap_or(usize::MAX))
+            .map_err(|source| AgentError::TooLong {
+                path: path.clone(),
+                source: qcold_core::agent::command::TooLong { index: *index, ..source },
+            })?;
+    }
+    Ok(())
 }
 
 /// Waits (up to five seconds) until the tmux pane `pid` runs the wrapper. tmux forks the pane and

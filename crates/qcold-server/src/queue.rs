@@ -4,6 +4,7 @@
 //! Every command checks everything before it writes, and writes in one transaction, so a refused
 //! command leaves the store as it was.
 
+use qcold_core::agent::command;
 use qcold_core::ids::{base36, numbered};
 use qcold_core::queue::RunStatus;
 use qcold_core::queue::dedupe::{self, Duplicate};
@@ -79,6 +80,7 @@ pub fn run(store: &mut Store, request: RunRequest, now: i64) -> Result<QueueAnsw
     let repo = repos::resolve(store, repo_id.as_ref())?;
     let agent = request.agent.or_else(|| package.agent.clone());
     check_agents(store, agent.as_deref(), &package.items)?;
+    check_packets(store, agent.as_deref(), &labelled(&package.items, 0))?;
     let normalized = strict(graph::normalize(&package, 1)?)?;
     let tab = target_tab(store, request.tab_id.as_ref())?;
     if let Some(shown) = tab.1.as_ref().map(|id| store.run(id)).transpose()?.flatten()
@@ -122,7 +124,9 @@ pub fn append(store: &mut Store, request: AppendRequest, now: i64) -> Result<Que
     if request.package.items.is_empty() {
         return Err(QueueError::Invalid("the queue package has no items".into()));
     }
-    check_agents(store, request.package.agent.as_deref().or(run.agent.as_deref()), &request.package.items)?;
+    let run_agent = request.package.agent.as_deref().or(run.agent.as_deref());
+    check_agents(store, run_agent, &request.package.items)?;
+    check_packets(store, run_agent, &labelled(&request.package.items, run.items.len()))?;
     // Normalise the combined set so dependencies on existing items resolve and waves stay canonical.
     let existing: Vec<PackageItem> = run
         .items
@@ -168,6 +172,10 @@ pub fn update(store: &mut Store, request: UpdateRequest, now: i64) -> Result<Que
     let item = store
         .item(&request.run_id, &request.item_id)?
         .ok_or_else(|| QueueError::Invalid(format!("run {} has no item {}", request.run_id, request.item_id)))?;
+    let run_agent = store.run(&request.run_id)?.and_then(|r| r.agent);
+    let agent = request.agent.as_deref().or(item.agent.as_deref());
+    let prompt = request.prompt.as_deref().unwrap_or(&item.prompt);
+    check_packets(store, run_agent.as_deref(), &[(item.id.to_string(), prompt, agent)])?;
     let edited = store.edit_item(
         &request.run_id,
         &request.item_id,
@@ -368,6 +376,42 @@ fn check_agents(store: &Store, run_agent: Option<&str>, items: &[PackageItem]) -
                 "no agent command {name:?}; known: {} (`qcold agent command add` registers one)",
                 if names.is_empty() { "none".to_owned() } else { names.join(", ") }
             )));
+        }
+    }
+    Ok(())
+}
+
+/// `(label, prompt, agent)` of package items: the label is the item's id, else its position.
+fn labelled(items: &[PackageItem], before: usize) -> Vec<(String, &str, Option<&str>)> {
+    let label = |n: usize, item: &PackageItem| item.id.clone().unwrap_or_else(|| format!("item-{}", before + n + 1));
+    items.iter().enumerate().map(|(n, i)| (label(n, i), i.prompt.as_str(), i.agent.as_deref())).collect()
+}
+
+/// Every item's packet must fit the argv of each command that may run it and takes the packet
+/// as an argument (`{packet}`): the OS passes no argument longer than
+/// [`command::MAX_ARG_BYTES`], and a refusal now beats a launch that can only fail. The packet
+/// is the prompt and [`command::PACKET_RESERVE_BYTES`] of its own text; the commands that may
+/// run an item are the one it or its run names, else every known one (the launch takes the
+/// first ready).
+fn check_packets(
+    store: &Store,
+    run_agent: Option<&str>,
+    items: &[(String, &str, Option<&str>)],
+) -> Result<(), QueueError> {
+    let known = commands::all(store).map_err(|e| QueueError::Invalid(e.to_string()))?;
+    for (label, prompt, agent) in items {
+        let named = agent.or(run_agent);
+        let candidates = known.iter().filter(|c| named.is_none_or(|n| c.name.as_str() == n));
+        for candidate in candidates {
+            if let Err(too_long) = command::check_fits(&candidate.argv, prompt.len() + command::PACKET_RESERVE_BYTES) {
+                let how = if named.is_some() { "" } else { ", and name it with \"agent\" in the package or --agent" };
+                return Err(QueueError::Invalid(format!(
+                    "item {label}: its prompt ({} bytes) is too long for agent command {}, which takes the packet \
+                     as an argument: {too_long}{how}",
+                    prompt.len(),
+                    candidate.name
+                )));
+            }
         }
     }
     Ok(())

@@ -5,6 +5,11 @@
 //! text as one argument), `{packet_file}` (the path of a file holding it) and `{cwd}`. No shell is
 //! involved. Standard input is the packet with `stdin`, otherwise empty — some agent CLIs wait
 //! forever on an open pipe.
+//!
+//! `{packet}` is filled in last, by the agent's wrapper from the packet file ([`fill`]): the
+//! command line that starts the wrapper (through tmux, whose own commands are bounded far below
+//! the OS's limit) stays small, and only the OS's limit on one argument ([`MAX_ARG_BYTES`])
+//! bounds the packet ([`check_fits`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +95,92 @@ pub fn check_argv(argv: &[String]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The argv to run for a packet, with the placeholders filled in.
-pub fn render(argv: &[String], packet: &str, packet_file: &str, cwd: &str) -> Vec<String> {
-    argv.iter()
-        .map(|arg| arg.replace("{packet_file}", packet_file).replace("{packet}", packet).replace("{cwd}", cwd))
-        .collect()
+/// The longest argument Linux passes to a program (`MAX_ARG_STRLEN`, 32 pages of 4 KiB), its
+/// terminating NUL included; a longer one fails the exec with `E2BIG`.
+pub const MAX_ARG_BYTES: usize = 128 * 1024;
+
+/// What `queue run` keeps free around a prompt for the rest of its packet (the header, the
+/// closeout instructions, a recovery's account of earlier iterations) when it checks that the
+/// packet will fit an argument.
+pub const PACKET_RESERVE_BYTES: usize = 16 * 1024;
+
+/// An argv ready to hand to the wrapper: `{packet_file}` and `{cwd}` filled in, while the
+/// arguments listed in `packet_args` still hold `{packet}`, which the wrapper fills from the
+/// packet file ([`fill`]). It is also what an agent's record shows: short and readable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The arguments.
+    pub argv: Vec<String>,
+    /// The indices (into `argv`) of the arguments that hold `{packet}`.
+    pub packet_args: Vec<usize>,
+}
+
+/// The argv to run for a packet: the placeholders filled in, in one pass (text a placeholder
+/// brings in is never itself read for placeholders), except `{packet}` (see [`Rendered`]).
+pub fn render(argv: &[String], packet_file: &str, cwd: &str) -> Rendered {
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|arg| {
+            let mut out = String::with_capacity(arg.len());
+            let mut rest = arg.as_str();
+            while let Some(open) = rest.find('{') {
+                out.push_str(&rest[..open]);
+                rest = &rest[open..];
+                let (token, value) = if rest.starts_with("{packet_file}") {
+                    ("{packet_file}", packet_file)
+                } else if rest.starts_with("{cwd}") {
+                    ("{cwd}", cwd)
+                } else if rest.starts_with("{packet}") {
+                    ("{packet}", "{packet}")
+                } else {
+                    ("{", "{")
+                };
+                out.push_str(value);
+                rest = &rest[token.len()..];
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect();
+    let packet_args = (0..argv.len()).filter(|&i| argv[i].contains("{packet}")).collect();
+    Rendered { argv, packet_args }
+}
+
+/// A rendered argument with the packet text in place of each `{packet}`: what the wrapper runs.
+pub fn fill(arg: &str, packet: &str) -> String {
+    arg.replace("{packet}", packet)
+}
+
+/// Whether a command takes the packet text as (part of) an argument.
+pub fn takes_packet_argument(argv: &[String]) -> bool {
+    argv.iter().any(|arg| arg.contains("{packet}"))
+}
+
+/// A packet too long to be given to a program in one argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "argument {index} would be {bytes} bytes with the packet in it, more than the {} bytes the OS passes \
+     in one argument; use a command that reads {{packet_file}} or standard input",
+    MAX_ARG_BYTES - 1
+)]
+pub struct TooLong {
+    /// Which argument (0 is the program).
+    pub index: usize,
+    /// Its length with the packet filled in, in bytes.
+    pub bytes: usize,
+}
+
+/// Checks that every argument of `argv` (rendered or not) stays within [`MAX_ARG_BYTES`] once a
+/// packet of `packet_bytes` bytes fills its `{packet}`s.
+pub fn check_fits(argv: &[String], packet_bytes: usize) -> Result<(), TooLong> {
+    for (index, arg) in argv.iter().enumerate() {
+        let holes = arg.matches("{packet}").count();
+        let bytes = arg.len() - holes * "{packet}".len() + holes * packet_bytes;
+        if bytes >= MAX_ARG_BYTES {
+            return Err(TooLong { index, bytes });
+        }
+    }
+    Ok(())
 }
 
 /// The last readiness probe of a command.
@@ -174,14 +260,35 @@ mod tests {
     }
 
     #[test]
-    fn rendering_fills_placeholders_inside_arguments() {
+    fn rendering_fills_placeholders_inside_arguments_and_leaves_the_packet_to_the_wrapper() {
         let rendered = render(
-            &argv(&["agent", "{packet}", "--file={packet_file}", "-C", "{cwd}"]),
-            "do it; rm -rf /",
+            &argv(&["agent", "{packet}", "--file={packet_file}", "-C", "{cwd}", "--p={packet}!"]),
             "/tmp/p.md",
             "/wt",
         );
-        assert_eq!(rendered, ["agent", "do it; rm -rf /", "--file=/tmp/p.md", "-C", "/wt"]);
+        assert_eq!(rendered.argv, ["agent", "{packet}", "--file=/tmp/p.md", "-C", "/wt", "--p={packet}!"]);
+        assert_eq!(rendered.packet_args, [1, 5]);
+        assert_eq!(fill(&rendered.argv[5], "do it; rm -rf / {cwd}"), "--p=do it; rm -rf / {cwd}!");
+        // One pass: a value is never read for placeholders, an unknown `{` stays as it is.
+        let odd = render(&argv(&["a", "{x} {cwd}{packet_file}"]), "/{cwd}/p", "/w{packet_file}");
+        assert_eq!(odd.argv, ["a", "{x} /w{packet_file}/{cwd}/p"]);
+        assert!(odd.packet_args.is_empty());
+        assert!(takes_packet_argument(&argv(&["a", "-p={packet}"])));
+        assert!(!takes_packet_argument(&argv(&["a", "{packet_file}"])));
+    }
+
+    #[test]
+    fn a_packet_fits_an_argument_up_to_the_os_limit() {
+        let command = argv(&["agent", "--prompt={packet}"]);
+        let room = MAX_ARG_BYTES - 1 - "--prompt=".len();
+        assert_eq!(check_fits(&command, room), Ok(()));
+        assert_eq!(check_fits(&command, room + 1), Err(TooLong { index: 1, bytes: MAX_ARG_BYTES }));
+        assert_eq!(check_fits(&argv(&["agent", "{packet_file}"]), 10 << 20), Ok(()), "a file path is short");
+        assert_eq!(
+            check_fits(&argv(&["a", "{packet}{packet}"]), 70_000).unwrap_err().to_string(),
+            "argument 1 would be 140000 bytes with the packet in it, more than the 131071 bytes the OS passes in \
+             one argument; use a command that reads {packet_file} or standard input"
+        );
     }
 
     #[test]

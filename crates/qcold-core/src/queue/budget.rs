@@ -60,8 +60,24 @@ pub enum Next {
     },
 }
 
+/// Whether a launch failure can pass by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum LaunchFailure {
+    /// It may (a busy tmux, a command not ready yet, a task that could not be opened): retry
+    /// after a back-off.
+    Passing,
+    /// It cannot (the program is missing or not executable, the packet does not fit the
+    /// command's argv): retrying would only fail the same way, so the item fails at once.
+    Permanent,
+}
+
 /// After launch failure number `failures` (from 1) at `now`.
-pub fn after_launch_failure(budgets: &Budgets, failures: u32, now: i64, failure: &str) -> Next {
+pub fn after_launch_failure(budgets: &Budgets, failures: u32, now: i64, failure: &str, kind: LaunchFailure) -> Next {
+    if kind == LaunchFailure::Permanent {
+        return Next::Exhausted { reason: format!("cannot launch, and a retry would fail the same way: {failure}") };
+    }
     match budgets.launch_delays_secs.get(failures.saturating_sub(1) as usize) {
         Some(delay) => Next::RetryAt { at: now + delay, retry: failures },
         None => Next::Exhausted {
@@ -104,12 +120,24 @@ mod tests {
     #[test]
     fn launch_retries_back_off_then_stop() {
         let b = Budgets::default();
-        assert_eq!(after_launch_failure(&b, 1, 1000, "x"), Next::RetryAt { at: 1060, retry: 1 });
-        assert_eq!(after_launch_failure(&b, 2, 1000, "x"), Next::RetryAt { at: 1300, retry: 2 });
-        assert_eq!(after_launch_failure(&b, 3, 1000, "x"), Next::RetryAt { at: 1600, retry: 3 });
+        let passing = |failures, failure| after_launch_failure(&b, failures, 1000, failure, LaunchFailure::Passing);
+        assert_eq!(passing(1, "x"), Next::RetryAt { at: 1060, retry: 1 });
+        assert_eq!(passing(2, "x"), Next::RetryAt { at: 1300, retry: 2 });
+        assert_eq!(passing(3, "x"), Next::RetryAt { at: 1600, retry: 3 });
         assert_eq!(
-            after_launch_failure(&b, 4, 1000, "tmux refused"),
+            passing(4, "tmux refused"),
             Next::Exhausted { reason: "launch retries exhausted after 3 retries; last failure: tmux refused".into() }
+        );
+    }
+
+    #[test]
+    fn a_permanent_launch_failure_spends_no_retries() {
+        let b = Budgets::default();
+        assert_eq!(
+            after_launch_failure(&b, 1, 1000, "command not found: nope", LaunchFailure::Permanent),
+            Next::Exhausted {
+                reason: "cannot launch, and a retry would fail the same way: command not found: nope".into()
+            }
         );
     }
 
@@ -126,7 +154,7 @@ mod tests {
         );
         let short = Budgets { launch_delays_secs: vec![0], max_iterations: 1, ..Budgets::default() };
         assert!(matches!(after_semantic_failure(&short, 1, 5, "x"), Next::Exhausted { .. }));
-        assert_eq!(after_launch_failure(&short, 1, 5, "x"), Next::RetryAt { at: 5, retry: 1 });
+        assert_eq!(after_launch_failure(&short, 1, 5, "x", LaunchFailure::Passing), Next::RetryAt { at: 5, retry: 1 });
         // More iterations than delays repeat the last delay; no delays recover at once.
         let many = Budgets { max_iterations: 9, recovery_delays_secs: vec![1, 7], ..Budgets::default() };
         assert_eq!(after_semantic_failure(&many, 5, 100, "x"), Next::Iterate { iteration: 6, at: 107 });

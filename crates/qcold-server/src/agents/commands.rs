@@ -181,17 +181,17 @@ pub fn choose(statuses: &Statuses, wanted: &[CommandName]) -> Result<AgentComman
     find(chosen).map(|s| s.command.clone()).ok_or_else(|| CommandsError::Unknown(chosen.to_string()))
 }
 
-/// The agent start request that runs `command` on a packet: placeholders filled in, standard
-/// input the packet file with `stdin`, otherwise `/dev/null`.
+/// The agent start request that runs `command` on a packet: placeholders filled in (`{packet}`
+/// by the wrapper, from the packet file), standard input the packet file with `stdin`,
+/// otherwise `/dev/null`.
 pub fn invocation(
     command: &AgentCommand,
-    packet: &str,
     packet_file: &Path,
     cwd: &Path,
     track: &str,
     terminal: bool,
 ) -> super::StartRequest {
-    let argv = command::render(&command.argv, packet, &packet_file.to_string_lossy(), &cwd.to_string_lossy());
+    let rendered = command::render(&command.argv, &packet_file.to_string_lossy(), &cwd.to_string_lossy());
     super::StartRequest {
         track: track.to_owned(),
         id: None,
@@ -200,6 +200,7 @@ pub fn invocation(
         terminal,
         env: Vec::new(),
         stdin: Some(if command.stdin { packet_file.to_owned() } else { "/dev/null".into() }),
-        argv,
+        argv: rendered.argv,
+        arg_files: rendered.packet_args.into_iter().map(|i| (i, packet_file.to_owned())).collect(),
     }
 }

@@ -77,6 +77,7 @@ async fn start(
         env: Vec::new(),
         stdin: None,
         argv: request.argv,
+        arg_files: Vec::new(),
     };
     let qcold = std::env::current_exe().map_err(ApiError::internal)?;
     let record = state
@@ -152,7 +153,9 @@ fn refusal(err: AgentError) -> ApiError {
         AgentError::IdTaken(_) | AgentError::NoTerminal(_) | AgentError::TerminalGone(_) => {
             ApiError::conflict(err.to_string())
         }
-        AgentError::EmptyCommand | AgentError::NotFound(_) => ApiError::bad_field("argv", err.to_string()),
+        AgentError::EmptyCommand | AgentError::NotFound(_) | AgentError::TooLong { .. } => {
+            ApiError::bad_field("argv", err.to_string())
+        }
         AgentError::BadTrack(_) => ApiError::bad_field("track", err.to_string()),
         AgentError::BadCwd(_) => ApiError::bad_field("cwd", err.to_string()),
         AgentError::EmptyText => ApiError::bad_field("text", err.to_string()),

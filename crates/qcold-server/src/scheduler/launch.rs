@@ -12,6 +12,7 @@ use std::path::Path;
 use qcold_core::AgentId;
 use qcold_core::TaskStatus;
 use qcold_core::queue::admission::{self, Decision, HostSample};
+use qcold_core::queue::budget::LaunchFailure;
 use qcold_core::queue::launch::{self, AgentTrace, LaunchEvidence, Step, TaskTrace};
 use qcold_core::queue::plan;
 use qcold_core::queue::wire::Run;
@@ -137,11 +138,18 @@ impl Scheduler {
                     let item = reread(store, &item)?;
                     return self.judge(store, run, &item, now);
                 }
-                Step::Abandon { reason } => return self.launch_failed(store, &item, epoch, reason, now),
+                Step::Abandon { reason } => {
+                    return self.launch_failed(store, &item, epoch, reason, LaunchFailure::Passing, now);
+                }
             };
             match applied {
                 Ok(()) => {}
-                Err(Failure::Launch(reason)) => return self.launch_failed(store, &item, epoch, &reason, now),
+                Err(Failure::Launch(reason)) => {
+                    return self.launch_failed(store, &item, epoch, &reason, LaunchFailure::Passing, now);
+                }
+                Err(Failure::Permanent(reason)) => {
+                    return self.launch_failed(store, &item, epoch, &reason, LaunchFailure::Permanent, now);
+                }
                 Err(Failure::RepositoryBusy(holder)) => return self.repository_busy(store, &item, epoch, &holder, now),
                 Err(Failure::Retry(err)) => return Err(err),
             }
@@ -179,7 +187,7 @@ impl Scheduler {
     }
 
     /// Records a launch failure: the item waits for its next launch retry, or fails when the
-    /// budget is spent. The open row is forgotten only when its agent left no trace at all; a
+    /// budget is spent or the failure is permanent. The open row is forgotten only when its agent left no trace at all; a
     /// row whose agent may be alive is kept, and the next pass adopts the agent.
     pub(super) fn launch_failed(
         &mut self,
@@ -187,10 +195,11 @@ impl Scheduler {
         item: &ItemRecord,
         epoch: u64,
         failure: &str,
+        kind: LaunchFailure,
         now: i64,
     ) -> anyhow::Result<()> {
-        tracing::warn!("launch of {}/{} failed: {failure}", item.run_id, item.id);
-        let update = self.launch_failure_update(item, failure, now);
+        tracing::warn!("launch of {}/{} failed ({kind:?}): {failure}", item.run_id, item.id);
+        let update = self.launch_failure_update(item, failure, kind, now);
         self.end_launch(store, item, epoch, update, now)
     }
 

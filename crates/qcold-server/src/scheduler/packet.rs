@@ -1,5 +1,8 @@
 //! The task packet: everything an agent needs to do one queue item, written to a file it is
 //! pointed at (`QCOLD_PACKET_FILE`, or the `{packet_file}`/`{packet}` placeholders).
+//!
+//! Its commands name qcold by absolute path: agents run them in shells of their own (Codex in a
+//! login shell, whose `/etc/profile` resets `PATH`), where `qcold` alone may not be found.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,9 +19,22 @@ pub(super) fn dir(config: &Config, run: &RunId, item: &ItemId) -> PathBuf {
     config.state_dir.join("queue").join(run.as_str()).join(item.as_str())
 }
 
+/// `path` as one shell word: in double quotes, as the packet shows it, unless it holds a
+/// character double quotes do not protect.
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if text.contains(['"', '$', '`', '\\', '!']) {
+        shell_words::quote(&text).into_owned()
+    } else {
+        format!("\"{text}\"")
+    }
+}
+
 /// The packet of iteration `iteration` (from 1) of `item`; earlier attempts are listed so a
-/// recovery knows what was tried and how it failed.
+/// recovery knows what was tried and how it failed. `qcold` is the binary the closeout
+/// commands name.
 pub(super) fn render(
+    qcold: &Path,
     run: &Run,
     item: &ItemRecord,
     task: &TaskRecord,
@@ -44,11 +60,17 @@ pub(super) fn render(
     let _ = writeln!(out);
     let _ = writeln!(out, "Work only in the worktree above and commit your changes there. Then, from the worktree:");
     let _ = writeln!(out);
+    let bin = shell_word(qcold);
     let _ =
-        writeln!(out, "- `qcold task closeout --outcome success --message \"<commit message>\"` delivers the branch");
+        writeln!(out, "- `{bin} task closeout --outcome success --message \"<commit message>\"` delivers the branch");
     let _ = writeln!(out, "  through the repository's validation; if validation fails, fix it and run it again;");
-    let _ = writeln!(out, "- `qcold task closeout --outcome blocked --reason \"<why>\"` when you cannot proceed;");
-    let _ = writeln!(out, "- `qcold task closeout --outcome failed --reason \"<why>\"` when the task cannot be done.");
+    let _ = writeln!(out, "- `{bin} task closeout --outcome blocked --reason \"<why>\"` when you cannot proceed;");
+    let _ = writeln!(out, "- `{bin} task closeout --outcome failed --reason \"<why>\"` when the task cannot be done.");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "qcold is named by its full path because your shell's PATH may not hold it; `$QCOLD_BIN` holds the same path."
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "Exiting without closing out counts as a failed iteration.");
     let failed: Vec<&Attempt> = earlier.iter().filter(|a| a.failure.is_some()).collect();
@@ -101,4 +123,53 @@ fn log_tail(log: &Path, lines: usize) -> Option<String> {
     let kept: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = kept[kept.len().saturating_sub(lines)..].join("\n");
     (!tail.is_empty()).then_some(tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use qcold_core::queue::ExecutionMode;
+    use qcold_core::queue::graph::normalize;
+    use qcold_core::queue::package::parse_json;
+
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn every_closeout_command_names_qcold_by_its_absolute_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), std::time::Duration::from_secs(5)).unwrap();
+        let package = parse_json(r#"{"items": [{"id": "a", "prompt": "do a"}]}"#).unwrap();
+        let id: RunId = "run-1".parse().unwrap();
+        let items = normalize(&package, 1).unwrap().items;
+        store.insert_run(&id, &"web".parse().unwrap(), ExecutionMode::Sequence, None, &items, 1).unwrap();
+        let run = store.run(&id).unwrap().unwrap();
+        let task = TaskRecord {
+            id: "web/001-a".into(),
+            repo: "web".parse().unwrap(),
+            slug: "a".parse().unwrap(),
+            sequence: 1,
+            status: qcold_core::TaskStatus::Open,
+            profile: None,
+            prompt: None,
+            branch: "task/a".into(),
+            worktree: "/wt/a".into(),
+            primary: "/repo".into(),
+            base_branch: "main".parse().unwrap(),
+            base_commit: "0".repeat(40),
+            failed_phase: None,
+            closeout_failure: None,
+            created_at: 1,
+            updated_at: 1,
+            closed_at: None,
+        };
+        let qcold = Path::new("/opt/q cold/bin/qcold");
+        let packet = render(qcold, &run, &run.items[0], &task, 1, 3, &[]);
+        let closeouts: Vec<&str> = packet.lines().filter(|l| l.contains("task closeout")).collect();
+        assert_eq!(closeouts.len(), 3, "{packet}");
+        for line in &closeouts {
+            assert!(line.starts_with("- `\"/opt/q cold/bin/qcold\" task closeout --outcome "), "{line}");
+        }
+        assert!(packet.contains("`$QCOLD_BIN`"), "{packet}");
+        assert_eq!(shell_word(Path::new("/a/$x/qcold")), "'/a/$x/qcold'");
+    }
 }

@@ -6,7 +6,7 @@
 use qcold_core::AgentId;
 use qcold_core::TaskStatus;
 use qcold_core::agent::{AgentRecord, AgentState};
-use qcold_core::queue::budget::{self, Next};
+use qcold_core::queue::budget::{self, LaunchFailure, Next};
 use qcold_core::queue::reconcile::{Action, AgentEvidence, CloseoutEvidence, Evidence, reconcile};
 use qcold_core::queue::wire::Run;
 use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus, WaitingFor};
@@ -184,7 +184,7 @@ impl Scheduler {
                 }
             }
             Action::Relaunch { failure } => {
-                let mut update = self.launch_failure_update(item, &failure, now);
+                let mut update = self.launch_failure_update(item, &failure, LaunchFailure::Passing, now);
                 update.agent_id = None;
                 (update, Some(failure))
             }
@@ -253,11 +253,18 @@ impl Scheduler {
         update
     }
 
-    /// The update after a launch failure: wait for the next retry, or fail when the budget is spent.
-    pub(super) fn launch_failure_update(&self, item: &ItemRecord, failure: &str, now: i64) -> ItemUpdate {
+    /// The update after a launch failure: wait for the next retry, or fail when the budget is
+    /// spent or the failure is permanent.
+    pub(super) fn launch_failure_update(
+        &self,
+        item: &ItemRecord,
+        failure: &str,
+        kind: LaunchFailure,
+        now: i64,
+    ) -> ItemUpdate {
         let failures = item.launch_failures + 1;
         let budgets = &self.config.queue.budgets;
-        let mut update = match budget::after_launch_failure(budgets, failures, now, failure) {
+        let mut update = match budget::after_launch_failure(budgets, failures, now, failure, kind) {
             Next::RetryAt { at, retry } => {
                 let reason = format!("launch retry {retry} of {} after: {failure}", budgets.launch_delays_secs.len());
                 ItemUpdate {

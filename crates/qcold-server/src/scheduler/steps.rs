@@ -22,6 +22,9 @@ pub(super) enum Failure {
     /// The launch cannot go on (no agent command, the task cannot be opened, the agent cannot be
     /// started): a launch failure, with its retry budget.
     Launch(String),
+    /// The launch cannot go on, and trying again would fail the same way (the agent's program
+    /// is missing or not executable, the packet does not fit its argv): the item fails at once.
+    Permanent(String),
     /// Another process holds the repository's lock; try again soon, spending nothing.
     RepositoryBusy(String),
     /// Something passing failed (the store, tmux); the item stays as it is and the next pass
@@ -100,7 +103,7 @@ impl Scheduler {
     pub(super) fn write_packet(&mut self, store: &mut Store, run: &Run, item: &ItemRecord) -> Applied {
         let (row, task) = row_task(store, item)?;
         let max = self.config.queue.budgets.max_iterations;
-        let text = packet::render(run, item, &task, item.iteration, max, &item.attempts);
+        let text = packet::render(&self.qcold, run, item, &task, item.iteration, max, &item.attempts);
         let file = Path::new(row.packet.as_deref().ok_or_else(|| anyhow::anyhow!("the row names no packet"))?);
         let tmp = file.with_extension("md.tmp");
         file.parent()
@@ -129,8 +132,10 @@ impl Scheduler {
             .ok_or_else(|| Failure::Launch(format!("agent command {} was removed", row.agent_command)))?;
         let env = commands::environment(store, &command)?;
         let request = self.agent_request(run, item, &row, &task, &command, &env)?;
-        agents::start(&self.config, store, &self.qcold, &request, now)
-            .map_err(|err| Failure::Launch(format!("cannot start agent command {}: {err}", command.name)))?;
+        agents::start(&self.config, store, &self.qcold, &request, now).map_err(|err| {
+            let reason = format!("cannot start agent command {}: {err}", command.name);
+            if err.is_permanent() { Failure::Permanent(reason) } else { Failure::Launch(reason) }
+        })?;
         Ok(())
     }
 
@@ -153,6 +158,7 @@ impl Scheduler {
                 env: Vec::new(),
                 stdin: None,
                 argv: vec![row.agent_command.clone()],
+                arg_files: Vec::new(),
             },
         };
         let request = StartRequest { id: Some(AgentId::new(row.agent_id.clone().unwrap_or_default())?), ..request };
@@ -177,11 +183,9 @@ impl Scheduler {
         command_env: &[(String, String)],
     ) -> Result<StartRequest, Failure> {
         let packet_file = Path::new(row.packet.as_deref().ok_or_else(|| anyhow::anyhow!("the row names no packet"))?);
-        let text = std::fs::read_to_string(packet_file)
-            .map_err(|err| Failure::Launch(format!("cannot read the packet {}: {err}", packet_file.display())))?;
         let worktree = Path::new(&task.worktree);
         let track = format!("queue-{}", run.id);
-        let mut request = commands::invocation(command, &text, packet_file, worktree, &track, true);
+        let mut request = commands::invocation(command, packet_file, worktree, &track, true);
         request.id = Some(AgentId::new(row.agent_id.clone().unwrap_or_default())?);
         request.name = Some(format!("{} {}", task.repo, item.slug));
         request.env = self.agent_env(task, packet_file, command_env, row.agent_id.as_deref().unwrap_or_default());
