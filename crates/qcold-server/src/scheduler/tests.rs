@@ -33,6 +33,19 @@ fn task(sequence: u32, slug: &str, status: TaskStatus) -> TaskRecord {
     }
 }
 
+/// An 8-CPU, 64 GiB host with nothing running, sampled at 100.
+fn idle_host() -> HostSample {
+    HostSample {
+        at: 100,
+        logical_cpus: 8,
+        load_one: 0.0,
+        memory_total: 64 << 30,
+        memory_available: 64 << 30,
+        reserved_tasks: 0,
+        reserved_heavy: 0,
+    }
+}
+
 #[test]
 fn a_second_pass_over_the_same_state_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,15 +102,7 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
         store.update_item(&run, &item.id, epoch, &update, 10).unwrap();
     }
 
-    let host = HostSample {
-        at: 100,
-        logical_cpus: 8,
-        load_one: 0.0,
-        memory_total: 64 << 30,
-        memory_available: 64 << 30,
-        reserved_tasks: 0,
-        reserved_heavy: 0,
-    };
+    let host = idle_host();
     scheduler.pass(&mut store, host, 100).unwrap();
     let first = store.queue_view().unwrap();
     let status = |id: &str| first.runs[0].items.iter().find(|i| i.id.as_str() == id).unwrap().clone();
@@ -173,15 +178,7 @@ fn a_failed_items_dependents_say_so_once() {
         .update_item(&run, &root.id, epoch, &ItemUpdate::of(&root, ItemStatus::Failed, "recovery exhausted"), 10)
         .unwrap();
     store.release_item(&run, &root.id, epoch).unwrap();
-    let host = HostSample {
-        at: 100,
-        logical_cpus: 8,
-        load_one: 0.0,
-        memory_total: 64 << 30,
-        memory_available: 64 << 30,
-        reserved_tasks: 0,
-        reserved_heavy: 0,
-    };
+    let host = idle_host();
     scheduler.pass(&mut store, host, 100).unwrap();
     let first = store.queue_view().unwrap();
     let reasons: Vec<(&str, &str)> = first.runs[0].items.iter().map(|i| (i.id.as_str(), i.reason.as_str())).collect();
