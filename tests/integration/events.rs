@@ -125,6 +125,14 @@ fn deltas_applied_to_the_first_state_equal_a_fresh_state() {
     fx.wait_status(&first_run, "success", Duration::from_secs(120));
     let second_run = fx.run(&json!({"agent": "scripted", "items": [{"id": "c", "prompt": "marker-second-c"}]}));
     fx.wait_status(&second_run, "success", Duration::from_secs(120));
+    // The first run's tab shows the second now; as a recently finished run it stays in the
+    // state until it is cleared.
+    let first_id: qcold_core::RunId = first_run.parse().unwrap();
+    wait_for(&mut client, "the displaced run kept", |s| {
+        s.queue.run(&second_run.parse().unwrap()).is_some_and(|r| r.status.is_finished())
+            && s.queue.run(&first_id).is_some()
+    });
+    fx.queue(&["clear", "--run-id", &first_run]).ok();
 
     // Every delta applied to the first state: the state a fresh GET returns. The daemon may still
     // be publishing the last changes (agents exiting, tasks closing), so wait for them to meet.
@@ -143,7 +151,7 @@ fn deltas_applied_to_the_first_state_equal_a_fresh_state() {
     );
     let state = client.state.clone().unwrap();
     assert!(state.queue.run(&second_run.parse().unwrap()).is_some(), "the run the tab shows is in the state");
-    assert!(state.queue.run(&first_run.parse().unwrap()).is_none(), "a finished run no tab shows is not");
+    assert!(state.queue.run(&first_id).is_none(), "a cleared run is not");
     assert_eq!(state.tasks.len(), 5, "two manual tasks and three queue tasks: {:#?}", state.tasks);
 
     let names: Vec<&str> = client.received.iter().map(|(e, _)| e.name()).collect();

@@ -66,7 +66,7 @@ fn the_client_starts_a_daemon_follows_runs_and_manages_tabs() {
     let view: QueueView = serde_json::from_str(&qcold(&["queue", "list", "--json"]).ok()).unwrap();
     assert_eq!(view.tabs.len(), 1);
     assert!(view.tabs[0].active);
-    assert_eq!(view.runs.len(), 1, "a finished run no tab shows leaves the view");
+    assert_eq!(view.runs.len(), 2, "a finished run no tab shows stays among the recent ones");
 
     // A directory of prompts runs in name order; `--mode graph` overrides the package's mode.
     let prompts = fx.file("prompts");
@@ -100,6 +100,24 @@ fn the_client_starts_a_daemon_follows_runs_and_manages_tabs() {
     assert!(fx.repo.join("01-first.txt").is_file());
 
     fx.env.qcold(&["serve", "stop", "--listen", &listen]).ok();
+}
+
+#[test]
+fn queue_list_keeps_a_finished_run_after_a_new_run_took_its_tab() {
+    let fx = Fixture::new(&[]);
+    let first = fx.run(&json!({"agent": "scripted", "items": [{"id": "one", "prompt": "first"}]}));
+    fx.wait_status(&first, "success", Duration::from_secs(60));
+    let second = fx.run(&json!({"agent": "scripted", "items": [{"id": "two", "prompt": "second"}]}));
+    fx.wait_status(&second, "success", Duration::from_secs(60));
+    let view: QueueView = serde_json::from_str(&fx.queue(&["list", "--json"]).ok()).unwrap();
+    assert_eq!(view.tabs.len(), 1);
+    assert_eq!(view.tabs[0].run_id.as_ref().map(ToString::to_string).as_deref(), Some(second.as_str()));
+    let listed: Vec<String> = view.runs.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(listed, [first.clone(), second.clone()], "the run whose tab was taken is still listed");
+    let list = fx.queue(&["list"]).ok();
+    let line = |run: &str| list.lines().find(|l| l.starts_with(&format!("run {run} "))).unwrap_or("").to_owned();
+    assert!(line(&first).contains("success · in no tab"), "{list}");
+    assert!(line(&second).contains(&format!("success · tab {}", view.tabs[0].id)), "{list}");
 }
 
 #[test]

@@ -67,6 +67,13 @@ fn an_item_failing_three_times_fails_the_run_and_its_dependents_never_start() {
     assert!(doomed["reason"].as_str().unwrap().contains("recovery exhausted after 3 iterations"), "{doomed}");
     assert_eq!(doomed["attempts"].as_array().unwrap().len(), 3);
     assert!(failed["reason"].as_str().unwrap().contains("doomed"), "{failed}");
+    let reasons: Vec<&str> =
+        failed["items"].as_array().unwrap()[1..].iter().map(|i| i["reason"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons,
+        ["blocked by doomed (failed)", "blocked by doomed (failed) through after"],
+        "a dependent names the failure it waits on, not `queued`"
+    );
     for dependent in &failed["items"].as_array().unwrap()[1..] {
         assert_eq!(dependent["status"], "pending", "{dependent}");
         assert_eq!(dependent["attempts"], json!([]));

@@ -191,9 +191,16 @@ fn print_view(view: &QueueView) -> anyhow::Result<()> {
         .collect();
     output::table(&["", "TAB", "LABEL", "RUN", "STATUS"], &rows)?;
     for run in &view.runs {
+        // A finished run whose tab a newer run took is still listed (the view keeps the recent
+        // ones); saying which tab shows it tells the two apart.
+        let tab = view
+            .tabs
+            .iter()
+            .find(|t| t.run_id.as_ref() == Some(&run.id))
+            .map_or_else(|| "in no tab".to_owned(), |t| format!("tab {}", t.id));
         output::line("")?;
         output::line(format_args!(
-            "run {} · {} · {} · {} · {}",
+            "run {} · {} · {} · {} · {tab} · {}",
             run.id,
             run.repo,
             run.mode.as_str(),

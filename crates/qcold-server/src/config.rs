@@ -143,8 +143,10 @@ impl Config {
     /// - `QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS` (default 60, at least 1);
     /// - `QCOLD_QUEUE_ADMISSION_{SOFT,HARD,HEAVY}_MAX_TASKS` (8/12/2),
     ///   `QCOLD_QUEUE_ADMISSION_RETRY_SECONDS` (60), `QCOLD_QUEUE_ADMISSION_HISTORY_SECONDS` (3600),
-    ///   `QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT` (125: load ≥ 1.25 × CPUs admits nothing),
-    ///   `QCOLD_QUEUE_ADMISSION_{CHEAP,MID,HEAVY}_{CPU_MILLI,MEMORY_MIB}` (the class reservations);
+    ///   `QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT` (125: load ≥ 1.25 × CPUs admits nothing more, though a
+    ///   queue with nothing in flight still gets one item),
+    ///   `QCOLD_QUEUE_ADMISSION_{CHEAP,MID,HEAVY}_{CPU_MILLI,MEMORY_MIB}` (the class reservations;
+    ///   unset, each scales to the host, see [`qcold_core::queue::admission::reservation`]);
     /// - `QCOLD_QUEUE_LAUNCH_RETRY_SECONDS` (comma-separated delays, default `60,300,600`),
     ///   `QCOLD_QUEUE_MAX_ITERATIONS` (default 3), `QCOLD_QUEUE_RECOVERY_DELAY_SECONDS` (before
     ///   the 2nd, 3rd, ... iteration, the last repeating; default `30,120`) and
@@ -254,12 +256,12 @@ fn read_queue_numbers(var: &dyn Fn(&str) -> Option<String>, queue: &mut QueueCon
         policy.max_load_percent = n;
     }
     for (name, class) in [("CHEAP", TaskClass::Cheap), ("MID", TaskClass::Mid), ("HEAVY", TaskClass::Heavy)] {
-        let reserved = policy.reserves_mut(class);
+        let setting = policy.class_mut(class);
         if let Some(n) = number::<u64>(var, &format!("{prefix}_{name}_CPU_MILLI"))? {
-            reserved.cpu_milli = n;
+            setting.cpu_milli = Some(n);
         }
         if let Some(n) = number::<u64>(var, &format!("{prefix}_{name}_MEMORY_MIB"))? {
-            reserved.memory_bytes = n.saturating_mul(1024 * 1024);
+            setting.memory_bytes = Some(n.saturating_mul(1024 * 1024));
         }
     }
     let budgets = &mut queue.budgets;
@@ -348,6 +350,8 @@ fn state_dir_from(
 
 #[cfg(test)]
 mod tests {
+    use qcold_core::queue::admission::HostSample;
+
     use super::*;
 
     #[test]
@@ -417,8 +421,17 @@ mod tests {
         let policy = queue.admission;
         assert_eq!((policy.soft_max_tasks, policy.hard_max_tasks, policy.heavy_max_tasks), (4, 12, 1));
         assert_eq!((policy.retry_secs, policy.history_secs, policy.max_load_percent), (5, 3600, 300));
-        assert_eq!(policy.reserves(TaskClass::Heavy).memory_bytes, 4 << 30);
-        assert_eq!(policy.reserves(TaskClass::Heavy).cpu_milli, 2000, "unset numbers keep their defaults");
+        let host = HostSample {
+            at: 0,
+            logical_cpus: 2,
+            load_one: 0.0,
+            memory_total: 24 << 30,
+            memory_available: 24 << 30,
+            reserved_tasks: 0,
+            reserved_heavy: 0,
+        };
+        assert_eq!(policy.reserves(TaskClass::Heavy, &host).memory_bytes, 4 << 30);
+        assert_eq!(policy.reserves(TaskClass::Heavy, &host).cpu_milli, 1000, "unset numbers scale to the host");
         assert_eq!((queue.budgets.launch_delays_secs, queue.budgets.max_iterations), (vec![1, 2, 3], 5));
         assert_eq!((queue.budgets.recovery_delays_secs, queue.budgets.delivery_delays_secs), (vec![2], vec![1, 1, 4]));
         assert_eq!(queue.stall, stall::Settings { window_secs: 600, policy: stall::Policy::Stop });

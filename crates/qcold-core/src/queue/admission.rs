@@ -1,21 +1,31 @@
 //! Resource admission: may the host take one more task now?
 //!
-//! Each class reserves tasks, heavy slots, CPU and memory ([`reservation`]). Ready items are
-//! considered in order, reservations accumulating over the live ones; an item waits — with a
-//! plain-language reason naming the limit and the numbers, and a retry time — when the first of
-//! these holds:
+//! Each class reserves tasks, heavy slots, CPU and memory, scaled to the host by default
+//! ([`reservation`]). Ready items are considered in order, reservations accumulating over the
+//! live ones; an item waits — with a plain-language reason naming the limit and the numbers, and
+//! a retry time — when the first of these holds:
 //!
+//! 0. its class can never start on this host, even empty: the class reserves more memory than
+//!    the host has above the floor, more CPU than it has, or the hard or heavy limit is 0 (the
+//!    reason names the variable that would fix it);
 //! 1. one more task would pass the hard task limit;
 //! 2. one more heavy task would pass the heavy limit;
 //! 3. the one-minute load is at least 1.25 × the CPU count (`max_load_percent`);
-//! 4. memory: reserved + requested + a floor (total / 8, clamped to 2–8 GiB) exceeds the total, or
+//! 4. memory: reserved + requested + a floor (total / 8, clamped to 1–8 GiB) exceeds the total, or
 //!    available memory is below requested + floor;
 //! 5. one more task would pass the soft limit while the sample window shows pressure (peak load
 //!    ≥ 0.9 × CPUs, available memory below the floor, reservations at the hard or heavy limit);
 //! 6. reserved CPU would exceed the CPUs (1000 mCPU each).
+//!
+//! **Progress:** with nothing in flight and nothing admitted yet in this decision, the first
+//! candidate that passes rule 0 is admitted whatever the load and free memory: a host busy with
+//! other work slows the queue down to one item at a time, it never stops it.
+
+pub mod reservation;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::reservation::{ClassSetting, Reservation};
 use super::TaskClass;
 use crate::ItemId;
 use crate::units::format_bytes;
@@ -37,11 +47,11 @@ pub struct Policy {
     /// How far back host samples count as "recent pressure".
     pub history_secs: i64,
     /// The one-minute load, in percent of the CPU count, at which nothing more is admitted
-    /// (rule 3; 125 = 1.25 × CPUs).
+    /// (rule 3; 125 = 1.25 × CPUs), unless nothing is in flight.
     pub max_load_percent: u32,
-    /// What each class reserves, indexed cheap, mid, heavy; [`reservation`] by default. An
-    /// operator whose heavy tasks need far less than 32 GiB says so here.
-    pub classes: [Reservation; 3],
+    /// What the operator set each class to reserve, indexed cheap, mid, heavy; numbers left
+    /// unset scale to the host ([`reservation::scaled`]).
+    pub classes: [ClassSetting; 3],
 }
 
 impl Default for Policy {
@@ -53,19 +63,19 @@ impl Default for Policy {
             retry_secs: 60,
             history_secs: 3600,
             max_load_percent: 125,
-            classes: [reservation(TaskClass::Cheap), reservation(TaskClass::Mid), reservation(TaskClass::Heavy)],
+            classes: [ClassSetting::default(); 3],
         }
     }
 }
 
 impl Policy {
-    /// What one task of `class` reserves under this policy.
-    pub const fn reserves(&self, class: TaskClass) -> Reservation {
-        self.classes[class_index(class)]
+    /// What one task of `class` reserves under this policy on `host`.
+    pub fn reserves(&self, class: TaskClass, host: &HostSample) -> Reservation {
+        self.classes[class_index(class)].resolve(class, host.logical_cpus, host.memory_total)
     }
 
-    /// Mutable access to what `class` reserves, for configuration.
-    pub fn reserves_mut(&mut self, class: TaskClass) -> &mut Reservation {
+    /// Mutable access to what the operator set `class` to reserve, for configuration.
+    pub fn class_mut(&mut self, class: TaskClass) -> &mut ClassSetting {
         &mut self.classes[class_index(class)]
     }
 
@@ -75,46 +85,11 @@ impl Policy {
     }
 }
 
-/// What one task of a class reserves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Reservation {
-    /// Task slots.
-    pub tasks: u32,
-    /// Heavy slots.
-    pub heavy: u32,
-    /// CPU, in thousandths of a CPU.
-    pub cpu_milli: u64,
-    /// Memory, in bytes.
-    pub memory_bytes: u64,
-}
-
-impl std::ops::Add for Reservation {
-    type Output = Reservation;
-    fn add(self, other: Reservation) -> Reservation {
-        Reservation {
-            tasks: self.tasks + other.tasks,
-            heavy: self.heavy + other.heavy,
-            cpu_milli: self.cpu_milli + other.cpu_milli,
-            memory_bytes: self.memory_bytes + other.memory_bytes,
-        }
-    }
-}
-
 const fn class_index(class: TaskClass) -> usize {
     match class {
         TaskClass::Cheap => 0,
         TaskClass::Mid => 1,
         TaskClass::Heavy => 2,
-    }
-}
-
-/// The default reservation of a class: cheap 1/0/250m/2 GiB, mid 1/0/500m/8 GiB, heavy 1/1/2000m/32 GiB.
-pub const fn reservation(class: TaskClass) -> Reservation {
-    match class {
-        TaskClass::Cheap => Reservation { tasks: 1, heavy: 0, cpu_milli: 250, memory_bytes: 2 * GIB },
-        TaskClass::Mid => Reservation { tasks: 1, heavy: 0, cpu_milli: 500, memory_bytes: 8 * GIB },
-        TaskClass::Heavy => Reservation { tasks: 1, heavy: 1, cpu_milli: 2000, memory_bytes: 32 * GIB },
     }
 }
 
@@ -165,21 +140,25 @@ pub fn admit(
     now: i64,
 ) -> Vec<(ItemId, Decision)> {
     let policy = policy.normalized();
-    let mut reserved = live.iter().fold(Reservation::default(), |acc, class| acc + policy.reserves(*class));
+    let mut reserved = live.iter().fold(Reservation::default(), |acc, class| acc + policy.reserves(*class, host));
     let window: Vec<&HostSample> = history.iter().filter(|s| now - s.at <= policy.history_secs).collect();
     let floor = memory_floor(host.memory_total);
-    let cpus = f64::from(host.logical_cpus.max(1));
     let pressure = window.iter().any(|s| {
         s.load_one >= 0.9 * f64::from(s.logical_cpus.max(1))
             || s.memory_available < floor
             || s.reserved_tasks >= policy.hard_max_tasks
             || s.reserved_heavy >= policy.heavy_max_tasks
     });
+    let context = Context { policy, host, floor, pressure };
     candidates
         .iter()
         .map(|(id, class)| {
-            let want = policy.reserves(*class);
-            let reason = refusal(policy, host, reserved, want, floor, cpus, pressure);
+            let want = policy.reserves(*class, host);
+            let reason = never_fits(&context, *class, want).or_else(|| {
+                // Progress: nothing in flight and nothing admitted yet, so this one goes.
+                let idle = reserved == Reservation::default();
+                if idle { None } else { refusal(&context, reserved, want) }
+            });
             let decision = match reason {
                 Some(reason) => Decision::Wait { reason, retry_at: now + policy.retry_secs },
                 None => {
@@ -192,20 +171,59 @@ pub fn admit(
         .collect()
 }
 
-/// Total / 8, clamped to 2–8 GiB; 8 GiB when the total is unknown.
-fn memory_floor(total: u64) -> u64 {
-    if total == 0 { 8 * GIB } else { (total / 8).clamp(2 * GIB, 8 * GIB) }
+/// What every decision of one evaluation shares.
+struct Context<'a> {
+    policy: Policy,
+    host: &'a HostSample,
+    floor: u64,
+    pressure: bool,
 }
 
-fn refusal(
-    policy: Policy,
-    host: &HostSample,
-    reserved: Reservation,
-    want: Reservation,
-    floor: u64,
-    cpus: f64,
-    pressure: bool,
-) -> Option<String> {
+/// Total / 8, clamped to 1–8 GiB; 8 GiB when the total is unknown.
+fn memory_floor(total: u64) -> u64 {
+    if total == 0 { 8 * GIB } else { (total / 8).clamp(GIB, 8 * GIB) }
+}
+
+/// Rule 0: why `class` could not start even on an empty host, naming the setting that would
+/// change it; `None` when it can.
+fn never_fits(context: &Context<'_>, class: TaskClass, want: Reservation) -> Option<String> {
+    let Context { policy, host, floor, .. } = *context;
+    let name = class.as_str();
+    let var = name.to_ascii_uppercase();
+    if policy.hard_max_tasks == 0 {
+        return Some(
+            "the hard task limit is 0, so nothing can ever start; set QCOLD_QUEUE_ADMISSION_HARD_MAX_TASKS".to_owned(),
+        );
+    }
+    if want.heavy > 0 && policy.heavy_max_tasks == 0 {
+        return Some(
+            "the heavy task limit is 0, so no heavy task can ever start; set QCOLD_QUEUE_ADMISSION_HEAVY_MAX_TASKS"
+                .to_owned(),
+        );
+    }
+    if host.memory_total > 0 && want.memory_bytes + floor > host.memory_total {
+        return Some(format!(
+            "{name} reserves {} but the host has {}, {} of it kept free, so it can never start here; \
+             set QCOLD_QUEUE_ADMISSION_{var}_MEMORY_MIB",
+            format_bytes(want.memory_bytes),
+            format_bytes(host.memory_total),
+            format_bytes(floor)
+        ));
+    }
+    if want.cpu_milli > u64::from(host.logical_cpus.max(1)) * 1000 {
+        return Some(format!(
+            "{name} reserves {}m CPU but the host has {} CPU(s), so it can never start here; \
+             set QCOLD_QUEUE_ADMISSION_{var}_CPU_MILLI",
+            want.cpu_milli,
+            host.logical_cpus.max(1)
+        ));
+    }
+    None
+}
+
+/// Rules 1–6 for a class that can start on this host, with `reserved` already taken.
+fn refusal(context: &Context<'_>, reserved: Reservation, want: Reservation) -> Option<String> {
+    let Context { policy, host, floor, pressure } = *context;
     let tasks = reserved.tasks + want.tasks;
     if tasks > policy.hard_max_tasks {
         return Some(format!(
@@ -220,18 +238,12 @@ fn refusal(
         ));
     }
     let factor = f64::from(policy.max_load_percent) / 100.0;
-    if host.load_one >= factor * cpus {
+    if host.load_one >= factor * f64::from(host.logical_cpus.max(1)) {
         return Some(format!("host load {:.2} is at least {factor:.2} × {} CPUs", host.load_one, host.logical_cpus));
     }
     if host.memory_total > 0 && reserved.memory_bytes + want.memory_bytes + floor > host.memory_total {
-        // Alone on the host it still would not fit: waiting cannot help, so say what would.
-        let never = if want.memory_bytes + floor > host.memory_total {
-            "; it can never fit this host: lower the memory its class reserves"
-        } else {
-            ""
-        };
         return Some(format!(
-            "memory: {} reserved + {} requested + {} floor exceeds the {} installed{never}",
+            "memory: {} reserved + {} requested + {} floor exceeds the {} installed",
             format_bytes(reserved.memory_bytes),
             format_bytes(want.memory_bytes),
             format_bytes(floor),
@@ -263,112 +275,4 @@ fn refusal(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn host(cpus: u32, load: f64, total_gib: u64, avail_gib: u64) -> HostSample {
-        HostSample {
-            at: 1000,
-            logical_cpus: cpus,
-            load_one: load,
-            memory_total: total_gib * GIB,
-            memory_available: avail_gib * GIB,
-            reserved_tasks: 0,
-            reserved_heavy: 0,
-        }
-    }
-
-    fn decide(
-        policy: Policy,
-        host: &HostSample,
-        history: &[HostSample],
-        live: &[TaskClass],
-        classes: &[TaskClass],
-    ) -> Vec<String> {
-        let candidates: Vec<(ItemId, TaskClass)> =
-            classes.iter().enumerate().map(|(i, c)| (format!("i{i}").parse().unwrap(), *c)).collect();
-        admit(policy, host, history, live, &candidates, 1000)
-            .into_iter()
-            .map(|(_, d)| match d {
-                Decision::Admit => "admit".to_owned(),
-                Decision::Wait { reason, retry_at } => {
-                    assert_eq!(retry_at, 1000 + policy.retry_secs);
-                    reason
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn limits_in_order() {
-        use TaskClass::*;
-        let big = host(64, 1.0, 1024, 1000);
-        let p = Policy::default();
-        assert_eq!(decide(p, &big, &[], &[], &[Mid, Mid]), ["admit", "admit"]);
-        assert_eq!(
-            decide(p, &big, &[], &[Mid; 12], &[Cheap]),
-            ["hard task limit: 12 task(s) reserved, the hard limit is 12"]
-        );
-        assert_eq!(
-            decide(p, &big, &[], &[Heavy, Heavy], &[Heavy, Cheap]),
-            ["heavy task limit: 2 heavy task(s) reserved, the limit is 2", "admit"]
-        );
-        assert_eq!(
-            decide(p, &host(4, 5.0, 1024, 1000), &[], &[], &[Cheap]),
-            ["host load 5.00 is at least 1.25 × 4 CPUs"]
-        );
-        assert_eq!(
-            decide(p, &host(64, 0.0, 24, 20), &[], &[], &[Mid, Mid, Mid]),
-            [
-                "admit",
-                "admit",
-                "memory: 16.0 GiB reserved + 8.0 GiB requested + 3.0 GiB floor exceeds the 24.0 GiB installed"
-            ]
-        );
-        assert_eq!(
-            decide(p, &host(64, 0.0, 1024, 9), &[], &[], &[Mid]),
-            ["memory: 9.0 GiB available, below 8.0 GiB requested + 8.0 GiB floor"]
-        );
-        assert_eq!(
-            decide(p, &host(2, 0.0, 1024, 1000), &[], &[], &[Mid; 5]).last().unwrap(),
-            "cpu: 2000m reserved + 500m requested exceeds 2 CPUs"
-        );
-    }
-
-    #[test]
-    fn operators_set_the_load_limit_and_class_reservations() {
-        use TaskClass::*;
-        let mut p = Policy::default();
-        let small = host(2, 3.0, 24, 20);
-        assert_eq!(decide(p, &small, &[], &[], &[Heavy]), ["host load 3.00 is at least 1.25 × 2 CPUs"]);
-        p.max_load_percent = 200;
-        assert_eq!(
-            decide(p, &small, &[], &[], &[Heavy]),
-            ["memory: 0 B reserved + 32.0 GiB requested + 3.0 GiB floor exceeds the 24.0 GiB installed; \
-                 it can never fit this host: lower the memory its class reserves"]
-        );
-        *p.reserves_mut(Heavy) = Reservation { tasks: 1, heavy: 1, cpu_milli: 100, memory_bytes: GIB };
-        assert_eq!(decide(p, &small, &[], &[], &[Heavy, Heavy, Heavy])[..2], ["admit", "admit"]);
-        assert_eq!(p.reserves(Mid), reservation(Mid), "other classes keep their defaults");
-    }
-
-    #[test]
-    fn the_soft_limit_binds_only_under_recent_pressure() {
-        use TaskClass::*;
-        let p = Policy { soft_max_tasks: 2, ..Policy::default() };
-        let calm = host(64, 1.0, 1024, 1000);
-        assert_eq!(decide(p, &calm, &[calm], &[Cheap, Cheap], &[Cheap]), ["admit"]);
-        let busy_earlier = HostSample { at: 400, load_one: 60.0, ..calm };
-        assert_eq!(
-            decide(p, &calm, &[busy_earlier, calm], &[Cheap, Cheap], &[Cheap]),
-            ["soft task limit: 2 task(s) reserved, the soft limit is 2 and the last hour showed pressure"]
-        );
-        let long_ago = HostSample { at: 1000 - 3601, ..busy_earlier };
-        assert_eq!(
-            decide(p, &calm, &[long_ago, calm], &[Cheap, Cheap], &[Cheap]),
-            ["admit"],
-            "pressure older than the window is forgotten"
-        );
-        assert_eq!(Policy { soft_max_tasks: 20, hard_max_tasks: 5, ..p }.normalized().hard_max_tasks, 20);
-    }
-}
+mod tests;

@@ -74,6 +74,85 @@ pub fn outcome(items: &[ItemFacts]) -> RunOutcome {
     }
 }
 
+/// An item that has not started and cannot while the run stands: it waits on an item that
+/// failed or is blocked, directly or through other dependencies that have not started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// The item that cannot start.
+    pub item: ItemId,
+    /// The failed or blocked item at the root.
+    pub by: ItemId,
+    /// That item's status (`failed` or `blocked`).
+    pub by_status: ItemStatus,
+    /// The dependency of `item` it waits on when that is not `by` itself.
+    pub through: Option<ItemId>,
+}
+
+impl Blocked {
+    /// The item's reason: `blocked by b (failed)`, or `blocked by b (failed) through c`.
+    pub fn reason(&self) -> String {
+        match &self.through {
+            None => format!("blocked by {} ({})", self.by, self.by_status),
+            Some(through) => format!("blocked by {} ({}) through {through}", self.by, self.by_status),
+        }
+    }
+}
+
+/// The pending items that cannot start because of a failed or blocked item, in position order.
+/// Graph mode: an item with a failed or blocked dependency, or a pending dependency that is
+/// itself blocked (the root is named). Sequence mode: every pending item after the first failed
+/// or blocked one.
+pub fn blocked(mode: ExecutionMode, items: &[ItemFacts]) -> Vec<Blocked> {
+    let mut sorted: Vec<&ItemFacts> = items.iter().collect();
+    sorted.sort_by_key(|i| i.position);
+    let stops = |i: &ItemFacts| matches!(i.status, ItemStatus::Failed | ItemStatus::Blocked);
+    match mode {
+        ExecutionMode::Sequence => {
+            let Some(first) = sorted.iter().find(|i| stops(i)) else { return Vec::new() };
+            sorted
+                .iter()
+                .filter(|i| i.position > first.position && i.status == ItemStatus::Pending)
+                .map(|i| Blocked { item: i.id.clone(), by: first.id.clone(), by_status: first.status, through: None })
+                .collect()
+        }
+        ExecutionMode::Graph => {
+            let by_id = |id: &ItemId| items.iter().find(|i| &i.id == id);
+            // The failed or blocked root an item waits on; `depth` bounds a malformed cycle.
+            fn root<'a>(
+                item: &'a ItemFacts,
+                by_id: &dyn Fn(&ItemId) -> Option<&'a ItemFacts>,
+                depth: usize,
+            ) -> Option<&'a ItemFacts> {
+                if depth == 0 {
+                    return None;
+                }
+                // A dependency that failed itself is named before one blocked further up.
+                let deps = || item.depends_on.iter().filter_map(by_id);
+                deps().find(|dep| matches!(dep.status, ItemStatus::Failed | ItemStatus::Blocked)).or_else(|| {
+                    deps().filter(|dep| dep.status == ItemStatus::Pending).find_map(|dep| root(dep, by_id, depth - 1))
+                })
+            }
+            sorted
+                .iter()
+                .filter(|i| i.status == ItemStatus::Pending)
+                .filter_map(|item| {
+                    let bad = root(item, &by_id, items.len())?;
+                    let through = if item.depends_on.contains(&bad.id) {
+                        None
+                    } else {
+                        item.depends_on
+                            .iter()
+                            .filter_map(by_id)
+                            .find(|dep| dep.status == ItemStatus::Pending && root(dep, &by_id, items.len()).is_some())
+                            .map(|dep| dep.id.clone())
+                    };
+                    Some(Blocked { item: item.id.clone(), by: bad.id.clone(), by_status: bad.status, through })
+                })
+                .collect()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +217,34 @@ mod tests {
         assert_eq!(ids(ready(ExecutionMode::Sequence, &sequence, 0)), ["a"]);
         assert!(ready(ExecutionMode::Sequence, &delivering, 0).is_empty(), "and nothing passes it in a sequence");
         assert_eq!(outcome(&items), RunOutcome::Failed("f".parse().unwrap()));
+    }
+
+    #[test]
+    fn dependents_of_a_failed_or_blocked_item_name_it() {
+        use ItemStatus::*;
+        let graph = [
+            item("a", 1, Failed, &[]),
+            item("b", 2, Pending, &["a"]),
+            item("c", 3, Pending, &["b"]),
+            item("d", 4, Blocked, &[]),
+            item("e", 5, Pending, &["c", "d"]),
+            item("f", 6, Pending, &[]),
+            item("g", 7, Running, &["a"]),
+            item("h", 8, Pending, &["f"]),
+        ];
+        let reasons = |mode, items: &[ItemFacts]| -> Vec<String> {
+            blocked(mode, items).iter().map(|b| format!("{}: {}", b.item, b.reason())).collect()
+        };
+        assert_eq!(
+            reasons(ExecutionMode::Graph, &graph),
+            ["b: blocked by a (failed)", "c: blocked by a (failed) through b", "e: blocked by d (blocked)"],
+            "e names its own blocked dependency first; f and h wait on nothing that failed"
+        );
+        let sequence = [item("a", 1, Success, &[]), item("b", 2, Blocked, &[]), item("c", 3, Pending, &[])];
+        assert_eq!(reasons(ExecutionMode::Sequence, &sequence), ["c: blocked by b (blocked)"]);
+        assert!(blocked(ExecutionMode::Graph, &[item("a", 1, Success, &[]), item("b", 2, Pending, &["a"])]).is_empty());
+        let cycle = [item("x", 1, Pending, &["y"]), item("y", 2, Pending, &["x"])];
+        assert!(blocked(ExecutionMode::Graph, &cycle).is_empty(), "a malformed cycle ends");
     }
 
     #[test]

@@ -103,9 +103,14 @@ impl ItemRecord {
     }
 }
 
+/// How many finished runs no tab shows the queue view keeps, newest first ([`QueueView`]).
+pub const RECENT_FINISHED_RUNS: u32 = 10;
+
 /// Everything `GET /api/queue` serves and `StateResponse::queue` holds: every tab, and the runs
-/// that are unfinished ([`RunStatus::is_finished`] is false) or shown by a tab. A finished run
-/// that no tab shows is left out; it stays in the store.
+/// that are unfinished ([`RunStatus::is_finished`] is false), shown by a tab, or among the
+/// [`RECENT_FINISHED_RUNS`] most recently finished (by `updated_at`): a run whose tab a new run
+/// took stays listed with its outcome. Older finished runs no tab shows are left out; they stay
+/// in the store until `queue clear` removes them.
 ///
 /// Runs are ordered by creation time, then id; a run's items by position. The mutators below
 /// keep that order, so a view patched by events equals the view read afresh.
@@ -122,12 +127,6 @@ impl QueueView {
     /// A run by id.
     pub fn run(&self, id: &RunId) -> Option<&Run> {
         self.runs.iter().find(|r| &r.id == id)
-    }
-
-    /// Whether a run with this id and status belongs in the view: unfinished, or shown by a tab.
-    /// The daemon reads the view by this rule.
-    pub fn keeps(&self, id: &RunId, status: RunStatus) -> bool {
-        !status.is_finished() || self.tabs.iter().any(|t| t.run_id.as_ref() == Some(id))
     }
 
     /// Whether `other` differs from this view in more than lease expiry times (see

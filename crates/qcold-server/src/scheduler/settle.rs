@@ -1,5 +1,6 @@
 //! Settling runs: a stopping run stops its items that have not started and becomes `stopped`
-//! once nothing is in flight; a running run succeeds or fails by [`plan::outcome`].
+//! once nothing is in flight; a running run succeeds or fails by [`plan::outcome`], and the items
+//! a failure blocks say so ([`plan::blocked`]).
 
 use qcold_core::queue::plan::{self, ItemFacts, RunOutcome};
 use qcold_core::queue::wire::Run;
@@ -59,11 +60,36 @@ pub(super) fn run(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreErr
                         || format!("item {id} failed"),
                         |i| format!("item {id} is {}: {}; its dependents will not start", i.status, i.reason),
                     );
+                    // Before the run's status, so whoever sees the run failed sees why its
+                    // dependents wait.
+                    mark_blocked(store, run, now)?;
                     store.set_run_status(&run.id, RunStatus::Failed, &reason, now)?;
                 }
             }
         }
-        RunStatus::Stopped | RunStatus::Success | RunStatus::Failed => {}
+        // A failed run still in flight (its other items finishing) may see another failure.
+        RunStatus::Failed => mark_blocked(store, run, now)?,
+        RunStatus::Stopped | RunStatus::Success => {}
+    }
+    Ok(())
+}
+
+/// Gives each pending item a failure blocks the reason `blocked by <item>`; an item that already
+/// says so is not written again, so a second pass changes nothing.
+fn mark_blocked(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreError> {
+    let facts: Vec<ItemFacts> = run.items.iter().map(|i| facts(i, now)).collect();
+    for blocked in plan::blocked(run.mode, &facts) {
+        let Some(item) = run.items.iter().find(|i| i.id == blocked.item) else { continue };
+        let reason = blocked.reason();
+        if item.reason == reason {
+            continue;
+        }
+        let update = ItemUpdate::of(item, item.status, reason);
+        // Unleased: its current epoch fences the write against a concurrent grant.
+        match store.update_item(&run.id, &item.id, item.lease.epoch, &update, now) {
+            Ok(()) | Err(StoreError::Fenced { .. }) => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(())
 }

@@ -33,6 +33,19 @@ fn task(sequence: u32, slug: &str, status: TaskStatus) -> TaskRecord {
     }
 }
 
+/// An 8-CPU, 64 GiB host with nothing running, sampled at 100.
+fn idle_host() -> HostSample {
+    HostSample {
+        at: 100,
+        logical_cpus: 8,
+        load_one: 0.0,
+        memory_total: 64 << 30,
+        memory_available: 64 << 30,
+        reserved_tasks: 0,
+        reserved_heavy: 0,
+    }
+}
+
 #[test]
 fn a_second_pass_over_the_same_state_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,15 +102,7 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
         store.update_item(&run, &item.id, epoch, &update, 10).unwrap();
     }
 
-    let host = HostSample {
-        at: 100,
-        logical_cpus: 8,
-        load_one: 0.0,
-        memory_total: 64 << 30,
-        memory_available: 64 << 30,
-        reserved_tasks: 0,
-        reserved_heavy: 0,
-    };
+    let host = idle_host();
     scheduler.pass(&mut store, host, 100).unwrap();
     let first = store.queue_view().unwrap();
     let status = |id: &str| first.runs[0].items.iter().find(|i| i.id.as_str() == id).unwrap().clone();
@@ -146,4 +151,45 @@ fn agent_ids_are_deterministic_and_always_valid() {
     let hashed = launch::agent_id(&view, &view.items[1], 1).unwrap();
     assert_eq!(hashed, launch::agent_id(&view, &view.items[1], 1).unwrap(), "the same every time");
     assert!(hashed.as_str().starts_with("q-run-1-") && hashed.as_str().len() < 64, "{hashed}");
+}
+
+#[test]
+fn a_failed_items_dependents_say_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path().to_owned(), "test");
+    let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout).unwrap();
+    let package = parse_json(
+        r#"{"execution_mode": "graph", "items": [
+            {"id": "root", "prompt": "fails"},
+            {"id": "child", "prompt": "needs root", "depends_on": "root"},
+            {"id": "grandchild", "prompt": "needs child", "depends_on": "child"}
+        ]}"#,
+    )
+    .unwrap();
+    let run: RunId = "run-1".parse().unwrap();
+    let repo: RepoId = "ghost".parse().unwrap();
+    store
+        .insert_run(&run, &repo, ExecutionMode::Graph, Some("scripted"), &normalize(&package, 1).unwrap().items, 1)
+        .unwrap();
+    let mut scheduler = Scheduler::new(config, "qcold".into());
+    let root = store.item(&run, &"root".parse().unwrap()).unwrap().unwrap();
+    let epoch = scheduler.lease(&mut store, &root, 10).unwrap().unwrap();
+    store
+        .update_item(&run, &root.id, epoch, &ItemUpdate::of(&root, ItemStatus::Failed, "recovery exhausted"), 10)
+        .unwrap();
+    store.release_item(&run, &root.id, epoch).unwrap();
+    let host = idle_host();
+    scheduler.pass(&mut store, host, 100).unwrap();
+    let first = store.queue_view().unwrap();
+    let reasons: Vec<(&str, &str)> = first.runs[0].items.iter().map(|i| (i.id.as_str(), i.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [
+            ("root", "recovery exhausted"),
+            ("child", "blocked by root (failed)"),
+            ("grandchild", "blocked by root (failed) through child")
+        ]
+    );
+    scheduler.pass(&mut store, host, 200).unwrap();
+    assert_eq!(store.queue_view().unwrap(), first, "the second pass wrote nothing, not even updated_at");
 }

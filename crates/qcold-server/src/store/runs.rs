@@ -2,7 +2,7 @@
 //! operator's edits (stop, continue, clear, update and remove of items that have not started).
 
 use qcold_core::queue::dedupe::Unfinished;
-use qcold_core::queue::wire::{QueueView, Run};
+use qcold_core::queue::wire::{QueueView, RECENT_FINISHED_RUNS, Run};
 use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus, TaskClass};
 use qcold_core::{ItemId, RepoId, RunId};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
@@ -13,16 +13,19 @@ use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 const RUN_COLUMNS: &str = "id, repo_id, mode, agent, status, reason, created_at, updated_at";
 
 impl Store {
-    /// The queue view: every tab, and the runs shown in a tab or still unfinished, with their
-    /// items and attempt ledgers.
+    /// The queue view: every tab, and the runs still unfinished, shown in a tab or among the
+    /// [`RECENT_FINISHED_RUNS`] most recently finished, with their items and attempt ledgers.
     pub fn queue_view(&self) -> Result<QueueView, StoreError> {
         let tabs = self.tabs()?;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {RUN_COLUMNS} FROM queue_runs
-             WHERE status NOT IN ('success', 'failed') OR id IN (SELECT run_id FROM queue_tabs WHERE run_id IS NOT NULL)
+             WHERE status NOT IN ('success', 'failed')
+                OR id IN (SELECT run_id FROM queue_tabs WHERE run_id IS NOT NULL)
+                OR id IN (SELECT id FROM queue_runs WHERE status IN ('success', 'failed')
+                          ORDER BY updated_at DESC, id DESC LIMIT ?1)
              ORDER BY created_at, id"
         ))?;
-        let runs: Vec<Run> = stmt.query_map([], read_run)?.collect::<Result<_, _>>()?;
+        let runs: Vec<Run> = stmt.query_map([RECENT_FINISHED_RUNS], read_run)?.collect::<Result<_, _>>()?;
         let runs = runs.into_iter().map(|run| self.with_items(run)).collect::<Result<_, _>>()?;
         Ok(QueueView { tabs, runs })
     }
@@ -121,6 +124,12 @@ impl Store {
         let woken = tx.execute(
             "UPDATE queue_items SET next_attempt_at = NULL, reason = 'retry awakened by queue continue', updated_at = ?2
              WHERE run_id = ?1 AND status = 'waiting'",
+            params![id.as_str(), now],
+        )?;
+        // Items that never started may have said whose failure blocked them; that item is pending again.
+        tx.execute(
+            "UPDATE queue_items SET reason = 'pending after queue continue', updated_at = ?2
+             WHERE run_id = ?1 AND status = 'pending' AND reason != 'pending after queue continue'",
             params![id.as_str(), now],
         )?;
         tx.execute(
