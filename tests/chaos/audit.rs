@@ -229,7 +229,11 @@ pub fn live_leftovers(world: &World) -> Vec<String> {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
         let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.iter().any(|a| a.starts_with(&needle)) && alive(pid) {
+        // A tmux server forked by a `new-session` client keeps that client's command line (which
+        // names the agent's files) while it winds down after `kill-server`: it is tmux, not an
+        // agent, and a server that still serves sessions is reported by `list-sessions` above.
+        let is_tmux = args.first().is_some_and(|a| a.rsplit('/').next() == Some("tmux"));
+        if !is_tmux && args.iter().any(|a| a.starts_with(&needle)) && alive(pid) {
             found.push(format!("agent process {pid}: {}", args.join(" ").trim()));
         }
     }
