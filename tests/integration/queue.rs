@@ -593,3 +593,23 @@ fn a_commands_own_environment_reaches_its_queue_agents() {
     let seen = std::fs::read_to_string(fx.env.path().join("seen/hi-1")).unwrap();
     assert!(seen.contains("greeting=hello-from-env"), "{seen}");
 }
+
+/// A queue agent whose command reads the packet from a file (stdin `/dev/null`) never sees text
+/// typed into its terminal: `agent send` says so instead of letting the text vanish; keys still go.
+#[test]
+fn sending_text_to_an_agent_that_does_not_read_its_terminal_says_why() {
+    let fx = Fixture::new(&[]);
+    let gate = fx.file("gate");
+    let run = fx.run(&json!({
+        "agent": "scripted",
+        "items": [{"id": "quiet", "prompt": format!("directive: wait-for {}", gate.display())}]
+    }));
+    let running = fx.wait_run(&run, LONG, "the agent works", |r| r["items"][0]["status"] == "running");
+    let agent = running["items"][0]["agent_id"].as_str().unwrap().to_owned();
+    let refused =
+        fx.env.qcold(&["agent", "send", &agent, "hello"]).fails_with("reads its standard input from /dev/null");
+    assert!(refused.contains("not its terminal"), "{refused}");
+    fx.env.qcold(&["agent", "send", &agent, "--key", "Enter"]).ok();
+    std::fs::write(&gate, "").unwrap();
+    fx.wait_status(&run, "success", LONG);
+}

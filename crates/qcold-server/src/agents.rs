@@ -60,6 +60,17 @@ pub enum AgentError {
     /// The agent has no terminal.
     #[error("agent {0} runs without a terminal; start it with --terminal to type into it or attach to it")]
     NoTerminal(String),
+    /// The agent's command does not read its terminal: typed text would not reach it.
+    #[error(
+        "agent {id} reads its standard input from {input}, not its terminal: typed text would not reach it \
+         (its command takes the packet on stdin or runs non-interactively); keys such as Ctrl-C still work"
+    )]
+    NotReading {
+        /// The agent.
+        id: String,
+        /// What its standard input is.
+        input: String,
+    },
     /// The agent's terminal is gone.
     #[error("agent {0}'s terminal has ended")]
     TerminalGone(String),
@@ -458,12 +469,30 @@ pub fn send(config: &Config, agent: &AgentRecord, input: &Input) -> Result<(), A
     if !tmux.has_session(&terminal.session) {
         return Err(AgentError::TerminalGone(agent.id.to_string()));
     }
+    if matches!(input, Input::Submit(_) | Input::Literal(_))
+        && let Some(source) = command_stdin(agent).filter(|s| !is_terminal_device(s))
+    {
+        return Err(AgentError::NotReading { id: agent.id.to_string(), input: source.display().to_string() });
+    }
     match input {
         Input::Submit(text) | Input::Literal(text) if text.is_empty() => Err(AgentError::EmptyText),
         Input::Submit(text) => Ok(tmux.paste(&terminal.target, &format!("qcold-{}", agent.id), text, true)?),
         Input::Literal(text) => Ok(tmux.literal(&terminal.target, text)?),
         Input::Key(key) => Ok(tmux.key(&terminal.target, *key)?),
     }
+}
+
+/// Where the agent's command (the wrapper's child) reads its standard input from, while it runs.
+fn command_stdin(agent: &AgentRecord) -> Option<PathBuf> {
+    if !is_our_wrapper(agent) {
+        return None;
+    }
+    procs::children(agent.pid).into_iter().find_map(procs::stdin_of)
+}
+
+/// Whether a file is a terminal device (a pane's pseudo-terminal).
+fn is_terminal_device(path: &Path) -> bool {
+    path.starts_with("/dev/pts") || path.starts_with("/dev/tty")
 }
 
 /// The command that attaches the operator's terminal to an agent's session.

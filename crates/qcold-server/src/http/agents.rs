@@ -150,9 +150,10 @@ async fn send(
 fn refusal(err: AgentError) -> ApiError {
     match err {
         AgentError::Select(SelectError::Unknown { .. }) => ApiError::not_found(err.to_string()),
-        AgentError::IdTaken(_) | AgentError::NoTerminal(_) | AgentError::TerminalGone(_) => {
-            ApiError::conflict(err.to_string())
-        }
+        AgentError::IdTaken(_)
+        | AgentError::NoTerminal(_)
+        | AgentError::TerminalGone(_)
+        | AgentError::NotReading { .. } => ApiError::conflict(err.to_string()),
         AgentError::EmptyCommand | AgentError::NotFound(_) | AgentError::TooLong { .. } => {
             ApiError::bad_field("argv", err.to_string())
         }
