@@ -220,13 +220,7 @@ pub fn start(
         Tmux::check_installed()?;
     }
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    for stale in [exit_file.clone(), wrapper::pid_file(&exit_file)] {
-        match std::fs::remove_file(&stale) {
-            Ok(()) => tracing::info!("agent {id}: removed {} left by an earlier agent with this id", stale.display()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io(format!("cannot remove {}", stale.display()))(err)),
-        }
-    }
+    adopt::clear_stale(config, &id)?;
 
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
         let session = agent::session_name(&id);
@@ -429,18 +423,12 @@ pub fn label(
 /// The last `lines` lines of an agent's terminal (colours kept), or of its stdout log.
 pub fn tail(config: &Config, agent: &AgentRecord, lines: u32) -> Result<String, AgentError> {
     match (&agent.terminal, &agent.stdout_log) {
-        (Some(terminal), log) => {
+        (Some(terminal), _) => {
             let tmux = Tmux::new(&config.state_dir);
-            if tmux.has_session(&terminal.session) {
-                return Ok(tmux.capture(&terminal.target, lines)?);
+            if !tmux.has_session(&terminal.session) {
+                return Err(AgentError::TerminalGone(agent.id.to_string()));
             }
-            // The session ended; its output was kept in the terminal log.
-            let log = log.as_ref().filter(|l| Path::new(l).is_file());
-            let log = log.ok_or_else(|| AgentError::TerminalGone(agent.id.to_string()))?;
-            let text = std::fs::read(log).map_err(io(format!("cannot read {log}")))?;
-            let text = qcold_core::terminal::plain_text(&String::from_utf8_lossy(&text));
-            let all: Vec<&str> = text.lines().collect();
-            Ok(all[all.len().saturating_sub(lines as usize)..].join("\n"))
+            Ok(tmux.capture(&terminal.target, lines)?)
         }
         (None, Some(log)) => {
             let text = std::fs::read_to_string(log).map_err(io(format!("cannot read {log}")))?;
@@ -482,12 +470,16 @@ pub fn send(config: &Config, agent: &AgentRecord, input: &Input) -> Result<(), A
     }
 }
 
-/// Where the agent's command (the wrapper's child) reads its standard input from, while it runs.
+/// Where the agent's command reads its standard input from, while its wrapper runs: the
+/// wrapper's `--stdin-file`, which it gives the command before starting it (so the answer holds
+/// from the wrapper's first instant, before the command exists); `None` for the terminal.
 fn command_stdin(agent: &AgentRecord) -> Option<PathBuf> {
     if !is_our_wrapper(agent) {
         return None;
     }
-    procs::children(agent.pid).into_iter().find_map(procs::stdin_of)
+    let argv = procs::cmdline(agent.pid);
+    let own = argv.iter().take_while(|a| *a != "--");
+    own.skip_while(|a| *a != "--stdin-file").nth(1).map(PathBuf::from)
 }
 
 /// Whether a file is a terminal device (a pane's pseudo-terminal).

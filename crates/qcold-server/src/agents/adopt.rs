@@ -41,13 +41,13 @@ pub fn exit_file(config: &Config, id: &AgentId) -> std::path::PathBuf {
     config.state_dir.join("agents").join(id.as_str()).join("exit-code")
 }
 
-/// Removes the exit file an earlier agent with this id left; the next start is then judged by
-/// its own.
+/// Removes the exit and pid files an earlier agent with this id left; the next start is then
+/// judged by its own (every start calls it).
 pub fn clear_stale(config: &Config, id: &AgentId) -> Result<(), AgentError> {
     let file = exit_file(config, id);
     for path in [wrapper::pid_file(&file), file] {
         match std::fs::remove_file(&path) {
-            Ok(()) => {}
+            Ok(()) => tracing::info!("agent {id}: removed {} left by an earlier agent with this id", path.display()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(AgentError::Io { what: format!("cannot remove {}", path.display()), source }),
         }

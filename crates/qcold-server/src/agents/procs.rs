@@ -45,16 +45,6 @@ pub fn all() -> Vec<Proc> {
         .collect()
 }
 
-/// The live children of `pid`.
-pub fn children(pid: u32) -> Vec<u32> {
-    all().into_iter().filter(|p| p.ppid == pid).map(|p| p.pid).collect()
-}
-
-/// Where `pid` reads its standard input from: the target of `/proc/<pid>/fd/0`.
-pub fn stdin_of(pid: u32) -> Option<std::path::PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()
-}
-
 /// Whether `pid` is alive (present and not a zombie).
 pub fn alive(pid: u32) -> bool {
     read(pid).is_some_and(|p| !p.zombie)

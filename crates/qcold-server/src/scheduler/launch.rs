@@ -179,11 +179,16 @@ impl Scheduler {
             },
         };
         let packet = row.packet.as_deref().is_some_and(|p| Path::new(p).is_file());
-        let agent = match row.agent_id.as_deref() {
+        let agent = self.row_trace(store, row)?;
+        Ok(LaunchEvidence { row: true, task, packet, agent })
+    }
+
+    /// What the agent of ledger row `row` left behind.
+    fn row_trace(&self, store: &Store, row: &Attempt) -> anyhow::Result<AgentTrace> {
+        Ok(match row.agent_id.as_deref() {
             Some(id) => adopt::trace(&self.config, store, &AgentId::new(id)?, row.started_at)?,
             None => AgentTrace::None,
-        };
-        Ok(LaunchEvidence { row: true, task, packet, agent })
+        })
     }
 
     /// Records a launch failure: the item waits for its next launch retry, or fails when the
@@ -233,10 +238,7 @@ impl Scheduler {
             self.write(store, item, epoch, &update, now)?;
             return Ok(());
         };
-        let trace = match row.agent_id.as_deref() {
-            Some(id) => adopt::trace(&self.config, store, &AgentId::new(id)?, row.started_at)?,
-            None => AgentTrace::None,
-        };
+        let trace = self.row_trace(store, row)?;
         if !matches!(trace, AgentTrace::None | AgentTrace::Stale) {
             anyhow::bail!(
                 "the launch of {}/{} failed after its agent started ({trace:?}); it is adopted next pass",

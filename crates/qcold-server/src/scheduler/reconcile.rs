@@ -287,11 +287,6 @@ impl Scheduler {
         item: &ItemRecord,
         agent: &qcold_core::agent::AgentRecord,
     ) -> Option<String> {
-        // A terminal agent's whole output is in its log from the first byte: the ledger points
-        // there. Only an agent without one gets its last screen saved.
-        if let Some(log) = agent.stdout_log.as_deref().filter(|l| std::path::Path::new(l).is_file()) {
-            return Some(log.to_owned());
-        }
         let text = agents::tail(&self.config, agent, 200).ok()?;
         let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
         std::fs::write(&path, text).ok()?;
@@ -311,9 +306,9 @@ fn closeout_words(store: &Store, task: &TaskRecord) -> anyhow::Result<Option<Str
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
-/// The ledger row of the iteration in flight: the last one, while it has not finished.
+/// The number of the ledger row of the iteration in flight ([`super::launch::open_attempt`]).
 pub(super) fn open_row(item: &ItemRecord) -> Option<u32> {
-    item.attempts.last().filter(|a| a.finished_at.is_none()).map(|a| a.iteration)
+    super::launch::open_attempt(item).map(|a| a.iteration)
 }
 
 fn item_reason(item: &ItemRecord, status: ItemStatus) -> String {

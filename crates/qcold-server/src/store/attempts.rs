@@ -113,15 +113,6 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a row whose agent never started (a launch failure is not an iteration).
-    pub fn delete_attempt(&mut self, run: &RunId, item: &ItemId, iteration: u32) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM queue_attempts WHERE run_id = ?1 AND item_id = ?2 AND iteration = ?3 AND finished_at IS NULL",
-            params![run.as_str(), item.as_str(), iteration],
-        )?;
-        Ok(())
-    }
-
     /// The ledger of every item of a run, by item id, each oldest first: one query for the run,
     /// not one per item (the scheduler reads live runs on every pass).
     pub fn run_attempts(&self, run: &RunId) -> Result<HashMap<String, Vec<Attempt>>, StoreError> {
