@@ -48,6 +48,8 @@ pub(crate) struct World {
     pub(crate) env: Env,
     /// The repository's primary checkout, where deliveries land.
     pub(crate) repo: PathBuf,
+    /// The PATH the daemon and every `qcold` command here run with.
+    path: String,
     daemon: Daemon,
 }
 
@@ -68,7 +70,7 @@ impl World {
         let mut vars: Vec<(&str, &str)> = DAEMON_VARS.to_vec();
         vars.push(("PATH", &path));
         let daemon = Daemon::start_with(&env, &vars);
-        Self { env, repo, daemon }
+        Self { env, repo, path, daemon }
     }
 
     /// The daemon.
@@ -81,6 +83,12 @@ impl World {
         self.env.path().join(name)
     }
 
+    /// Runs `qcold args…` with the daemon's PATH: commands that probe agent CLIs themselves
+    /// (`agent command list --refresh`) must find the same ones the daemon does.
+    pub(crate) fn qcold(&self, args: &[&str]) -> Run {
+        Run::from(self.env.command().args(args).env("PATH", &self.path).output().expect("run qcold"))
+    }
+
     /// `qcold agent command add <name> --preset <preset> --env K=V…`.
     pub(crate) fn add_command(&self, name: &str, preset: &str, vars: &[(&str, String)]) {
         let pairs: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -88,14 +96,19 @@ impl World {
         for pair in &pairs {
             args.extend(["--env", pair]);
         }
-        self.env.qcold(&args).ok();
+        self.qcold(&args).ok();
     }
 
-    /// The command's entry in `qcold agent command list --json --refresh`.
+    /// The command's entry as the daemon probes it now (`POST /api/agent-commands/refresh`):
+    /// the daemon's readiness is the one launches go by.
     pub(crate) fn command_entry(&self, name: &str) -> Value {
-        let text = self.env.qcold(&["agent", "command", "list", "--json", "--refresh"]).ok();
-        let list: Vec<Value> = serde_json::from_str(&text).expect("agent command list is JSON");
-        list.into_iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name} is listed: {text}"))
+        let url = format!("{}/api/agent-commands/refresh", self.daemon.url);
+        let body = serde_json::json!({"names": [name]});
+        let list: Vec<Value> = match ureq::post(&url).timeout(Duration::from_secs(60)).send_json(body) {
+            Ok(response) => response.into_json().expect("a command list"),
+            Err(err) => panic!("POST {url}: {err}"),
+        };
+        list.into_iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name} is not registered"))
     }
 
     /// Asserts that the command's readiness comes out ready; returns its reason.
@@ -119,15 +132,7 @@ impl World {
         let file = self.env.path().join("package.json");
         std::fs::write(&file, package.to_string()).expect("package file");
         let listen = self.daemon.listen().to_owned();
-        self.env.qcold(&[
-            "queue",
-            "run",
-            "--from",
-            file.to_str().expect("utf-8"),
-            "--listen",
-            &listen,
-            "--no-start-daemon",
-        ])
+        self.qcold(&["queue", "run", "--from", file.to_str().expect("utf-8"), "--listen", &listen, "--no-start-daemon"])
     }
 
     /// The queue view (`GET /api/queue`).
@@ -172,7 +177,7 @@ impl World {
 
     /// `qcold agent tail <agent> --lines <lines>`: the agent's terminal as text.
     pub(crate) fn tail(&self, agent: &str, lines: u32) -> String {
-        self.env.qcold(&["agent", "tail", agent, "--lines", &lines.to_string()]).ok()
+        self.qcold(&["agent", "tail", agent, "--lines", &lines.to_string()]).ok()
     }
 
     /// The subjects of `main`'s commits in the primary checkout, newest first.
