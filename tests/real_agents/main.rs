@@ -10,3 +10,6 @@ mod codex;
 mod openai;
 #[allow(dead_code)]
 mod world;
+
+mod anthropic;
+mod claude;

@@ -1,0 +1,428 @@
+//! A scripted Anthropic Messages endpoint on loopback for the real Claude Code CLI: it answers
+//! `POST /v1/messages` (streamed as server-sent events, or whole), token counting and any other
+//! request, records every one, and decides each reply from directives in the conversation.
+//!
+//! The "model" reads the first user message (the packet) for lines starting with `model:`:
+//! - `model: run <shell command>` runs the command through Claude Code's shell tool, in order;
+//! - `model: say <text>` streams the text before the next step;
+//! - `model: quit-first` ends the first iteration's turn without closing out (a packet that is
+//!   no recovery), as an agent that gives up would;
+//! - `model: block <reason>` closes out as blocked with that reason instead of success.
+//!
+//! After the steps it runs the packet's own success closeout line (the absolute-path command the
+//! packet prints) and ends its turn. Each step is one tool call; how far a conversation is comes
+//! from how many tool results it holds, so replies depend only on the request and concurrent
+//! agents share one endpoint.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// One request as the endpoint received it.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    /// `POST`, `GET`, …
+    pub method: String,
+    /// The path and query (`/v1/messages?beta=true`).
+    pub path: String,
+    /// The JSON body (`null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl Recorded {
+    /// Whether this is a model turn of the agent (a Messages call offering a shell tool).
+    pub(crate) fn is_turn(&self) -> bool {
+        self.path.starts_with("/v1/messages") && !self.path.contains("count_tokens") && shell_tool(&self.body).is_some()
+    }
+
+    /// The text of the first user message (the packet, for a queue agent).
+    pub(crate) fn prompt(&self) -> String {
+        first_user_text(&self.body)
+    }
+
+    /// The text of every tool result in the conversation, oldest first (what the shell steps
+    /// printed, as Claude Code reports it back).
+    pub(crate) fn tool_outputs(&self) -> Vec<String> {
+        user_messages(&self.body)
+            .filter_map(|m| m["content"].as_array())
+            .flatten()
+            .filter(|b| b["type"] == "tool_result")
+            .map(|b| match &b["content"] {
+                Value::String(text) => text.clone(),
+                other => other.as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect(),
+            })
+            .collect()
+    }
+}
+
+/// The endpoint; it stops when dropped.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    /// `http://127.0.0.1:<port>`, for `ANTHROPIC_BASE_URL`.
+    pub url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The placeholder key the CLI is given; the endpoint checks it arrives.
+pub(crate) const API_KEY: &str = "sk-ant-test-qcold-scripted";
+
+impl Endpoint {
+    /// Starts the endpoint on `127.0.0.1:0`.
+    pub(crate) fn start() -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let shared = Arc::clone(&requests);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+                addr_tx.send(listener.local_addr().expect("local addr")).expect("send addr");
+                let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
+                    let shared = Arc::clone(&shared);
+                    async move { handle(&shared, &method, &uri, &body) }
+                });
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        let addr = addr_rx.recv().expect("the endpoint binds");
+        Self { url: format!("http://{addr}"), requests, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// Every request so far, in arrival order.
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().expect("requests lock").clone()
+    }
+
+    /// The model turns so far (Messages calls offering the shell tool).
+    pub(crate) fn turns(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(Recorded::is_turn).collect()
+    }
+
+    /// The distinct packets (first user messages) the agents sent, in order of first arrival.
+    pub(crate) fn packets(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for turn in self.turns() {
+            let prompt = turn.prompt();
+            if !seen.contains(&prompt) {
+                seen.push(prompt);
+            }
+        }
+        seen
+    }
+
+    /// The environment that points Claude Code at this endpoint and keeps it off the network.
+    pub(crate) fn claude_env(&self) -> Vec<(String, String)> {
+        [
+            ("ANTHROPIC_BASE_URL", self.url.as_str()),
+            ("ANTHROPIC_API_KEY", API_KEY),
+            // The one that matters: without it Claude Code resolves api.anthropic.com (measured
+            // with strace on 2.1.197); the others name what it turns off.
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+            ("DISABLE_TELEMETRY", "1"),
+            ("DISABLE_AUTOUPDATER", "1"),
+            ("DISABLE_ERROR_REPORTING", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]) -> Response {
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    shared.lock().expect("requests lock").push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        body: body.clone(),
+    });
+    match (method, uri.path()) {
+        (&Method::POST, "/v1/messages/count_tokens") => {
+            let tokens = body.to_string().len() / 4;
+            axum::Json(json!({"input_tokens": tokens})).into_response()
+        }
+        (&Method::POST, "/v1/messages") => {
+            let reply = decide(&body);
+            let model = body["model"].as_str().unwrap_or("scripted").to_owned();
+            if body["stream"] == true {
+                ([(header::CONTENT_TYPE, "text/event-stream")], sse(&model, &reply)).into_response()
+            } else {
+                axum::Json(whole(&model, &reply)).into_response()
+            }
+        }
+        // Claude Code probes the base URL (`GET /`) before its first call.
+        (_, "/") => StatusCode::OK.into_response(),
+        _ => {
+            eprintln!("scripted Anthropic endpoint: unknown request {method} {path}");
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"type": "error", "error": {"type": "not_found_error", "message": path}})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// What the model says next: text, then optionally one shell command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    /// Text streamed first (may be empty).
+    pub text: String,
+    /// The shell tool's name and the command, when the turn calls it.
+    pub tool: Option<(String, Value)>,
+    /// The step this reply is (how many tool results came before it); part of the tool call's id.
+    pub step: usize,
+}
+
+/// The scripted decision for one Messages request.
+pub(crate) fn decide(body: &Value) -> Reply {
+    let Some((tool, schema)) = shell_tool(body) else {
+        // A side request (a title, a summary): any short text does.
+        return Reply { text: "ok".into(), tool: None, step: 0 };
+    };
+    let packet = first_user_text(body);
+    let done = tool_results(body);
+    let mut steps: Vec<(String, String)> = Vec::new();
+    let mut say = String::new();
+    let mut block = None;
+    let mut quit = false;
+    for line in directive_lines(&packet) {
+        if let Some(cmd) = line.strip_prefix("run ") {
+            steps.push((std::mem::take(&mut say), cmd.trim().to_owned()));
+        } else if let Some(text) = line.strip_prefix("say ") {
+            say.push_str(text.trim());
+            say.push('\n');
+        } else if let Some(reason) = line.strip_prefix("block ") {
+            block = Some(reason.trim().to_owned());
+        } else if line.trim() == "quit-first" {
+            quit = true;
+        }
+    }
+    let recovery = packet.contains("## Recovery");
+    if quit && !recovery && done >= steps.len() {
+        return Reply { text: format!("{say}I stop here without closing out."), tool: None, step: done };
+    }
+    if let Some((text, cmd)) = steps.get(done) {
+        return Reply { text: text.clone(), tool: Some((tool, shell_input(&schema, cmd))), step: done };
+    }
+    if done == steps.len()
+        && let Some(closeout) = closeout_command(&packet, block.as_deref())
+    {
+        return Reply {
+            text: format!("{say}Closing out."),
+            tool: Some((tool, shell_input(&schema, &closeout))),
+            step: done,
+        };
+    }
+    Reply { text: "Done.".into(), tool: None, step: done }
+}
+
+/// The directive lines of a packet (`model: …`, prefix removed), from its prompt only: the
+/// closeout instructions and recovery section after it (which quotes earlier terminals) do not
+/// count.
+fn directive_lines(packet: &str) -> Vec<&str> {
+    packet
+        .lines()
+        .take_while(|l| !l.starts_with("## How to close out"))
+        .filter_map(|l| l.trim().strip_prefix("model: "))
+        .collect()
+}
+
+/// The packet's closeout command, as it prints it (`"/abs/qcold" task closeout --outcome …`),
+/// with the placeholder filled in: success with a message, or blocked with `reason`.
+pub(crate) fn closeout_command(packet: &str, blocked: Option<&str>) -> Option<String> {
+    let outcome = if blocked.is_some() { "--outcome blocked" } else { "--outcome success" };
+    let line = packet.lines().find(|l| l.contains("task closeout") && l.contains(outcome))?;
+    let command = line.split('`').nth(1)?;
+    Some(match blocked {
+        Some(reason) => command.replace("\"<why>\"", &shell_quote(reason)),
+        None => command.replace("\"<commit message>\"", "\"scripted change\""),
+    })
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The tool among the request's `tools` that runs a shell command: the one whose only required
+/// input is a string `command` (Claude Code 2.1 calls it `Bash`). Its name and input schema.
+pub(crate) fn shell_tool(body: &Value) -> Option<(String, Value)> {
+    body["tools"].as_array()?.iter().find_map(|t| {
+        let schema = &t["input_schema"];
+        let required = schema["required"].as_array()?;
+        let is_shell = required.len() == 1
+            && required[0] == "command"
+            && schema["properties"]["command"]["type"] == "string"
+            && t["description"].as_str().is_some_and(|d| d.to_lowercase().contains("bash"));
+        is_shell.then(|| (t["name"].as_str().unwrap_or_default().to_owned(), schema.clone()))
+    })
+}
+
+fn shell_input(schema: &Value, command: &str) -> Value {
+    let mut input = json!({"command": command});
+    if schema["properties"]["description"].is_object() {
+        input["description"] = json!("Run a scripted step");
+    }
+    input
+}
+
+fn user_messages(body: &Value) -> impl Iterator<Item = &Value> {
+    body["messages"].as_array().into_iter().flatten().filter(|m| m["role"] == "user")
+}
+
+fn first_user_text(body: &Value) -> String {
+    let Some(first) = user_messages(body).next() else { return String::new() };
+    match &first["content"] {
+        Value::String(text) => text.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter(|b| b["type"] == "text")
+            .filter_map(|b| b["text"].as_str())
+            .filter(|t| !t.trim_start().starts_with("<system-reminder>"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// How many tool results the conversation holds (steps already done).
+pub(crate) fn tool_results(body: &Value) -> usize {
+    user_messages(body).filter_map(|m| m["content"].as_array()).flatten().filter(|b| b["type"] == "tool_result").count()
+}
+
+fn message_start(model: &str) -> Value {
+    json!({
+        "id": "msg_scripted", "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": null, "stop_sequence": null,
+        "usage": {"input_tokens": 10, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    })
+}
+
+fn tool_id(reply: &Reply, input: &Value) -> String {
+    // Unique per conversation step; Claude Code pairs results with it.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("{}{input}", reply.step).bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("toolu_scripted_{hash:016x}")
+}
+
+/// The reply as a streamed Messages response.
+fn sse(model: &str, reply: &Reply) -> String {
+    let mut events = vec![("message_start", json!({"type": "message_start", "message": message_start(model)}))];
+    let mut index = 0;
+    if !reply.text.is_empty() {
+        events.push((
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
+        ));
+        for chunk in chunks(&reply.text, 40) {
+            events.push((
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": chunk}}),
+            ));
+        }
+        events.push(("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+        index += 1;
+    }
+    if let Some((name, input)) = &reply.tool {
+        let block = json!({"type": "tool_use", "id": tool_id(reply, input), "name": name, "input": {}});
+        events.push((
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        ));
+        for chunk in chunks(&input.to_string(), 64) {
+            events.push(("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": chunk}})));
+        }
+        events.push(("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+    }
+    let stop = if reply.tool.is_some() { "tool_use" } else { "end_turn" };
+    events.push(("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 20}})));
+    events.push(("message_stop", json!({"type": "message_stop"})));
+    events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect()
+}
+
+/// The reply as a whole (non-streamed) Messages response.
+fn whole(model: &str, reply: &Reply) -> Value {
+    let mut message = message_start(model);
+    let mut content = Vec::new();
+    if !reply.text.is_empty() {
+        content.push(json!({"type": "text", "text": reply.text}));
+    }
+    if let Some((name, input)) = &reply.tool {
+        content.push(json!({"type": "tool_use", "id": tool_id(reply, input), "name": name, "input": input}));
+    }
+    message["content"] = Value::Array(content);
+    message["stop_reason"] = json!(if reply.tool.is_some() { "tool_use" } else { "end_turn" });
+    message
+}
+
+fn chunks(text: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACKET: &str = "# Q-COLD task packet: a\n\n## Prompt\n\nmodel: run echo hi\nmodel: block no key\n\n\
+        ## How to close out\n\n\
+        - `\"/x/qcold\" task closeout --outcome success --message \"<commit message>\"` delivers the branch\n\
+        - `\"/x/qcold\" task closeout --outcome blocked --reason \"<why>\"` when you cannot proceed;\n\
+        model: run not a directive: after the prompt\n";
+
+    fn body(results: usize) -> Value {
+        let mut messages = vec![json!({"role": "user", "content": [
+            {"type": "text", "text": "<system-reminder>x</system-reminder>"}, {"type": "text", "text": PACKET}]})];
+        for _ in 0..results {
+            messages.push(json!({"role": "assistant", "content": []}));
+            messages.push(
+                json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}),
+            );
+        }
+        let bash = json!({"name": "Bash", "description": "Executes a given bash command",
+            "input_schema": {"type": "object", "required": ["command"],
+                "properties": {"command": {"type": "string"}, "description": {"type": "string"}}}});
+        json!({"messages": messages, "tools": [{"name": "Read", "input_schema": {"required": ["file_path"]}}, bash]})
+    }
+
+    #[test]
+    fn the_model_runs_each_step_then_the_packets_own_closeout_then_ends_its_turn() {
+        let command =
+            |reply: Reply| reply.tool.map(|(name, input)| (name, input["command"].as_str().unwrap().to_owned()));
+        assert_eq!(command(decide(&body(0))), Some(("Bash".into(), "echo hi".into())));
+        assert_eq!(
+            command(decide(&body(1))),
+            Some(("Bash".into(), "\"/x/qcold\" task closeout --outcome blocked --reason 'no key'".into()))
+        );
+        assert_eq!(decide(&body(2)).tool, None);
+        assert_eq!(
+            closeout_command(PACKET, None).as_deref(),
+            Some("\"/x/qcold\" task closeout --outcome success --message \"scripted change\"")
+        );
+        // A request without the shell tool is a side request: plain text.
+        assert_eq!(decide(&json!({"messages": []})).tool, None);
+    }
+}
