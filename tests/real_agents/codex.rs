@@ -121,6 +121,8 @@ fn codex_receives_a_100_kb_prompt_whole_and_delivers() {
     let packets = endpoint.packets();
     assert_eq!(packets.len(), 1);
     assert!(packets[0].contains(&text), "the endpoint saw the whole prompt ({} bytes of packet)", packets[0].len());
+    let file = std::fs::read_to_string(done["items"][0]["attempts"][0]["packet"].as_str().unwrap()).unwrap();
+    assert_eq!(packets[0].trim_end(), file.trim_end(), "Codex sent the packet file as it is");
     assert!(world.delivered("big.txt"));
 }
 

@@ -87,7 +87,9 @@ impl Endpoint {
     }
 
     /// Writes a `CODEX_HOME` at `dir` whose `config.toml` points Codex at this endpoint, with
-    /// its update check, analytics, feedback and OpenTelemetry export off; returns `dir`.
+    /// its update check, analytics, feedback, OpenTelemetry export and plugins off; returns `dir`.
+    /// Measured with strace on 0.171: with `[features] plugins = false` Codex connects to
+    /// nothing but this endpoint (without it, its curated-plugin sync looks up github.com).
     pub(crate) fn codex_home(&self, dir: PathBuf) -> PathBuf {
         std::fs::create_dir_all(&dir).expect("CODEX_HOME");
         let config = format!(
@@ -109,7 +111,10 @@ impl Endpoint {
              enabled = false\n\
              \n\
              [otel]\n\
-             exporter = \"none\"\n",
+             exporter = \"none\"\n\
+             \n\
+             [features]\n\
+             plugins = false\n",
             self.base_url
         );
         std::fs::write(dir.join("config.toml"), config).expect("config.toml");
