@@ -30,9 +30,16 @@ pub(crate) struct Recorded {
     pub path: String,
     /// The JSON body (`null` when empty or not JSON).
     pub body: Value,
+    /// What the scripted model answered, for a Messages call.
+    pub reply: Option<Reply>,
 }
 
 impl Recorded {
+    /// The shell command the model's reply asked for, if any.
+    pub(crate) fn asked(&self) -> Option<&str> {
+        self.reply.as_ref()?.tool.as_ref()?.1["command"].as_str()
+    }
+
     /// Whether this is a model turn of the agent (a Messages call offering a shell tool).
     pub(crate) fn is_turn(&self) -> bool {
         self.path.starts_with("/v1/messages") && !self.path.contains("count_tokens") && shell_tool(&self.body).is_some()
@@ -152,18 +159,20 @@ impl Drop for Endpoint {
 fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]) -> Response {
     let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let messages = method == Method::POST && uri.path() == "/v1/messages";
+    let reply = messages.then(|| decide(&body));
     shared.lock().expect("requests lock").push(Recorded {
         method: method.to_string(),
         path: path.clone(),
         body: body.clone(),
+        reply: reply.clone(),
     });
-    match (method, uri.path()) {
-        (&Method::POST, "/v1/messages/count_tokens") => {
+    match (method, uri.path(), reply) {
+        (&Method::POST, "/v1/messages/count_tokens", _) => {
             let tokens = body.to_string().len() / 4;
             axum::Json(json!({"input_tokens": tokens})).into_response()
         }
-        (&Method::POST, "/v1/messages") => {
-            let reply = decide(&body);
+        (_, _, Some(reply)) => {
             let model = body["model"].as_str().unwrap_or("scripted").to_owned();
             if body["stream"] == true {
                 ([(header::CONTENT_TYPE, "text/event-stream")], sse(&model, &reply)).into_response()
@@ -172,7 +181,7 @@ fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]
             }
         }
         // Claude Code probes the base URL (`GET /`) before its first call.
-        (_, "/") => StatusCode::OK.into_response(),
+        (_, "/", _) => StatusCode::OK.into_response(),
         _ => {
             eprintln!("scripted Anthropic endpoint: unknown request {method} {path}");
             (

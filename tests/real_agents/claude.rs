@@ -41,7 +41,7 @@ fn claude_alone_runs_the_scripted_models_shell_steps_in_a_git_repo() {
     let env = Env::new();
     let repo = env.git_repo("plain");
     let endpoint = Endpoint::start();
-    let prompt = "Make a file.\nmodel: say Writing the file now.\nmodel: run echo made > made.txt && git add made.txt && git commit -q -m 'made by claude'\n";
+    let prompt = "Make a file.\nmodel: say Writing the file now.\nmodel: run echo made > made.txt && git add made.txt && git commit -q -m 'made by claude' && echo committed\n";
     let (code, stdout, stderr) = claude_alone(&env, &endpoint, &repo, prompt);
     let requests = endpoint.requests();
     let summary: Vec<String> = requests.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
@@ -51,6 +51,7 @@ fn claude_alone_runs_the_scripted_models_shell_steps_in_a_git_repo() {
     let turns = endpoint.turns();
     assert_eq!(turns.len(), 2, "one turn calls the tool, the next sees its result: {summary:?}");
     assert!(turns[0].prompt().contains("model: run echo made"), "{}", turns[0].prompt());
+    assert_eq!(turns[1].tool_outputs(), ["committed"], "the shell step's output came back as its tool result");
     for turn in &turns {
         assert_eq!(turn.body["stream"], true, "Claude Code streams its turns");
     }
@@ -131,11 +132,20 @@ fn claude_delivers_a_graph_run_through_its_preset() {
     assert_ne!(one_base, two_base, "two started after one was delivered");
     let at_two = git(&q.world.repo, &["ls-tree", "--name-only", &two_base]);
     assert!(at_two.lines().any(|f| f == "one.txt"), "two's base holds one.txt: {at_two}");
-    let turns = q.endpoint.turns();
-    // Every shell step the model asked for ran: the closeout's own output came back to it.
-    let closeouts: Vec<String> =
-        turns.iter().flat_map(|t| t.tool_outputs()).filter(|o| o.to_lowercase().contains("deliver")).collect();
-    assert!(!closeouts.is_empty(), "the closeout's output reached the model: {turns:?}");
+    // Each agent was told to close out with the packet's own line, qcold by its absolute path.
+    let qcold = qcold_tests::qcold_bin().display().to_string();
+    for slug in ["one", "two", "three"] {
+        let packet = q.packets_of(slug).remove(0);
+        let asked: Vec<String> = q
+            .endpoint
+            .turns()
+            .iter()
+            .filter(|t| t.prompt() == packet)
+            .filter_map(|t| t.asked().map(str::to_owned))
+            .collect();
+        let closeout = format!("\"{qcold}\" task closeout --outcome success");
+        assert!(asked.last().is_some_and(|c| c.starts_with(&closeout)), "{slug} closed out last: {asked:?}");
+    }
 }
 
 #[test]
@@ -176,8 +186,10 @@ fn claude_closing_out_blocked_gives_the_item_its_reason() {
     let item = &view["items"][0];
     assert!(item["reason"].as_str().unwrap_or_default().contains("needs an API key"), "{item}");
     assert_eq!(q.packets_of("stuck").len(), 1, "a blocked item is not retried: {}", q.show_requests());
-    let asked: Vec<String> = q.endpoint.turns().iter().flat_map(|t| t.tool_outputs()).collect();
+    // The model's one shell step was the packet's blocked closeout, its reason quoted.
+    let asked: Vec<String> = q.endpoint.turns().iter().filter_map(|t| t.asked().map(str::to_owned)).collect();
     assert_eq!(asked.len(), 1, "one shell step, the closeout: {asked:?}");
+    assert!(asked[0].ends_with("task closeout --outcome blocked --reason 'needs an API key'"), "{asked:?}");
 }
 
 #[test]
