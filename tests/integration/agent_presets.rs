@@ -33,7 +33,8 @@ impl Fakes {
              esac\n\
              printf '%s\\n' \"$@\" > {rec}/{name}.argv\n\
              cat > {rec}/{name}.stdin\n\
-             env | grep -E '^(OPENAI_API_KEY|IS_SANDBOX|EXTRA|QCOLD_TEST_SHELL)=' | sort > {rec}/{name}.env\n",
+             env | grep -E '^(OPENAI_API_KEY|IS_SANDBOX|EXTRA|QCOLD_TEST_SHELL)=' | sort > {rec}/{name}.env\n\
+             tr '\\0' ' ' < /proc/$PPID/cmdline > {rec}/{name}.wrapper\n",
             rec = self.rec.display()
         );
         let path = self.bin.join(name);
@@ -59,6 +60,16 @@ fn qcold(env: &Env, fakes: &Fakes, args: &[&str]) -> std::process::Output {
     }
     cmd.env_remove("CLAUDE_CODE_OAUTH_TOKEN").env_remove("CLAUDE_CONFIG_DIR").env_remove("IS_SANDBOX");
     cmd.output().unwrap()
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
 }
 
 fn ok(output: std::process::Output) -> String {
@@ -138,6 +149,14 @@ fn the_codex_preset_launches_with_exactly_its_flags_and_the_packet_on_stdin_and_
     assert_eq!(fakes.recorded("codex.argv").unwrap(), "exec\n--dangerously-bypass-approvals-and-sandbox\n-\n");
     assert_eq!(fakes.recorded("codex.stdin").unwrap(), "Fix the login; $HOME stays literal.\n");
     assert_eq!(fakes.recorded("codex.env").unwrap(), format!("EXTRA=from-flag\nOPENAI_API_KEY={SECRET}\n"));
+    // The values reach the agent through a file its wrapper reads and removes, never through a
+    // command line any process listing shows.
+    let wrapper = fakes.recorded("codex.wrapper").unwrap();
+    assert!(wrapper.contains("agent-run") && wrapper.contains("--env-file"), "{wrapper}");
+    assert!(!wrapper.contains(SECRET), "{wrapper}");
+    let leftovers: Vec<_> =
+        walk(&env.state_dir().join("agents")).into_iter().filter(|p| p.ends_with("env.json")).collect();
+    assert!(leftovers.is_empty(), "the environment file is removed once read: {leftovers:?}");
     let agents = ok(qcold(&env, &fakes, &["agent", "list", "--json"]));
     assert!(!agents.contains(SECRET), "{agents}");
     let table = ok(qcold(&env, &fakes, &["agent", "list"]));
@@ -163,8 +182,8 @@ fn readiness_says_why_when_the_help_lacks_a_flag_or_no_login_shows() {
     assert_eq!(cl["readiness"]["ready"], false);
     assert_eq!(
         cl["readiness"]["reason"],
-        "`claude --help` does not list --dangerously-skip-permissions (claude-cli 9.9.9): this claude does not take \
-         the flags the preset passes; update it, or register a custom command"
+        "`claude --help` does not list --dangerously-skip-permissions, --output-format, --verbose (claude-cli 9.9.9): \
+         this claude does not take the flags the preset passes; update it, or register a custom command"
     );
     assert_eq!(cl["env"], serde_json::json!(["IS_SANDBOX", "ANTHROPIC_API_KEY"]));
 
@@ -225,4 +244,57 @@ fn a_custom_command_is_ready_when_its_program_is_executable_and_is_never_run_to_
     assert!(String::from_utf8_lossy(&refused.stderr).contains("QCOLD_BIN is set by qcold"), "{refused:?}");
     let refused = qcold(&env, &fakes, &["agent", "command", "add", "x", "--preset", "codex", "--", "codex"]);
     assert!(!refused.status.success());
+}
+
+/// What a `claude -p --output-format stream-json --verbose` run prints, a step at a time.
+const CLAUDE_STREAM: [&str; 3] = [
+    r#"{"type":"system","subtype":"init","cwd":"/w","session_id":"s1","model":"claude-test","tools":["Bash"]}"#,
+    r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Committing the note."},{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"git commit -m note"}}]}}"#,
+    r#"{"type":"result","subtype":"success","is_error":false,"duration_ms":2500,"num_turns":2,"total_cost_usd":0.5,"result":"done"}"#,
+];
+
+#[test]
+fn the_claude_preset_shows_its_stream_as_readable_steps_while_it_works_and_keeps_them_in_its_log() {
+    let env = Env::new();
+    let fakes = Fakes::new(&env);
+    let gate = env.path().join("gate");
+    let script = format!(
+        "#!/bin/sh\ncase \"$*\" in\n--version) echo 'claude-cli 9.9.9'; exit 0;;\n\
+         *--help) echo '--dangerously-skip-permissions --output-format --verbose'; exit 0;;\nesac\n\
+         cat > /dev/null\necho '{}'\necho '{}'\nwhile [ ! -e {} ]; do sleep 0.05; done\necho '{}'\n",
+        CLAUDE_STREAM[0],
+        CLAUDE_STREAM[1],
+        gate.display(),
+        CLAUDE_STREAM[2]
+    );
+    std::fs::write(fakes.bin.join("claude"), script).unwrap();
+    std::fs::set_permissions(fakes.bin.join("claude"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    ok(qcold(&env, &fakes, &["agent", "command", "add", "cl", "--preset", "claude", "--env", "ANTHROPIC_API_KEY=k"]));
+    let packet = env.path().join("packet.md");
+    std::fs::write(&packet, "Write a note.\n").unwrap();
+    let started = ok(qcold(
+        &env,
+        &fakes,
+        &["agent", "command", "run", "cl", "--packet-file", packet.to_str().unwrap(), "--track", "t", "--terminal"],
+    ));
+    let id = started.split_whitespace().nth(2).unwrap().to_owned();
+    let tail = || String::from_utf8_lossy(&qcold(&env, &fakes, &["agent", "tail", &id]).stdout).into_owned();
+    assert!(
+        wait_until(Duration::from_secs(15), || tail().contains("▸ Bash: git commit -m note")),
+        "the tool call shows while the agent works: {}",
+        tail()
+    );
+    let working = tail();
+    assert!(working.contains("● claude started: model claude-test") && working.contains("Committing the note."));
+    assert!(!working.contains("\"type\""), "no raw JSON on the terminal: {working}");
+    std::fs::write(&gate, "").unwrap();
+    assert!(wait_until(Duration::from_secs(15), || ok(qcold(&env, &fakes, &["agent", "list", "--json"]))
+        .contains("\"exited\"")));
+    let log = std::fs::read_to_string(env.state_dir().join("agents").join(&id).join("terminal.log")).unwrap();
+    assert_eq!(
+        log,
+        "● claude started: model claude-test, in /w\nCommitting the note.\n▸ Bash: git commit -m note\n\
+         ● claude done (success): 2.5 s, 2 turns, $0.5000\n",
+        "the log holds every step from the first"
+    );
 }

@@ -8,7 +8,7 @@ use qcold_tests::{Daemon, Env, git, subscribe, wait_until};
 use serde_json::{Value, json};
 
 /// What the scripted agent does, chosen by lines in its prompt:
-/// `directive: exit-early` exits 3 without closing out; `directive: fail-times N` closes out as
+/// `directive: exit-early` exits 3 without closing out (saying so on stderr); `directive: fail-times N` closes out as
 /// failed on its first N runs; `directive: wait-for FILE` waits for FILE; otherwise it commits a
 /// file and closes out with success. Every run appends a line to `<env>/runs/<slug>` and writes
 /// what it saw (cwd, env, `qcold` on PATH) to `<env>/seen/<slug>-<n>`.
@@ -28,7 +28,8 @@ n=$(wc -l < "$root/runs/$QCOLD_TASK_SLUG" | tr -d ' ')
   echo "path_qcold=$(command -v qcold)"
   echo "greeting=$AGENT_GREETING"
 } > "$root/seen/$QCOLD_TASK_SLUG-$n"
-grep -q "directive: exit-early" "$packet" && exit 3
+echo "scripted agent: run $n of $QCOLD_TASK_SLUG"
+grep -q "directive: exit-early" "$packet" && { echo "scripted agent: giving up on run $n" >&2; exit 3; }
 grep -q "directive: block" "$packet" && exec qcold task closeout --outcome blocked --reason "needs an API key"
 fails=$(sed -n 's/.*directive: fail-times \([0-9]*\).*/\1/p' "$packet" | head -n 1)
 if [ -n "$fails" ] && [ "$n" -le "$fails" ]; then

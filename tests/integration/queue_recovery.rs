@@ -90,6 +90,18 @@ fn an_item_failing_three_times_fails_the_run_and_its_dependents_never_start() {
         "{}",
         attempts[0]
     );
+    // Each iteration's whole output, from its first line to its last words on stderr, is in the
+    // log its ledger row names, though its terminal ended at once.
+    for (n, attempt) in attempts.iter().enumerate() {
+        let log = std::fs::read_to_string(attempt["log"].as_str().unwrap_or_else(|| panic!("no log: {attempt}")));
+        let log = log.unwrap();
+        let run = n + 1;
+        assert!(log.starts_with(&format!("scripted agent: run {run} of quit\n")), "{log:?}");
+        assert!(log.contains(&format!("scripted agent: giving up on run {run}")), "{log:?}");
+    }
+    // The next iteration's packet carries the end of the failed one's terminal.
+    let second = std::fs::read_to_string(attempts[1]["packet"].as_str().unwrap()).unwrap();
+    assert!(second.contains("the end of its terminal") && second.contains("giving up on run 1"), "{second}");
 }
 
 #[test]

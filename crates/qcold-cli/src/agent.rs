@@ -31,6 +31,8 @@ pub(crate) fn run(config: &Config, command: AgentCommand) -> anyhow::Result<()> 
                 stdin: None,
                 argv: args.command,
                 arg_files: Vec::new(),
+                log: None,
+                render: Default::default(),
             };
             let qcold = std::env::current_exe()?;
             let agent = agents::start(config, &mut store, &qcold, &request, unix_now())?;

@@ -56,13 +56,19 @@ pub(crate) enum Command {
         /// Standard input for the command.
         #[arg(long)]
         stdin_file: Option<std::path::PathBuf>,
-        /// `KEY=VALUE` added to the command's environment; repeatable.
-        #[arg(long, value_parser = parse_env_pair)]
-        env: Vec<(String, String)>,
+        /// A JSON file of `[[KEY, VALUE], …]` added to the command's environment; removed once read.
+        #[arg(long)]
+        env_file: Option<std::path::PathBuf>,
         /// `N=PATH`: each `{packet}` in the command's argument N (0 is the program) is replaced
         /// by PATH's contents before it runs; repeatable.
         #[arg(long, value_parser = parse_arg_file)]
         arg_file: Vec<(usize, std::path::PathBuf)>,
+        /// Also append everything the command writes to this log.
+        #[arg(long)]
+        log: Option<std::path::PathBuf>,
+        /// How the command's standard output is shown: plain or claude-stream-json.
+        #[arg(long, default_value = "plain", value_parser = parse_render)]
+        render: qcold_core::agent::stream::Render,
         /// The command.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -92,6 +98,11 @@ pub(crate) enum Command {
 fn parse_env_pair(text: &str) -> Result<(String, String), String> {
     let pair = text.split_once('=').filter(|(key, _)| !key.is_empty());
     pair.map(|(key, value)| (key.to_owned(), value.to_owned())).ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+fn parse_render(text: &str) -> Result<qcold_core::agent::stream::Render, String> {
+    qcold_core::agent::stream::Render::from_name(text)
+        .ok_or_else(|| format!("{text:?} is not a rendering; known: plain, claude-stream-json"))
 }
 
 fn parse_arg_file(text: &str) -> Result<(usize, std::path::PathBuf), String> {

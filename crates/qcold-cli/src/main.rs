@@ -39,6 +39,20 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     let Some(command) = cli.command else {
         anyhow::bail!("no command given; `qcold --help` lists them");
     };
+    // The wrapper runs first and needs no configuration: until it takes the stop signals, one
+    // meant for its command would end it (and with it the record of its exit code).
+    if let cli::Command::AgentRun { exit_file, stdin_file, env_file, arg_file, log, render, command } = command {
+        let options = qcold_server::agents::wrapper::Options {
+            exit_file,
+            stdin_file,
+            env_file,
+            arg_files: arg_file,
+            log,
+            render,
+        };
+        let code = qcold_server::agents::wrapper::run(&options, &command);
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
     let config = qcold_server::Config::from_env(BUILD_ID)?;
     // Before any command runs git: every git this process runs gets these deadlines.
     qcold_server::git::limits::init(config.git);
@@ -48,10 +62,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Task(cmd) => return task::run(&config, cmd),
         cli::Command::Guard(args) => return guard::run(&args),
         cli::Command::Agent(cmd) => agent::run(&config, cmd),
-        cli::Command::AgentRun { exit_file, stdin_file, env, arg_file, command } => {
-            let code = qcold_server::agents::wrapper::run(&exit_file, stdin_file.as_deref(), &env, &arg_file, &command);
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
-        }
+        cli::Command::AgentRun { .. } => unreachable!("the wrapper ran above"),
         cli::Command::DemoAgent { packet_file, worktree, pace_seconds } => {
             return demo_agent::run(&packet_file, &worktree, std::time::Duration::from_secs(pace_seconds));
         }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub mod command;
 pub mod env;
 pub mod preset;
+pub mod stream;
 
 use crate::AgentId;
 

@@ -8,6 +8,7 @@ pub mod adopt;
 pub mod commands;
 pub mod probe;
 pub mod procs;
+pub mod tee;
 pub mod terminal;
 pub mod tmux;
 pub mod wrapper;
@@ -18,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use qcold_core::AgentId;
+use qcold_core::agent::stream::Render;
 use qcold_core::agent::{self, AgentRecord, AgentState, Key, SelectError, Terminal};
 use qcold_core::ids::{base36, numbered};
 
@@ -140,6 +142,11 @@ pub struct StartRequest {
     /// file's contents before it runs the command (`agent-run --arg-file`), so long text never
     /// passes through tmux's command line, and the record keeps the short form.
     pub arg_files: Vec<(usize, PathBuf)>,
+    /// Where a terminal agent that does not read its terminal (`stdin` given) logs its whole
+    /// output; `None` means `terminal.log` in the agent's directory.
+    pub log: Option<PathBuf>,
+    /// How its standard output is shown.
+    pub render: Render,
 }
 
 /// An agent about to be started or adopted: its checked request, id and files.
@@ -148,6 +155,10 @@ struct Prepared {
     cwd: PathBuf,
     dir: PathBuf,
     exit_file: PathBuf,
+    /// Where the wrapper writes the command's environment for it to read, when it has one.
+    env_file: Option<PathBuf>,
+    /// Where its output is logged, when it is.
+    log: Option<PathBuf>,
     /// The wrapper's command line around the request's command.
     wrapped: Vec<String>,
 }
@@ -175,18 +186,30 @@ fn prepare(
         "--exit-file".into(),
         exit_file.to_string_lossy().into_owned(),
     ];
+    let mut flag = |name: &str, value: &Path| wrapped.extend([name.to_owned(), value.to_string_lossy().into_owned()]);
     if let Some(stdin) = &request.stdin {
-        wrapped.extend(["--stdin-file".to_owned(), stdin.to_string_lossy().into_owned()]);
+        flag("--stdin-file", stdin);
     }
-    for (key, value) in &request.env {
-        wrapped.extend(["--env".to_owned(), format!("{key}={value}")]);
+    // Values may be keys: they go through a file only the owner reads, never the command line.
+    let env_file = (!request.env.is_empty()).then(|| dir.join("env.json"));
+    if let Some(file) = &env_file {
+        flag("--env-file", file);
     }
     for (index, file) in &request.arg_files {
-        wrapped.extend(["--arg-file".to_owned(), format!("{index}={}", file.to_string_lossy())]);
+        flag("--arg-file", Path::new(&format!("{index}={}", file.to_string_lossy())));
+    }
+    // A terminal agent that reads its terminal keeps it to itself; any other is logged.
+    let log = (request.terminal && request.stdin.is_some())
+        .then(|| request.log.clone().unwrap_or_else(|| dir.join("terminal.log")));
+    if let Some(log) = &log {
+        flag("--log", log);
+    }
+    if request.render != Render::Plain {
+        flag("--render", Path::new(request.render.name()));
     }
     wrapped.push("--".into());
     wrapped.extend(request.argv.iter().cloned());
-    Ok(Prepared { id, cwd, dir, exit_file, wrapped })
+    Ok(Prepared { id, cwd, dir, exit_file, env_file, log, wrapped })
 }
 
 /// Starts an agent. `qcold` is the binary the wrapper runs as (`qcold agent-run …`).
@@ -211,7 +234,7 @@ pub fn start(
         Some(id) => id.clone(),
         None => generate_id(store, &request.track, now)?,
     };
-    let Prepared { id, cwd, dir, exit_file, wrapped } = prepare(config, qcold, request, id, true)?;
+    let Prepared { id, cwd, dir, exit_file, env_file, log, wrapped } = prepare(config, qcold, request, id, true)?;
     if !is_runnable(program, &cwd) {
         return Err(AgentError::NotFound(program.clone()));
     }
@@ -221,13 +244,17 @@ pub fn start(
     }
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     adopt::clear_stale(config, &id)?;
+    if let Some(file) = &env_file {
+        wrapper::write_env(file, &request.env).map_err(io(format!("cannot write {}", file.display())))?;
+    }
 
     let (pid, terminal, stdout_log, stderr_log) = if request.terminal {
         let session = agent::session_name(&id);
         let pid = Tmux::new(&config.state_dir).new_session(&session, &cwd, &wrapped)?;
         await_exec(pid, &exit_file.to_string_lossy());
         crate::fault::point(config, crate::fault::AFTER_SESSION_START);
-        (pid, Some(Terminal { target: format!("{session}:0.0"), session }), None, None)
+        let log = log.map(|p| p.to_string_lossy().into_owned());
+        (pid, Some(Terminal { target: format!("{session}:0.0"), session }), log, None)
     } else {
         let stdout_log = dir.join("stdout.log");
         let stderr_log = dir.join("stderr.log");
@@ -282,12 +309,18 @@ fn check_arg_files(request: &StartRequest) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Waits (up to five seconds) until the tmux pane `pid` runs the wrapper. tmux forks the pane and
-/// only then execs the command; until the exec, the pid's command line is tmux's own, and an
-/// agent looked at in that instant would be judged vanished.
+/// Waits (up to five seconds) until the tmux pane `pid` runs the wrapper and the wrapper has
+/// recorded its pid. tmux forks the pane and only then execs the command; until the exec, the
+/// pid's command line is tmux's own, and an agent looked at in that instant would be judged
+/// vanished. The wrapper records its pid once it takes the hang-up and stop signals, so an agent
+/// is never seen started while a signal meant for its command would still end its wrapper (a
+/// tmux server killed in that instant).
 fn await_exec(pid: u32, exit_file: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while procs::alive(pid) && !procs::cmdline(pid).iter().any(|a| a == exit_file) && Instant::now() < deadline {
+    let ready = || {
+        procs::cmdline(pid).iter().any(|a| a == exit_file) && wrapper::recorded_pid(Path::new(exit_file)) == Some(pid)
+    };
+    while procs::alive(pid) && !ready() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -420,22 +453,18 @@ pub fn label(
     find(store, agent.id.as_str())
 }
 
-/// The last `lines` lines of an agent's terminal (colours kept), or of its stdout log.
+/// The last `lines` lines of an agent's terminal (colours kept) while it lasts, else of its log.
 pub fn tail(config: &Config, agent: &AgentRecord, lines: u32) -> Result<String, AgentError> {
-    match (&agent.terminal, &agent.stdout_log) {
-        (Some(terminal), _) => {
-            let tmux = Tmux::new(&config.state_dir);
-            if !tmux.has_session(&terminal.session) {
-                return Err(AgentError::TerminalGone(agent.id.to_string()));
-            }
-            Ok(tmux.capture(&terminal.target, lines)?)
-        }
-        (None, Some(log)) => {
+    let live = agent.terminal.as_ref().filter(|t| Tmux::new(&config.state_dir).has_session(&t.session));
+    match (live, &agent.terminal, &agent.stdout_log) {
+        (Some(terminal), _, _) => Ok(Tmux::new(&config.state_dir).capture(&terminal.target, lines)?),
+        (None, Some(_), None) => Err(AgentError::TerminalGone(agent.id.to_string())),
+        (None, _, Some(log)) => {
             let text = std::fs::read_to_string(log).map_err(io(format!("cannot read {log}")))?;
             let all: Vec<&str> = text.lines().collect();
             Ok(all[all.len().saturating_sub(lines as usize)..].join("\n"))
         }
-        (None, None) => Ok(String::new()),
+        (None, None, None) => Ok(String::new()),
     }
 }
 

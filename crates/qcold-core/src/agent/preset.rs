@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::command::{AgentCommand, Source};
+use super::stream::Render;
 use crate::CommandName;
 
 /// A known agent CLI.
@@ -21,7 +22,8 @@ use crate::CommandName;
 pub enum Preset {
     /// OpenAI Codex CLI: `codex exec --dangerously-bypass-approvals-and-sandbox -`.
     Codex,
-    /// Claude Code: `claude -p --dangerously-skip-permissions`.
+    /// Claude Code: `claude -p --dangerously-skip-permissions --output-format stream-json
+    /// --verbose`, its stream rendered as text.
     Claude,
     /// Gemini CLI: `gemini --approval-mode yolo -p …`, the packet on standard input.
     Gemini,
@@ -62,6 +64,8 @@ pub struct Spec {
     pub flags: &'static [&'static str],
     /// Where a login shows, when the CLI has one place for it.
     pub login: Option<Login>,
+    /// How the wrapper shows its standard output.
+    pub render: Render,
 }
 
 const CODEX: Spec = Spec {
@@ -81,18 +85,20 @@ const CODEX: Spec = Spec {
         files: &[("auth.json", None), ("config.toml", Some("model_provider"))],
         hint: "run `codex login`, or give the command --env OPENAI_API_KEY=… or --env CODEX_HOME=…",
     }),
+    render: Render::Plain,
 };
 
 const CLAUDE: Spec = Spec {
     program: "claude",
-    // With no prompt argument, `-p` reads the prompt from standard input.
-    args: &["-p", "--dangerously-skip-permissions"],
+    // With no prompt argument, `-p` reads the prompt from standard input. Plain `-p` prints
+    // nothing until the end; the stream shows each step as it happens, rendered by the wrapper.
+    args: &["-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"],
     stdin: true,
     // Claude Code refuses --dangerously-skip-permissions as root unless told it is sandboxed;
     // the task's worktree is the sandbox.
     env: &[("IS_SANDBOX", "1")],
     help: &["--help"],
-    flags: &["--dangerously-skip-permissions"],
+    flags: &["--dangerously-skip-permissions", "--output-format", "--verbose"],
     login: Some(Login {
         keys: &["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"],
         dir_var: "CLAUDE_CONFIG_DIR",
@@ -100,6 +106,7 @@ const CLAUDE: Spec = Spec {
         files: &[(".credentials.json", None)],
         hint: "run `claude` once and log in, or give the command --env ANTHROPIC_API_KEY=…",
     }),
+    render: Render::ClaudeStreamJson,
 };
 
 const GEMINI: Spec = Spec {
@@ -117,6 +124,7 @@ const GEMINI: Spec = Spec {
         files: &[("oauth_creds.json", None)],
         hint: "run `gemini` once and log in, or give the command --env GEMINI_API_KEY=…",
     }),
+    render: Render::Plain,
 };
 
 const OPENCODE: Spec = Spec {
@@ -129,6 +137,7 @@ const OPENCODE: Spec = Spec {
     flags: &[],
     // opencode talks to many providers, each with its own key; nothing cheap tells.
     login: None,
+    render: Render::Plain,
 };
 
 impl Preset {

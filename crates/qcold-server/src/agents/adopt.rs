@@ -111,7 +111,7 @@ fn record(
         pid,
         pgid: pid,
         terminal: Some(Terminal { target: format!("{session}:0.0"), session: session.to_owned() }),
-        stdout_log: None,
+        stdout_log: prepared.log.as_ref().map(|p| p.to_string_lossy().into_owned()),
         stderr_log: None,
         exit_file: prepared.exit_file.to_string_lossy().into_owned(),
         started_at,

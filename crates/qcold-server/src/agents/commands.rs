@@ -202,5 +202,7 @@ pub fn invocation(
         stdin: Some(if command.stdin { packet_file.to_owned() } else { "/dev/null".into() }),
         argv: rendered.argv,
         arg_files: rendered.packet_args.into_iter().map(|i| (i, packet_file.to_owned())).collect(),
+        log: None,
+        render: command.preset.map(|p| p.spec().render).unwrap_or_default(),
     }
 }

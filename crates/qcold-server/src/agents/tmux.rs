@@ -91,7 +91,7 @@ impl Tmux {
 
     /// Starts `argv` in a new detached session in `cwd` and returns the pane's pid. With several
     /// arguments tmux executes the command directly, without a shell. Extra environment is the
-    /// wrapper's job (`agent-run --env`): tmux's `-e` does not reliably override `PATH`.
+    /// wrapper's job (`agent-run --env-file`): tmux's `-e` does not reliably override `PATH`.
     pub fn new_session(&self, session: &str, cwd: &Path, argv: &[String]) -> Result<u32, TmuxError> {
         let cwd = cwd.to_string_lossy();
         let mut args: Vec<String> =

@@ -7,44 +7,83 @@
 //!
 //! Text too long for tmux's command line (a packet given as `{packet}`) arrives as a file
 //! (`--arg-file N=PATH`) and is put into the command's argument N here, just before it runs.
+//! The command's own environment arrives the same way (`--env-file`, read and removed at once),
+//! so its secrets never show in a process listing.
+//!
+//! With `--log`, everything the command writes goes to the terminal and to the log from the
+//! first byte ([`super::tee`]); the log outlives the terminal. With `--render`, its standard
+//! output is shown rendered (Claude Code's JSON stream as text).
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// Runs `argv` (with standard input from `stdin_file` when given, `env` added to its
-/// environment, and each `{packet}` in argument `i` replaced by the contents of the file of
-/// `(i, file)` in `arg_files`), records its exit code in `exit_file`, and returns the code. The
-/// environment is applied here rather than by tmux, whose `new-session -e` does not reliably
+use qcold_core::agent::stream::Render;
+
+use super::tee::{self, Log};
+
+/// What the wrapper is told besides the command.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where to write the exit code.
+    pub exit_file: PathBuf,
+    /// The command's standard input; `None` keeps the wrapper's (the terminal).
+    pub stdin_file: Option<PathBuf>,
+    /// A file of `[[key, value], …]` (JSON) added to the command's environment; removed once read.
+    pub env_file: Option<PathBuf>,
+    /// `(i, file)`: each `{packet}` in argument `i` is replaced by the contents of `file`.
+    pub arg_files: Vec<(usize, PathBuf)>,
+    /// Where the command's output is logged as well as shown.
+    pub log: Option<PathBuf>,
+    /// How its standard output is shown.
+    pub render: Render,
+}
+
+/// Runs `argv` as `options` say, records its exit code in the exit file, and returns the code.
+/// The environment is applied here rather than by tmux, whose `new-session -e` does not reliably
 /// override `PATH`.
-pub fn run(
-    exit_file: &Path,
-    stdin_file: Option<&Path>,
-    env: &[(String, String)],
-    arg_files: &[(usize, PathBuf)],
-    argv: &[String],
-) -> i32 {
+pub fn run(options: &Options, argv: &[String]) -> i32 {
     let _ = nix::sys::prctl::set_child_subreaper(true);
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
         // A registered handler replaces the default "terminate"; exec resets it for the command.
         let _ = signal_hook::flag::register(signal, Arc::new(AtomicBool::new(false)));
     }
+    let exit_file = &options.exit_file;
     // The pid names this agent's process tree to a daemon that adopts it after a crash.
     let _ = std::fs::write(pid_file(exit_file), format!("{}\n", std::process::id()));
-    let code = match fill(argv, arg_files) {
+    let log = options.log.as_deref().and_then(Log::open);
+    let code = match read_env(options.env_file.as_deref()).and_then(|env| Ok((env, fill(argv, &options.arg_files)?))) {
         Err(message) => {
-            eprintln!("qcold agent-run: {message}");
+            tee::say(log.as_ref(), &message);
             127
         }
-        Ok(argv) => exec_and_wait(&argv, stdin_file, env),
+        Ok((env, argv)) => exec_and_wait(&argv, options, &env, log.as_ref()),
     };
     let tmp = exit_file.with_extension("tmp");
     if std::fs::write(&tmp, format!("{code}\n")).and_then(|()| std::fs::rename(&tmp, exit_file)).is_err() {
-        eprintln!("qcold agent-run: cannot record exit code {code} in {}", exit_file.display());
+        tee::say(log.as_ref(), &format!("cannot record exit code {code} in {}", exit_file.display()));
     }
     code
+}
+
+/// Reads (and removes) the environment file.
+fn read_env(file: Option<&Path>) -> Result<Vec<(String, String)>, String> {
+    let Some(file) = file else { return Ok(Vec::new()) };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let _ = std::fs::remove_file(file);
+    serde_json::from_str(&text).map_err(|e| format!("{} is not an environment file: {e}", file.display()))
+}
+
+/// Writes `env` where [`read_env`] reads it: a file only its owner can read, since values may
+/// be keys.
+pub fn write_env(file: &Path, env: &[(String, String)]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(file);
+    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)?;
+    out.write_all(serde_json::to_string(env).map_err(std::io::Error::other)?.as_bytes())
 }
 
 /// `argv` with the files of `arg_files` read into their arguments.
@@ -60,44 +99,63 @@ fn fill(argv: &[String], arg_files: &[(usize, PathBuf)]) -> Result<Vec<String>, 
 }
 
 /// Runs the command and waits for it; its exit code, or 127 when it cannot start.
-fn exec_and_wait(argv: &[String], stdin_file: Option<&Path>, env: &[(String, String)]) -> i32 {
-    match argv.split_first() {
-        None => {
-            eprintln!("qcold agent-run: no command given");
-            127
+fn exec_and_wait(argv: &[String], options: &Options, env: &[(String, String)], log: Option<&Log>) -> i32 {
+    let Some((program, args)) = argv.split_first() else {
+        tee::say(log, "no command given");
+        return 127;
+    };
+    // Output is copied (and rendered) only when it must be: an interactive command keeps the
+    // terminal itself.
+    let copied = log.is_some() || options.render != Render::Plain;
+    let (mut child, merged) = match spawn(program, args, options, env, copied) {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            tee::say(log, &format!("cannot start {program}: {e}"));
+            return 127;
         }
-        Some((program, args)) => match spawn(program, args, stdin_file, env) {
-            Ok(mut child) => loop {
-                match child.wait() {
-                    Ok(status) => break status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        eprintln!("qcold agent-run: lost track of {program}: {e}");
-                        break 125;
-                    }
-                }
-            },
+    };
+    let copiers = tee::start(&mut child, merged, log, options.render);
+    let code = loop {
+        match child.wait() {
+            Ok(status) => break status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("qcold agent-run: cannot start {program}: {e}");
-                127
+                tee::say(log, &format!("lost track of {program}: {e}"));
+                break 125;
             }
-        },
-    }
+        }
+    };
+    copiers.finish();
+    code
 }
 
+/// Starts the command. Copied output that is shown as it is comes through one pipe for both
+/// standard output and error, so its lines keep their order; rendered standard output has its
+/// own.
 fn spawn(
     program: &str,
     args: &[String],
-    stdin_file: Option<&Path>,
+    options: &Options,
     env: &[(String, String)],
-) -> std::io::Result<std::process::Child> {
+    copied: bool,
+) -> std::io::Result<(std::process::Child, Option<std::io::PipeReader>)> {
     let mut cmd = Command::new(program);
     // A fault point armed for the daemon is not the agent's: its closeouts would crash too.
     cmd.args(args).env_remove(crate::fault::ENV).envs(env.iter().map(|(k, v)| (k, v)));
-    if let Some(path) = stdin_file {
+    if let Some(path) = &options.stdin_file {
         cmd.stdin(std::fs::File::open(path)?);
     }
-    cmd.spawn()
+    let mut merged = None;
+    if copied && options.render == Render::Plain {
+        let (reader, writer) = std::io::pipe()?;
+        cmd.stdout(writer.try_clone()?).stderr(writer);
+        merged = Some(reader);
+    } else if copied {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    // `cmd`, and with it this process's copy of the pipe's writing end, is dropped on return, so
+    // the reader sees the end of the output when the command's last process closes it.
+    Ok((cmd.spawn()?, merged))
 }
 
 /// Where the wrapper with this exit file records its pid: next to the exit file.

@@ -78,6 +78,8 @@ async fn start(
         stdin: None,
         argv: request.argv,
         arg_files: Vec::new(),
+        log: None,
+        render: Default::default(),
     };
     let qcold = std::env::current_exe().map_err(ApiError::internal)?;
     let record = state

@@ -19,6 +19,11 @@ pub(super) fn dir(config: &Config, run: &RunId, item: &ItemId) -> PathBuf {
     config.state_dir.join("queue").join(run.as_str()).join(item.as_str())
 }
 
+/// Where the terminal log of the iteration run by `agent` is kept: beside the item's packets.
+pub(super) fn attempt_log(config: &Config, run: &RunId, item: &ItemId, agent: &str) -> PathBuf {
+    dir(config, run, item).join(format!("attempt-{agent}.log"))
+}
+
 /// `path` as one shell word: in double quotes, as the packet shows it, unless it holds a
 /// character double quotes do not protect.
 fn shell_word(path: &Path) -> String {

@@ -280,15 +280,19 @@ impl Scheduler {
         update
     }
 
-    /// The end of an agent's terminal, saved next to its packet; `None` when the terminal is gone.
+    /// The log of an iteration's agent: the one its wrapper wrote from the first byte, else the
+    /// end of its terminal saved next to its packet; `None` when neither is left.
     pub(super) fn capture(
         &self,
         run: &Run,
         item: &ItemRecord,
         agent: &qcold_core::agent::AgentRecord,
     ) -> Option<String> {
+        if let Some(log) = agent.stdout_log.as_deref().filter(|l| std::fs::metadata(l).is_ok_and(|m| m.len() > 0)) {
+            return Some(log.to_owned());
+        }
         let text = agents::tail(&self.config, agent, 200).ok()?;
-        let path = super::packet::dir(&self.config, &run.id, &item.id).join(format!("attempt-{}.log", agent.id));
+        let path = super::packet::attempt_log(&self.config, &run.id, &item.id, agent.id.as_str());
         std::fs::write(&path, text).ok()?;
         Some(path.to_string_lossy().into_owned())
     }

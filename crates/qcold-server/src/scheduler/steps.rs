@@ -159,6 +159,8 @@ impl Scheduler {
                 stdin: None,
                 argv: vec![row.agent_command.clone()],
                 arg_files: Vec::new(),
+                log: None,
+                render: Default::default(),
             },
         };
         let request = StartRequest { id: Some(AgentId::new(row.agent_id.clone().unwrap_or_default())?), ..request };
@@ -189,6 +191,13 @@ impl Scheduler {
         request.id = Some(AgentId::new(row.agent_id.clone().unwrap_or_default())?);
         request.name = Some(format!("{} {}", task.repo, item.slug));
         request.env = self.agent_env(task, packet_file, command_env, row.agent_id.as_deref().unwrap_or_default());
+        // The iteration's evidence lives with its packet, beyond the agent's own directory.
+        request.log = Some(super::packet::attempt_log(
+            &self.config,
+            &run.id,
+            &item.id,
+            row.agent_id.as_deref().unwrap_or_default(),
+        ));
         Ok(request)
     }
 
