@@ -166,9 +166,8 @@ fn claude_ending_its_turn_without_closing_out_recovers_with_the_failure_and_log_
     let second = &packets[1];
     assert!(second.contains("## Recovery") && second.contains("### Iteration 1"), "{second}");
     assert!(second.contains(failure), "the failure is in the packet the model got: {second}");
-    // FAILS on this branch: the ledger's `log` is null for an agent that exits without closing
-    // out (its tmux session is gone before the terminal is captured), so the packet has no tail.
-    // Issue #11 item 5 (the terminal's whole output goes to a log file from the first byte).
+    // The tail comes from the attempt's log, which the wrapper writes from the first byte: a
+    // terminal captured at the end is gone by then, as Claude exits at once after its turn.
     assert!(second.contains("the end of its terminal"), "the log tail is in it: {second}");
     // What the first iteration said before it quit is in that tail.
     let tail = second.split("the end of its terminal").nth(1).unwrap();
@@ -237,9 +236,10 @@ fn claude_shows_readable_progress_in_agent_tail_while_it_works() {
         tail = q.world.tail(&agent, 200);
         tail.contains("progress: waiting for the gate file")
     });
-    // FAILS on this branch: `claude -p` in text mode prints nothing until its turn ends; this
-    // needs the preset's `--output-format stream-json --verbose`, rendered by the wrapper.
+    // `claude -p` in text mode prints nothing until its turn ends: this is the preset's
+    // `--output-format stream-json --verbose`, rendered by the wrapper.
     assert!(shown, "agent tail shows the model's words while it works:\n{tail}");
+    assert!(tail.contains(&format!("while [ ! -e {} ]", gate.display())), "and the step it runs:\n{tail}");
     assert!(!tail.contains("\"type\":"), "the tail is readable text, not raw stream JSON:\n{tail}");
     std::fs::write(&gate, "").unwrap();
     q.world.wait_status(&run, "success");
