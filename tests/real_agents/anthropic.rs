@@ -40,6 +40,15 @@ impl Recorded {
         self.reply.as_ref()?.tool.as_ref()?.1["command"].as_str()
     }
 
+    /// How many tool results in the conversation are marked as errors (`is_error`).
+    pub(crate) fn failed_tool_results(&self) -> usize {
+        user_messages(&self.body)
+            .filter_map(|m| m["content"].as_array())
+            .flatten()
+            .filter(|b| b["type"] == "tool_result" && b["is_error"] == true)
+            .count()
+    }
+
     /// Whether this is a model turn of the agent (a Messages call offering a shell tool).
     pub(crate) fn is_turn(&self) -> bool {
         self.path.starts_with("/v1/messages") && !self.path.contains("count_tokens") && shell_tool(&self.body).is_some()

@@ -145,6 +145,17 @@ fn claude_delivers_a_graph_run_through_its_preset() {
             .collect();
         let closeout = format!("\"{qcold}\" task closeout --outcome success");
         assert!(asked.last().is_some_and(|c| c.starts_with(&closeout)), "{slug} closed out last: {asked:?}");
+        // The closeout's own exit is clean although cleanup removes the worktree the agent
+        // stands in: Claude reports its output back as a result that is no error.
+        let mut after = None;
+        let reported = wait_until(LONG, || {
+            after = q.endpoint.turns().into_iter().find(|t| {
+                t.prompt() == packet && t.tool_outputs().last().is_some_and(|o| o.contains("closed:success"))
+            });
+            after.is_some()
+        });
+        assert!(reported, "{slug}'s closeout output reached the model: {}", q.show_requests());
+        assert_eq!(after.unwrap().failed_tool_results(), 0, "{slug}: no step failed, the closeout included");
     }
 }
 
