@@ -17,7 +17,9 @@
 //! - `model: block <reason>`: closes out as blocked with that reason;
 //! - otherwise, after the commands, it runs the packet's own success closeout line.
 //!
-//! Every request is recorded, for the scenarios to assert on what Codex sent.
+//! Every request is recorded, for the scenarios to assert on what Codex sent. The endpoint is
+//! also the agent's HTTP(S) proxy ([`Endpoint::proxy_env`]): a request for anywhere but
+//! loopback lands here, is refused and recorded, so a scenario proves no other network is used.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -42,10 +44,14 @@ const HOLD_LIMIT: Duration = Duration::from_secs(150);
 
 type Requests = Arc<Mutex<Vec<Value>>>;
 
+/// Requests for anywhere else, as `METHOD uri`: the endpoint is also the agent's HTTP(S) proxy.
+type Outside = Arc<Mutex<Vec<String>>>;
+
 /// The running endpoint; stopped when dropped.
 pub(crate) struct Endpoint {
     base_url: String,
     requests: Requests,
+    outside: Outside,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -58,14 +64,41 @@ impl Endpoint {
             .build()
             .expect("a tokio runtime");
         let requests = Requests::default();
+        let outside = Outside::default();
+        let refuse = {
+            let outside = outside.clone();
+            move |request: axum::extract::Request| async move {
+                outside.lock().expect("outside lock").push(format!("{} {}", request.method(), request.uri()));
+                axum::http::StatusCode::FORBIDDEN
+            }
+        };
         let app = Router::new()
             .route("/v1/responses", post(respond))
             .layer(DefaultBodyLimit::disable())
-            .with_state(requests.clone());
+            .with_state(requests.clone())
+            .fallback(refuse);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         runtime.spawn(async move { axum::serve(listener, app).await });
-        Self { base_url: format!("http://{addr}/v1"), requests, _runtime: runtime }
+        Self { base_url: format!("http://{addr}/v1"), requests, outside, _runtime: runtime }
+    }
+
+    /// The environment that makes this endpoint the agent's proxy for everything but loopback,
+    /// so a request for anywhere else is seen (and refused) here instead of leaving the host.
+    pub(crate) fn proxy_env(&self) -> Vec<(&'static str, String)> {
+        let proxy = self.base_url.trim_end_matches("/v1").to_owned();
+        let mut vars = Vec::new();
+        for key in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+            vars.push((key, proxy.clone()));
+        }
+        vars.push(("NO_PROXY", "127.0.0.1,localhost".to_owned()));
+        vars.push(("no_proxy", "127.0.0.1,localhost".to_owned()));
+        vars
+    }
+
+    /// Every request that was not for the model (`METHOD uri`), through the proxy or not.
+    pub(crate) fn outside(&self) -> Vec<String> {
+        self.outside.lock().expect("outside lock").clone()
     }
 
     /// Every request body received so far, in order.
@@ -88,8 +121,8 @@ impl Endpoint {
 
     /// Writes a `CODEX_HOME` at `dir` whose `config.toml` points Codex at this endpoint, with
     /// its update check, analytics, feedback, OpenTelemetry export and plugins off; returns `dir`.
-    /// Measured with strace on 0.171: with `[features] plugins = false` Codex connects to
-    /// nothing but this endpoint (without it, its curated-plugin sync looks up github.com).
+    /// Measured on 0.171 (strace, and [`Endpoint::proxy_env`]): without `[features] plugins =
+    /// false` its plugin sync reaches for github.com, api.github.com and chatgpt.com.
     pub(crate) fn codex_home(&self, dir: PathBuf) -> PathBuf {
         std::fs::create_dir_all(&dir).expect("CODEX_HOME");
         let config = format!(
