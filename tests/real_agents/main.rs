@@ -6,7 +6,9 @@
 //! and names in `QCOLD_REAL_AGENTS_BIN`; that task (run by `cargo xtask ci`) runs them all.
 
 // Each agent's scenarios use their own part of the shared frame.
-mod codex;
-mod openai;
 #[allow(dead_code)]
 mod world;
+
+mod codex;
+mod openai;
+mod script;
