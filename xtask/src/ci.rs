@@ -35,6 +35,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
     crate::step("tests");
     process::run(cargo().args(["test", "--locked"]))?;
 
+    // The real agent CLIs, last: everything they rely on is proven by then.
+    crate::real_agents::run()?;
+
     eprintln!("\nci: all green in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -5,27 +5,32 @@
 //! - `web`: builds the dashboard with trunk into `crates/qcold-web/dist`;
 //! - `setup`: installs the tools the other tasks need, skipping what is present;
 //! - `bench`: measures the release daemon (idle CPU, read latency, push latency);
-//! - `chaos`: the chaos suite's long form (random kills of a large graph run, every fault point).
+//! - `chaos`: the chaos suite's long form (random kills of a large graph run, every fault point);
+//! - `real-agents`: queues run by the pinned Codex and Claude Code CLIs against scripted models.
 
 mod bench;
 mod chaos;
 mod ci;
 mod demo;
 mod process;
+mod real_agents;
 mod setup;
 mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup|bench|chaos>
+const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup|bench|chaos|real-agents>
 
   ci      fmt, clippy, wasm32 check, dashboard build, all tests (incl. headless Chromium)
   demo    build everything, start the daemon on a fresh state dir with a sample repo
           [--listen ADDR]  (default 127.0.0.1:8787)
   web     build the dashboard (trunk, offline) into crates/qcold-web/dist
   setup   install missing tools: wasm32 target, trunk, wasm-bindgen-cli, binaryen, chromium, tmux
-  bench   measure the release daemon: idle CPU, /api/state latency, push latency";
+  bench   measure the release daemon: idle CPU, /api/state latency, push latency
+  real-agents
+          install the pinned @openai/codex and @anthropic-ai/claude-code (npm) and run
+          queues with their presets against scripted model endpoints on loopback";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::all().map(|_| ()),
         Some("bench") => bench::run(),
         Some("chaos") => chaos::run(&args[1..]),
+        Some("real-agents") => real_agents::run(),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}\n{}", chaos::usage());
             Ok(())

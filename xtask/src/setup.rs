@@ -105,6 +105,12 @@ pub(crate) fn apt_packages() -> anyhow::Result<()> {
         eprintln!("chromium, chromedriver and tmux are installed");
         return Ok(());
     }
+    apt_install(&missing)
+}
+
+/// Installs Debian packages with apt-get (through `sudo -n` unless root), updating the package
+/// lists first if the install fails on a fresh machine.
+pub(crate) fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     let as_root = process::output("id", &["-u"]).as_deref() == Some("0");
     let apt = |args: &[&str]| {
         let mut cmd = if as_root { Command::new("apt-get") } else { Command::new("sudo") };
@@ -115,7 +121,7 @@ pub(crate) fn apt_packages() -> anyhow::Result<()> {
         cmd
     };
     let mut install: Vec<&str> = vec!["install", "-y", "-q"];
-    install.extend(&missing);
+    install.extend(packages);
     if process::run(&mut apt(&install)).is_err() {
         // A fresh machine may have no package lists yet.
         process::run(&mut apt(&["update", "-q"]))?;
