@@ -9,7 +9,8 @@ use qcold_tests::{Daemon, Env, wait_until};
 const SECRET: &str = "sk-test-0123456789-secret";
 
 /// A directory of fake CLIs; each records its argv (one per line), stdin and chosen variables
-/// under `rec/` when it is run for real, and answers `--version` and `--help` as told.
+/// under `rec/` when it is run for real, and answers `--version` (after a warning on stderr, as
+/// codex-cli 0.171 gives one) and `--help` as told.
 struct Fakes {
     bin: PathBuf,
     rec: PathBuf,
@@ -28,7 +29,7 @@ impl Fakes {
         let script = format!(
             "#!/bin/sh\n\
              case \"$*\" in\n\
-             --version) echo '{name}-cli 9.9.9'; exit 0;;\n\
+             --version) echo 'WARNING: could not create PATH aliases' >&2; echo '{name}-cli 9.9.9'; exit 0;;\n\
              *--help) printf '%s\\n' '{help}'; exit 0;;\n\
              esac\n\
              printf '%s\\n' \"$@\" > {rec}/{name}.argv\n\
@@ -297,4 +298,24 @@ fn the_claude_preset_shows_its_stream_as_readable_steps_while_it_works_and_keeps
          ● claude done (success): 2.5 s, 2 turns, $0.5000\n",
         "the log holds every step from the first"
     );
+}
+
+#[test]
+fn readiness_probed_in_a_shell_is_not_taken_for_the_daemons() {
+    let env = Env::new();
+    let fakes = Fakes::new(&env);
+    fakes.write("codex", CODEX_HELP);
+    ok(qcold(&env, &fakes, &["agent", "command", "add", "c1", "--preset", "codex", "--env", "OPENAI_API_KEY=k"]));
+    // An operator's shell without codex on its PATH probes first and caches what it saw.
+    let mut shell = env.command();
+    shell.args(["agent", "command", "list", "--json", "--refresh"]).env("PATH", "/usr/bin:/bin");
+    let seen: Vec<serde_json::Value> = serde_json::from_str(&ok(shell.output().unwrap())).unwrap();
+    assert_eq!(find(&seen, "c1")["readiness"]["reason"], "codex not found");
+    // The daemon, whose agents find codex, answers for its own environment at once.
+    let daemon = Daemon::start_with(&env, &[("PATH", &fakes.path_var())]);
+    let (status, body) = daemon.get("/api/agent-commands");
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let commands = listed.as_array().or_else(|| listed["commands"].as_array()).unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(find(commands, "c1")["readiness"]["ready"], true, "{body}");
 }

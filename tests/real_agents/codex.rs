@@ -15,7 +15,9 @@ fn codex_world() -> (World, Endpoint) {
     let world = World::new();
     let endpoint = Endpoint::start();
     let home = endpoint.codex_home(world.file("codex-home"));
-    world.add_command(AGENT, "codex", &[("CODEX_HOME", home.display().to_string())]);
+    let mut vars = endpoint.proxy_env();
+    vars.push(("CODEX_HOME", home.display().to_string()));
+    world.add_command(AGENT, "codex", &vars);
     let reason = world.assert_ready(AGENT);
     // FIXME: the reason should name the version, but the probe takes the first line of stdout
     // and stderr together, and Codex first warns on stderr that it makes no helper binaries
@@ -29,6 +31,13 @@ fn commit(file: &str, check: &str) -> String {
     format!(
         "Add {file}.\nmodel: run {check} printf '%s\\n' {file} > {file} && git add {file} && git commit -q -m 'add {file}'"
     )
+}
+
+/// Asserts that Codex asked for nothing but the model: no request reached the endpoint as a proxy.
+#[track_caller]
+fn assert_no_outside(endpoint: &Endpoint) {
+    let outside = endpoint.outside();
+    assert!(outside.is_empty(), "Codex reached for the network beyond its model: {outside:?}");
 }
 
 fn attempts(item: &Value) -> &[Value] {
@@ -62,6 +71,7 @@ fn codex_runs_a_graph_and_every_item_is_delivered_into_the_base() {
     }
     // c ran on a base that already held a and b: its check passed, so its own commit exists.
     assert_eq!(endpoint.packets().len(), 3, "one packet per item");
+    assert_no_outside(&endpoint);
 }
 
 #[test]
@@ -82,21 +92,28 @@ fn codex_exiting_without_closing_out_recovers_with_the_failure_in_its_next_packe
     assert!(!packets[0].contains("## Recovery"), "{}", packets[0]);
     let second = &packets[1];
     assert!(second.contains("## Recovery") && second.contains(failure), "the failure reaches Codex: {second}");
-    // The terminal's log from the first byte (issue #11, item 5): the ledger points at it and the
-    // recovery packet carries its end.
-    assert!(attempts[0]["log"].is_string(), "the failed iteration's log is in the ledger: {item}");
-    assert!(
-        second.contains("the end of its terminal") && second.contains("stopping here without closing out"),
-        "the failed iteration's terminal tail reaches Codex: {second}"
-    );
-    // The first iteration never closed out; the bundle of the second's success is not its own.
-    assert_ne!(attempts[0]["bundle"], attempts[1]["bundle"], "each iteration's own bundle: {item}");
+    assert_no_outside(&endpoint);
+    // The evidence of the failed iteration, each gap named (all of them, not only the first):
+    let mut gaps = Vec::new();
+    // its terminal's log, from the first byte (issue #11, item 5), in the ledger;
+    if !attempts[0]["log"].is_string() {
+        gaps.push("the failed iteration's ledger row has no log");
+    }
+    // the end of that log in the recovery packet Codex received;
+    if !(second.contains("the end of its terminal") && second.contains("stopping here without closing out")) {
+        gaps.push("the recovery packet lacks the failed iteration's terminal tail");
+    }
+    // and no bundle but its own: it never closed out, so the second's success bundle is not its.
+    if attempts[0]["bundle"] == attempts[1]["bundle"] {
+        gaps.push("the failed iteration's ledger row holds the next iteration's success bundle");
+    }
+    assert!(gaps.is_empty(), "{gaps:#?}\nitem: {item}\nsecond packet:\n{second}");
 }
 
 #[test]
 #[ignore = "needs the pinned agent CLIs: cargo xtask real-agents"]
 fn codex_closing_out_as_blocked_puts_its_reason_on_the_item() {
-    let (world, _endpoint) = codex_world();
+    let (world, endpoint) = codex_world();
     let run =
         world.run(&json!({"agent": AGENT, "items": [{"id": "stuck", "prompt": "model: block needs an API key"}]}));
     let done = world.wait_status(&run, "failed");
@@ -104,6 +121,7 @@ fn codex_closing_out_as_blocked_puts_its_reason_on_the_item() {
     assert_eq!(item["status"], "blocked", "{item}");
     assert_eq!(item["reason"], "its task closed as blocked: needs an API key", "{item}");
     assert_eq!(attempts(item)[0]["failure"], "the task closed as blocked: needs an API key", "{item}");
+    assert_no_outside(&endpoint);
 }
 
 #[test]
@@ -124,12 +142,13 @@ fn codex_receives_a_100_kb_prompt_whole_and_delivers() {
     let file = std::fs::read_to_string(done["items"][0]["attempts"][0]["packet"].as_str().unwrap()).unwrap();
     assert_eq!(packets[0].trim_end(), file.trim_end(), "Codex sent the packet file as it is");
     assert!(world.delivered("big.txt"));
+    assert_no_outside(&endpoint);
 }
 
 #[test]
 #[ignore = "needs the pinned agent CLIs: cargo xtask real-agents"]
 fn codex_progress_shows_in_agent_tail_while_it_works() {
-    let (world, _endpoint) = codex_world();
+    let (world, endpoint) = codex_world();
     let gate = world.file("gate");
     let prompt = format!(
         "Show progress.\nmodel: run echo progress-$((6 * 7))\nmodel: wait-for {}\n{}",
@@ -151,4 +170,5 @@ fn codex_progress_shows_in_agent_tail_while_it_works() {
     let done = world.wait_status(&run, "success");
     assert_eq!(done["items"][0]["status"], "success");
     assert!(world.delivered("t.txt"));
+    assert_no_outside(&endpoint);
 }

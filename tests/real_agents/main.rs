@@ -6,10 +6,11 @@
 //! and names in `QCOLD_REAL_AGENTS_BIN`; that task (run by `cargo xtask ci`) runs them all.
 
 // Each agent's scenarios use their own part of the shared frame.
-mod codex;
-mod openai;
 #[allow(dead_code)]
 mod world;
 
 mod anthropic;
 mod claude;
+mod codex;
+mod openai;
+mod script;

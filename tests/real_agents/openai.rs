@@ -8,16 +8,11 @@
 //! shell tool is `exec_command` (`{"cmd": …, "yield_time_ms": …}`); a command still running when
 //! the yield time ends answers "Process running with session ID N", polled with `write_stdin`.
 //!
-//! The "model" decides from the task packet (the user message that starts with
-//! `# Q-COLD task packet`) and lines in its prompt:
-//! - `model: run <shell command>`: runs the command through the shell tool, in order; a command
-//!   that exits non-zero makes the model close out as failed, naming it;
-//! - `model: wait-for <path>`: holds the next reply open (a model thinking) until the file exists;
-//! - `model: quit on iteration <n>`: on that iteration ends its turn without closing out;
-//! - `model: block <reason>`: closes out as blocked with that reason;
-//! - otherwise, after the commands, it runs the packet's own success closeout line.
+//! The model's decisions are [`crate::script`]'s; this file speaks them as Responses items.
 //!
-//! Every request is recorded, for the scenarios to assert on what Codex sent.
+//! Every request is recorded, for the scenarios to assert on what Codex sent. The endpoint is
+//! also the agent's HTTP(S) proxy ([`Endpoint::proxy_env`]): a request for anywhere but
+//! loopback lands here, is refused and recorded, so a scenario proves no other network is used.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -31,6 +26,8 @@ use axum::{Json, Router};
 use futures_util::{Stream, StreamExt as _, stream};
 use serde_json::{Value, json};
 
+use crate::script::{self, Next, Outcome};
+
 /// The name Codex's `config.toml` gives the scripted provider.
 pub(crate) const PROVIDER: &str = "scripted";
 
@@ -42,10 +39,14 @@ const HOLD_LIMIT: Duration = Duration::from_secs(150);
 
 type Requests = Arc<Mutex<Vec<Value>>>;
 
+/// Requests for anywhere else, as `METHOD uri`: the endpoint is also the agent's HTTP(S) proxy.
+type Outside = Arc<Mutex<Vec<String>>>;
+
 /// The running endpoint; stopped when dropped.
 pub(crate) struct Endpoint {
     base_url: String,
     requests: Requests,
+    outside: Outside,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -58,14 +59,41 @@ impl Endpoint {
             .build()
             .expect("a tokio runtime");
         let requests = Requests::default();
+        let outside = Outside::default();
+        let refuse = {
+            let outside = outside.clone();
+            move |request: axum::extract::Request| async move {
+                outside.lock().expect("outside lock").push(format!("{} {}", request.method(), request.uri()));
+                axum::http::StatusCode::FORBIDDEN
+            }
+        };
         let app = Router::new()
             .route("/v1/responses", post(respond))
             .layer(DefaultBodyLimit::disable())
-            .with_state(requests.clone());
+            .with_state(requests.clone())
+            .fallback(refuse);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         runtime.spawn(async move { axum::serve(listener, app).await });
-        Self { base_url: format!("http://{addr}/v1"), requests, _runtime: runtime }
+        Self { base_url: format!("http://{addr}/v1"), requests, outside, _runtime: runtime }
+    }
+
+    /// The environment that makes this endpoint the agent's proxy for everything but loopback,
+    /// so a request for anywhere else is seen (and refused) here instead of leaving the host.
+    pub(crate) fn proxy_env(&self) -> Vec<(&'static str, String)> {
+        let proxy = self.base_url.trim_end_matches("/v1").to_owned();
+        let mut vars = Vec::new();
+        for key in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+            vars.push((key, proxy.clone()));
+        }
+        vars.push(("NO_PROXY", "127.0.0.1,localhost".to_owned()));
+        vars.push(("no_proxy", "127.0.0.1,localhost".to_owned()));
+        vars
+    }
+
+    /// Every request that was not for the model (`METHOD uri`), through the proxy or not.
+    pub(crate) fn outside(&self) -> Vec<String> {
+        self.outside.lock().expect("outside lock").clone()
     }
 
     /// Every request body received so far, in order.
@@ -88,8 +116,8 @@ impl Endpoint {
 
     /// Writes a `CODEX_HOME` at `dir` whose `config.toml` points Codex at this endpoint, with
     /// its update check, analytics, feedback, OpenTelemetry export and plugins off; returns `dir`.
-    /// Measured with strace on 0.171: with `[features] plugins = false` Codex connects to
-    /// nothing but this endpoint (without it, its curated-plugin sync looks up github.com).
+    /// Measured on 0.171 (strace, and [`Endpoint::proxy_env`]): without `[features] plugins =
+    /// false` its plugin sync reaches for github.com, api.github.com and chatgpt.com.
     pub(crate) fn codex_home(&self, dir: PathBuf) -> PathBuf {
         std::fs::create_dir_all(&dir).expect("CODEX_HOME");
         let config = format!(
@@ -130,7 +158,7 @@ pub(crate) fn packet(request: &Value) -> Option<String> {
         .filter(|i| i["type"] == "message" && i["role"] == "user")
         .flat_map(|i| i["content"].as_array().into_iter().flatten())
         .filter_map(|c| c["text"].as_str())
-        .rfind(|t| t.starts_with("# Q-COLD task packet"))
+        .rfind(|t| t.starts_with(script::PACKET_HEADER))
         .map(str::to_owned)
 }
 
@@ -202,94 +230,18 @@ fn decide(request: &Value) -> Turn {
         let arguments = json!({"session_id": session, "chars": "", "yield_time_ms": 30000});
         return Turn { reply: Reply::Call { name: "write_stdin", arguments }, hold: None };
     }
-    let finished: Vec<&str> = outputs.iter().copied().filter(|o| running_session(o).is_none()).collect();
-    let plan = Plan::read(&packet);
-    if plan.quit {
-        return say("scripted model: stopping here without closing out");
-    }
-    let step = finished.len();
-    let failed =
-        finished.iter().take(plan.commands.len()).enumerate().find_map(|(k, out)| failure(out).map(|c| (k, c)));
-    if let Some((k, code)) = failed {
-        if step > k + 1 {
-            return say("scripted model: closed out as failed");
+    let done: Vec<Outcome> = outputs
+        .iter()
+        .filter(|o| running_session(o).is_none())
+        .map(|o| failure(o).map_or(Outcome::Ok, |code| Outcome::Failed(format!("exited with code {code}"))))
+        .collect();
+    match script::next(&packet, &done) {
+        Next::Say(text) => say(&text),
+        Next::Run { command, hold } => {
+            let arguments = json!({"cmd": command, "yield_time_ms": 30000});
+            Turn { reply: Reply::Call { name: SHELL_TOOL, arguments }, hold }
         }
-        let reason = format!("`{}` exited with code {code}", plan.commands[k].0);
-        return shell(closeout(&packet, "failed", &reason), None);
     }
-    match plan.commands.get(step) {
-        Some((cmd, hold)) => shell(cmd.clone(), hold.clone()),
-        None if step == plan.commands.len() => match &plan.block {
-            Some(reason) => shell(closeout(&packet, "blocked", reason), plan.final_hold.clone()),
-            None => shell(
-                closeout(&packet, "success", &format!("{}: scripted change", slug(&packet))),
-                plan.final_hold.clone(),
-            ),
-        },
-        None => say("scripted model: closed out"),
-    }
-}
-
-fn shell(cmd: String, hold: Option<PathBuf>) -> Turn {
-    let arguments = json!({"cmd": cmd, "yield_time_ms": 30000});
-    Turn { reply: Reply::Call { name: SHELL_TOOL, arguments }, hold }
-}
-
-/// The directives of a packet.
-#[derive(Debug, Default)]
-struct Plan {
-    /// Commands in order, each with the file to wait for before running it.
-    commands: Vec<(String, Option<PathBuf>)>,
-    /// A file to wait for before the closeout.
-    final_hold: Option<PathBuf>,
-    block: Option<String>,
-    quit: bool,
-}
-
-impl Plan {
-    fn read(packet: &str) -> Self {
-        let iteration = packet
-            .lines()
-            .find_map(|l| l.strip_prefix("- iteration: "))
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap_or("1");
-        let mut plan = Self::default();
-        let mut hold = None;
-        for line in packet.lines().filter_map(|l| l.trim().strip_prefix("model: ")) {
-            if let Some(cmd) = line.strip_prefix("run ") {
-                plan.commands.push((cmd.to_owned(), hold.take()));
-            } else if let Some(path) = line.strip_prefix("wait-for ") {
-                hold = Some(PathBuf::from(path.trim()));
-            } else if let Some(n) = line.strip_prefix("quit on iteration ") {
-                plan.quit |= n.trim() == iteration;
-            } else if let Some(reason) = line.strip_prefix("block ") {
-                plan.block = Some(reason.trim().to_owned());
-            }
-        }
-        plan.final_hold = hold;
-        plan
-    }
-}
-
-/// The item's slug, from the packet's header.
-fn slug(packet: &str) -> &str {
-    packet.lines().next().and_then(|l| l.strip_prefix("# Q-COLD task packet: ")).unwrap_or("item").trim()
-}
-
-/// The packet's own closeout command for `outcome` (its qcold named as the packet names it),
-/// with `text` as the message or reason.
-fn closeout(packet: &str, outcome: &str, text: &str) -> String {
-    let needle = format!(" task closeout --outcome {outcome} ");
-    let bin = packet
-        .lines()
-        .find_map(|l| l.split_once('`').and_then(|(_, rest)| rest.split_once(needle.as_str())).map(|(bin, _)| bin))
-        .unwrap_or("qcold-closeout-line-not-found");
-    let flag = if outcome == "success" { "--message" } else { "--reason" };
-    format!("{bin} task closeout --outcome {outcome} {flag} {}", shell_quote(text))
-}
-
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The session id of a command the shell tool reports as still running.
@@ -362,7 +314,11 @@ fn reply_events(id: &str, reply: &Reply, number: usize) -> Vec<Event> {
 mod tests {
     use super::*;
 
-    fn request(packet: &str, outputs: &[&str]) -> Value {
+    /// A request as Codex sends it: the packet, then each call with its output.
+    fn request(outputs: &[&str]) -> Value {
+        let packet = "# Q-COLD task packet: a\n\nmodel: run echo hi\n\n\
+            - `qcold task closeout --outcome success --message \"<m>\"` delivers\n\
+            - `qcold task closeout --outcome failed --reason \"<why>\"` when\n";
         let mut input =
             vec![json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": packet}]})];
         for (n, out) in outputs.iter().enumerate() {
@@ -375,39 +331,25 @@ mod tests {
         json!({"input": input, "tools": tools})
     }
 
-    const PACKET: &str = "# Q-COLD task packet: a\n\n- iteration: 1 of at most 3\n\n## Prompt\n\nmodel: run echo hi\n\n\
-        - `\"/opt/q cold/qcold\" task closeout --outcome success --message \"<commit message>\"` delivers\n\
-        - `\"/opt/q cold/qcold\" task closeout --outcome failed --reason \"<why>\"` when\n";
-
-    fn cmd(turn: &Turn) -> String {
+    fn call(turn: &Turn) -> (&'static str, Value) {
         match &turn.reply {
-            Reply::Call { arguments, .. } => arguments["cmd"].as_str().unwrap_or_default().to_owned(),
-            Reply::Say(text) => format!("say {text}"),
+            Reply::Call { name, arguments } => (*name, arguments.clone()),
+            Reply::Say(text) => panic!("said {text}"),
         }
     }
 
     #[test]
-    fn the_model_runs_its_commands_then_the_packets_own_closeout() {
-        assert_eq!(cmd(&decide(&request(PACKET, &[]))), "echo hi");
-        let ok = "Process exited with code 0\nOutput:\nhi\n";
-        assert_eq!(
-            cmd(&decide(&request(PACKET, &[ok]))),
-            "\"/opt/q cold/qcold\" task closeout --outcome success --message 'a: scripted change'"
-        );
-        assert_eq!(cmd(&decide(&request(PACKET, &[ok, ok]))), "say scripted model: closed out");
+    fn outputs_of_the_shell_tool_become_outcomes_and_a_running_command_is_polled() {
+        assert_eq!(call(&decide(&request(&[]))), (SHELL_TOOL, json!({"cmd": "echo hi", "yield_time_ms": 30000})));
+        let ok = "Chunk ID: 1\nWall time: 0.2 seconds\nProcess exited with code 0\nOutput:\nhi\n";
+        assert!(call(&decide(&request(&[ok]))).1["cmd"].as_str().unwrap().contains("--outcome success"));
         let bad = "Process exited with code 2\nOutput:\n";
-        assert_eq!(
-            cmd(&decide(&request(PACKET, &[bad]))),
-            "\"/opt/q cold/qcold\" task closeout --outcome failed --reason '`echo hi` exited with code 2'"
-        );
+        let (_, failed) = call(&decide(&request(&[bad])));
+        assert!(failed["cmd"].as_str().unwrap().ends_with("--reason '`echo hi` exited with code 2'"), "{failed}");
         let running = "Process running with session ID 7\nOutput:\n";
-        let poll = decide(&request(PACKET, &[ok, running]));
-        assert_eq!(
-            poll.reply,
-            Reply::Call {
-                name: "write_stdin",
-                arguments: json!({"session_id": 7, "chars": "", "yield_time_ms": 30000})
-            }
-        );
+        let poll = call(&decide(&request(&[running])));
+        assert_eq!(poll, ("write_stdin", json!({"session_id": 7, "chars": "", "yield_time_ms": 30000})));
+        let polled = "Process exited with code 0\nOutput:\n";
+        assert!(call(&decide(&request(&[running, polled]))).1["cmd"].as_str().unwrap().contains("--outcome success"));
     }
 }

@@ -302,11 +302,11 @@ mod tests {
         check(
             Preset::Claude,
             expect![[r#"
-                argv: claude -p --dangerously-skip-permissions
+                argv: claude -p --dangerously-skip-permissions --output-format stream-json --verbose
                 stdin: true
                 env: IS_SANDBOX=1
                 help: claude --help
-                flags: --dangerously-skip-permissions
+                flags: --dangerously-skip-permissions --output-format --verbose
                 login: ANTHROPIC_API_KEY|ANTHROPIC_AUTH_TOKEN|CLAUDE_CODE_OAUTH_TOKEN or $CLAUDE_CONFIG_DIR/[(".credentials.json", None)]"#]],
         );
         check(

@@ -130,7 +130,7 @@ pub fn statuses(store: &mut Store, force: bool, now: i64) -> Result<Statuses, Co
     let mut unknown = Vec::new();
     let mut stale = Vec::new();
     for command in all(store)? {
-        match store.readiness(&command.name)? {
+        match store.readiness(&command.name, &super::probe::environment_mark())? {
             Some(r) if !force => {
                 if !r.is_fresh(now, READINESS_TTL_SECS) {
                     stale.push(command.name.clone());
@@ -169,7 +169,7 @@ fn probe_all(store: &mut Store, commands: Vec<AgentCommand>, now: i64) -> Result
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     for status in &probed {
-        store.set_readiness(&status.command.name, &status.readiness)?;
+        store.set_readiness(&status.command.name, &super::probe::environment_mark(), &status.readiness)?;
     }
     Ok(probed)
 }

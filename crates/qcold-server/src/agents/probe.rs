@@ -56,6 +56,25 @@ fn check_preset(preset: Preset, env: &[(String, String)]) -> Result<String, Stri
     }
 }
 
+/// What of this process's environment a probe's answer depends on, as a short digest: `PATH`
+/// (where programs are found), `HOME` (where logins live) and which login variables are set. The
+/// cache keeps an answer for the environment it was probed in, so the answer a CLI got in an
+/// operator's shell is never taken for the daemon's, whose agents inherit another environment.
+pub fn environment_mark() -> String {
+    use sha2::Digest as _;
+    let mut digest = sha2::Sha256::new();
+    for key in ["PATH", "HOME"] {
+        digest.update(format!("{key}={}\0", std::env::var(key).unwrap_or_default()));
+    }
+    for preset in Preset::ALL {
+        let logins = preset.spec().login.iter().flat_map(|l| l.keys.iter().chain([&l.dir_var]));
+        for key in logins {
+            digest.update(format!("{key}:{}\0", std::env::var_os(key).is_some()));
+        }
+    }
+    digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// `key` as the agent sees it: the command's own value, else this process's.
 fn inherited(key: &str, env: &[(String, String)]) -> Option<String> {
     match env.iter().rev().find(|(k, _)| k == key) {
@@ -91,27 +110,35 @@ fn executable(program: &str, env: &[(String, String)]) -> Result<String, String>
 }
 
 /// Runs a probe process; its output when it exits 0, else why not.
+/// Runs a probe; its output on success, standard output first (a CLI may warn on standard error
+/// before its version), else why it failed.
 fn run(argv: &[String], env: &[(String, String)]) -> Result<String, String> {
     let Some((program, args)) = argv.split_first() else { return Err("empty probe".into()) };
-    // Output goes to a file, not a pipe: a probe that leaves a child holding a pipe open must not
+    // Output goes to files, not pipes: a probe that leaves a child holding a pipe open must not
     // block the read past the timeout.
-    let captured = tempfile::NamedTempFile::new()
-        .and_then(|out| Ok((out.as_file().try_clone()?, out.as_file().try_clone()?, out)));
-    let Ok((stdout, stderr, out)) = captured else {
+    let captured = tempfile::NamedTempFile::new().and_then(|out| Ok((out, tempfile::NamedTempFile::new()?)));
+    let Ok((out, err)) = captured else {
+        return Err("cannot create a file for the probe's output".into());
+    };
+    let (Ok(stdout), Ok(stderr)) = (out.as_file().try_clone(), err.as_file().try_clone()) else {
         return Err("cannot create a file for the probe's output".into());
     };
     let mut cmd = Command::new(program);
     cmd.args(args).envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     let ended = deadline::run(&mut cmd, PROBE_TIMEOUT);
-    let output = std::fs::read_to_string(out.path()).unwrap_or_default();
-    let line = first_line(&output);
+    let read = |file: &tempfile::NamedTempFile| std::fs::read_to_string(file.path()).unwrap_or_default();
+    let (stdout, stderr) = (read(&out), read(&err));
     match ended {
-        Ok(Ended::Exited(status)) if status.success() => Ok(output),
-        Ok(Ended::Exited(status)) => Err(match status.code() {
-            Some(code) if line.is_empty() => format!("probe exited {code}"),
-            Some(code) => format!("probe exited {code}: {line}"),
-            None => "probe was killed by a signal".into(),
-        }),
+        Ok(Ended::Exited(status)) if status.success() => Ok(format!("{stdout}\n{stderr}")),
+        Ok(Ended::Exited(status)) => {
+            // Why it failed is on standard error, if anywhere.
+            let line = first_line(&format!("{stderr}\n{stdout}"));
+            Err(match status.code() {
+                Some(code) if line.is_empty() => format!("probe exited {code}"),
+                Some(code) => format!("probe exited {code}: {line}"),
+                None => "probe was killed by a signal".into(),
+            })
+        }
         Ok(Ended::TimedOut) => Err(format!("probe timed out after {}s", PROBE_TIMEOUT.as_secs())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("{program} not found")),
         Err(e) => Err(format!("cannot run {program}: {e}")),

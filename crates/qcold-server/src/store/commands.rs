@@ -81,24 +81,31 @@ impl Store {
         Ok(self.conn.execute("DELETE FROM agent_commands WHERE name = ?1", [name.as_str()])? > 0)
     }
 
-    /// The cached readiness of a command.
-    pub fn readiness(&self, name: &CommandName) -> Result<Option<Readiness>, StoreError> {
+    /// The cached readiness of a command, as probed in an environment marked `probed_in`; one
+    /// probed elsewhere is none.
+    pub fn readiness(&self, name: &CommandName, probed_in: &str) -> Result<Option<Readiness>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT ready, reason, checked_at FROM agent_command_readiness WHERE name = ?1",
-                [name.as_str()],
+                "SELECT ready, reason, checked_at FROM agent_command_readiness WHERE name = ?1 AND probed_in = ?2",
+                [name.as_str(), probed_in],
                 |row| Ok(Readiness { ready: row.get(0)?, reason: row.get(1)?, checked_at: row.get(2)? }),
             )
             .optional()?)
     }
 
-    /// Caches a readiness result.
-    pub fn set_readiness(&mut self, name: &CommandName, readiness: &Readiness) -> Result<(), StoreError> {
+    /// Caches a readiness result probed in the environment marked `probed_in`.
+    pub fn set_readiness(
+        &mut self,
+        name: &CommandName,
+        probed_in: &str,
+        readiness: &Readiness,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO agent_command_readiness (name, ready, reason, checked_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name) DO UPDATE SET ready = excluded.ready, reason = excluded.reason, checked_at = excluded.checked_at",
-            params![name.as_str(), readiness.ready, readiness.reason, readiness.checked_at],
+            "INSERT INTO agent_command_readiness (name, ready, reason, checked_at, probed_in) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET ready = excluded.ready, reason = excluded.reason,
+                 checked_at = excluded.checked_at, probed_in = excluded.probed_in",
+            params![name.as_str(), readiness.ready, readiness.reason, readiness.checked_at, probed_in],
         )?;
         Ok(())
     }

@@ -235,6 +235,13 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     // `env` is a JSON array of [key, value] pairs; only the store and the launch read values.
     "ALTER TABLE agent_commands ADD COLUMN preset TEXT;
     ALTER TABLE agent_commands ADD COLUMN env TEXT NOT NULL DEFAULT '[]';",
+),
+(
+    13,
+    "readiness by environment",
+    // What of the probing process's environment the answer depends on (`probe::environment_mark`):
+    // a CLI's answer from a shell is not the daemon's.
+    "ALTER TABLE agent_command_readiness ADD COLUMN probed_in TEXT NOT NULL DEFAULT '';",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -122,9 +122,13 @@ impl Store {
             "INSERT OR REPLACE INTO task_bundles (path, task_id, status, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![bundle.path, id, bundle.status.as_str(), bundle.created_at],
         )?;
+        // Only the iteration that wrote it: the latest one of the task started by then. Earlier
+        // iterations of the same task (an agent that exited without closing out) made no bundle.
         tx.execute(
             "UPDATE queue_attempts SET bundle = ?2
-             WHERE task_id = ?1 AND bundle IS NULL AND finished_at IS NOT NULL AND started_at <= ?3",
+             WHERE task_id = ?1 AND bundle IS NULL AND finished_at IS NOT NULL AND started_at <= ?3
+               AND iteration = (SELECT max(iteration) FROM queue_attempts
+                                WHERE task_id = ?1 AND started_at <= ?3)",
             params![id, bundle.path, bundle.created_at],
         )?;
         tx.commit()?;

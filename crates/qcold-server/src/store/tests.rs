@@ -36,7 +36,7 @@ fn schema_snapshot() {
                 ready INTEGER NOT NULL CHECK (ready IN (0, 1)),
                 reason TEXT NOT NULL,
                 checked_at INTEGER NOT NULL
-            ) STRICT;
+            , probed_in TEXT NOT NULL DEFAULT '') STRICT;
         CREATE TABLE agent_commands (
                 name TEXT PRIMARY KEY NOT NULL,
                 argv TEXT NOT NULL,
@@ -362,6 +362,47 @@ mod queue {
             .add_task_bundle("web/001-a", &qcold_core::task::Bundle { path: "/b/later.zip".into(), ..bundle })
             .unwrap();
         assert_eq!(store.item_attempts(&run, &item).unwrap()[0].bundle.as_deref(), Some("/b/web-001-a.zip"));
+    }
+
+    #[test]
+    fn a_bundle_reaches_only_the_iteration_that_wrote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let run = run_with_items(&mut store);
+        let item: ItemId = "a".parse().unwrap();
+        let record = super::tasks::task("web", 1, "a", qcold_core::TaskStatus::ClosedSuccess, 100, None);
+        let opened =
+            qcold_core::task::TaskEvent { kind: qcold_core::task::EventKind::Open, message: String::new(), at: 100 };
+        store.insert_task(&record, &opened).unwrap();
+        // Iteration 1's agent exited without closing out; iteration 2 resumed the same task.
+        for (iteration, started_at) in [(1, 100), (2, 120)] {
+            let attempt = qcold_core::queue::Attempt {
+                iteration,
+                agent_command: "c1".into(),
+                agent_id: Some(format!("q-run-1-a-{iteration}")),
+                terminal: None,
+                packet: None,
+                log: None,
+                task_id: Some("web/001-a".into()),
+                bundle: None,
+                failure: None,
+                started_at,
+                finished_at: None,
+            };
+            store.insert_attempt(&run, &item, &attempt).unwrap();
+            store
+                .finish_attempt(&run, &item, iteration, &crate::store::AttemptEnd::default(), started_at + 10)
+                .unwrap();
+        }
+        let bundle = qcold_core::task::Bundle {
+            path: "/b/closed-success.zip".into(),
+            status: qcold_core::TaskStatus::ClosedSuccess,
+            created_at: 131,
+        };
+        store.add_task_bundle("web/001-a", &bundle).unwrap();
+        let ledger = store.item_attempts(&run, &item).unwrap();
+        let bundles: Vec<_> = ledger.iter().map(|a| (a.iteration, a.bundle.as_deref())).collect();
+        assert_eq!(bundles, [(1, None), (2, Some("/b/closed-success.zip"))]);
     }
 
     #[test]
