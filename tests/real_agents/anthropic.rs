@@ -2,24 +2,27 @@
 //! `POST /v1/messages` (streamed as server-sent events, or whole), token counting and any other
 //! request, records every one, and decides each reply from directives in the conversation.
 //!
-//! The "model" reads the first user message (the packet) for lines starting with `model:`:
-//! - `model: run <shell command>` runs the command through Claude Code's shell tool, in order;
-//! - `model: say <text>` streams the text before the next step;
-//! - `model: quit-first` ends the first iteration's turn without closing out (a packet that is
-//!   no recovery), as an agent that gives up would;
-//! - `model: block <reason>` closes out as blocked with that reason instead of success.
-//!
-//! After the steps it runs the packet's own success closeout line (the absolute-path command the
-//! packet prints) and ends its turn. Each step is one tool call; how far a conversation is comes
-//! from how many tool results it holds, so replies depend only on the request and concurrent
-//! agents share one endpoint.
+//! The model is [`crate::script`]'s, shared with the Codex endpoint: it reads the packet (the
+//! first user message) for `model: …` directives and the tool results in the conversation for
+//! how far it is, so replies depend only on the request and concurrent agents share one
+//! endpoint. Its commands go through the tool Claude Code offers for shell commands (found in the
+//! request's `tools`: the one whose only required input is a string `command`, `Bash` in 2.1).
+//! A `wait-for` hold streams `message_start` at once and the rest when the file exists.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use serde_json::{Value, json};
+
+use crate::script::{self, Next, Outcome};
+
+/// The longest a `wait-for` directive holds a reply open.
+const HOLD_LIMIT: Duration = Duration::from_secs(150);
 
 /// One request as the endpoint received it.
 #[derive(Debug, Clone)]
@@ -66,10 +69,7 @@ impl Recorded {
             .filter_map(|m| m["content"].as_array())
             .flatten()
             .filter(|b| b["type"] == "tool_result")
-            .map(|b| match &b["content"] {
-                Value::String(text) => text.clone(),
-                other => other.as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect(),
-            })
+            .map(|b| result_text(&b["content"]))
             .collect()
     }
 }
@@ -101,7 +101,7 @@ impl Endpoint {
                 addr_tx.send(listener.local_addr().expect("local addr")).expect("send addr");
                 let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
                     let shared = Arc::clone(&shared);
-                    async move { handle(&shared, &method, &uri, &body) }
+                    async move { handle(&shared, &method, &uri, &body).await }
                 });
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
@@ -165,7 +165,7 @@ impl Drop for Endpoint {
     }
 }
 
-fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]) -> Response {
+async fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]) -> Response {
     let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let messages = method == Method::POST && uri.path() == "/v1/messages";
@@ -184,7 +184,19 @@ fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]
         (_, _, Some(reply)) => {
             let model = body["model"].as_str().unwrap_or("scripted").to_owned();
             if body["stream"] == true {
-                ([(header::CONTENT_TYPE, "text/event-stream")], sse(&model, &reply)).into_response()
+                let (start, rest) = sse(&model, &reply);
+                let hold = reply.hold.clone();
+                let held = futures_util::stream::once(async move {
+                    if let Some(path) = hold {
+                        let deadline = Instant::now() + HOLD_LIMIT;
+                        while !path.exists() && Instant::now() < deadline {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    rest
+                });
+                let chunks = futures_util::stream::iter([start]).chain(held).map(Ok::<_, std::convert::Infallible>);
+                ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(chunks)).into_response()
             } else {
                 axum::Json(whole(&model, &reply)).into_response()
             }
@@ -207,80 +219,57 @@ fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]
 pub(crate) struct Reply {
     /// Text streamed first (may be empty).
     pub text: String,
-    /// The shell tool's name and the command, when the turn calls it.
+    /// The shell tool's name and its input, when the turn calls it.
     pub tool: Option<(String, Value)>,
     /// The step this reply is (how many tool results came before it); part of the tool call's id.
     pub step: usize,
+    /// A file the reply waits for before its content is streamed.
+    pub hold: Option<PathBuf>,
 }
 
 /// The scripted decision for one Messages request.
 pub(crate) fn decide(body: &Value) -> Reply {
     let Some((tool, schema)) = shell_tool(body) else {
         // A side request (a title, a summary): any short text does.
-        return Reply { text: "ok".into(), tool: None, step: 0 };
+        return Reply { text: "ok".into(), tool: None, step: 0, hold: None };
     };
     let packet = first_user_text(body);
-    let done = tool_results(body);
-    let mut steps: Vec<(String, String)> = Vec::new();
-    let mut say = String::new();
-    let mut block = None;
-    let mut quit = false;
-    for line in directive_lines(&packet) {
-        if let Some(cmd) = line.strip_prefix("run ") {
-            steps.push((std::mem::take(&mut say), cmd.trim().to_owned()));
-        } else if let Some(text) = line.strip_prefix("say ") {
-            say.push_str(text.trim());
-            say.push('\n');
-        } else if let Some(reason) = line.strip_prefix("block ") {
-            block = Some(reason.trim().to_owned());
-        } else if line.trim() == "quit-first" {
-            quit = true;
-        }
+    let done = tool_outcomes(body);
+    let step = done.len();
+    match script::next(&packet, &done) {
+        Next::Say(text) => Reply { text, tool: None, step, hold: None },
+        Next::Run { command, hold } => Reply {
+            text: format!("scripted model: step {}", step + 1),
+            tool: Some((tool, shell_input(&schema, &command))),
+            step,
+            hold,
+        },
     }
-    let recovery = packet.contains("## Recovery");
-    if quit && !recovery && done >= steps.len() {
-        return Reply { text: format!("{say}I stop here without closing out."), tool: None, step: done };
-    }
-    if let Some((text, cmd)) = steps.get(done) {
-        return Reply { text: text.clone(), tool: Some((tool, shell_input(&schema, cmd))), step: done };
-    }
-    if done == steps.len()
-        && let Some(closeout) = closeout_command(&packet, block.as_deref())
-    {
-        return Reply {
-            text: format!("{say}Closing out."),
-            tool: Some((tool, shell_input(&schema, &closeout))),
-            step: done,
-        };
-    }
-    Reply { text: "Done.".into(), tool: None, step: done }
 }
 
-/// The directive lines of a packet (`model: …`, prefix removed), from its prompt only: the
-/// closeout instructions and recovery section after it (which quotes earlier terminals) do not
-/// count.
-fn directive_lines(packet: &str) -> Vec<&str> {
-    packet
-        .lines()
-        .take_while(|l| !l.starts_with("## How to close out"))
-        .filter_map(|l| l.trim().strip_prefix("model: "))
+/// The outcomes of the commands already run: Claude Code marks a command that failed with
+/// `is_error` and puts `Exit code <n>` first in its result.
+fn tool_outcomes(body: &Value) -> Vec<Outcome> {
+    user_messages(body)
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| {
+            if b["is_error"] == true {
+                let text = result_text(&b["content"]);
+                Outcome::Failed(text.lines().next().unwrap_or("failed").to_lowercase())
+            } else {
+                Outcome::Ok
+            }
+        })
         .collect()
 }
 
-/// The packet's closeout command, as it prints it (`"/abs/qcold" task closeout --outcome …`),
-/// with the placeholder filled in: success with a message, or blocked with `reason`.
-pub(crate) fn closeout_command(packet: &str, blocked: Option<&str>) -> Option<String> {
-    let outcome = if blocked.is_some() { "--outcome blocked" } else { "--outcome success" };
-    let line = packet.lines().find(|l| l.contains("task closeout") && l.contains(outcome))?;
-    let command = line.split('`').nth(1)?;
-    Some(match blocked {
-        Some(reason) => command.replace("\"<why>\"", &shell_quote(reason)),
-        None => command.replace("\"<commit message>\"", "\"scripted change\""),
-    })
-}
-
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+fn result_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        other => other.as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect(),
+    }
 }
 
 /// The tool among the request's `tools` that runs a shell command: the one whose only required
@@ -324,11 +313,6 @@ fn first_user_text(body: &Value) -> String {
     }
 }
 
-/// How many tool results the conversation holds (steps already done).
-pub(crate) fn tool_results(body: &Value) -> usize {
-    user_messages(body).filter_map(|m| m["content"].as_array()).flatten().filter(|b| b["type"] == "tool_result").count()
-}
-
 fn message_start(model: &str) -> Value {
     json!({
         "id": "msg_scripted", "type": "message", "role": "assistant", "model": model, "content": [],
@@ -346,9 +330,11 @@ fn tool_id(reply: &Reply, input: &Value) -> String {
     format!("toolu_scripted_{hash:016x}")
 }
 
-/// The reply as a streamed Messages response.
-fn sse(model: &str, reply: &Reply) -> String {
-    let mut events = vec![("message_start", json!({"type": "message_start", "message": message_start(model)}))];
+/// The reply as a streamed Messages response: `message_start`, and the rest.
+fn sse(model: &str, reply: &Reply) -> (String, String) {
+    let start = json!({"type": "message_start", "message": message_start(model)});
+    let start = format!("event: message_start\ndata: {start}\n\n");
+    let mut events = Vec::new();
     let mut index = 0;
     if !reply.text.is_empty() {
         events.push((
@@ -378,7 +364,7 @@ fn sse(model: &str, reply: &Reply) -> String {
     let stop = if reply.tool.is_some() { "tool_use" } else { "end_turn" };
     events.push(("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 20}})));
     events.push(("message_stop", json!({"type": "message_stop"})));
-    events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect()
+    (start, events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect())
 }
 
 /// The reply as a whole (non-streamed) Messages response.
@@ -399,48 +385,4 @@ fn whole(model: &str, reply: &Reply) -> Value {
 fn chunks(text: &str, size: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     chars.chunks(size).map(|c| c.iter().collect()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const PACKET: &str = "# Q-COLD task packet: a\n\n## Prompt\n\nmodel: run echo hi\nmodel: block no key\n\n\
-        ## How to close out\n\n\
-        - `\"/x/qcold\" task closeout --outcome success --message \"<commit message>\"` delivers the branch\n\
-        - `\"/x/qcold\" task closeout --outcome blocked --reason \"<why>\"` when you cannot proceed;\n\
-        model: run not a directive: after the prompt\n";
-
-    fn body(results: usize) -> Value {
-        let mut messages = vec![json!({"role": "user", "content": [
-            {"type": "text", "text": "<system-reminder>x</system-reminder>"}, {"type": "text", "text": PACKET}]})];
-        for _ in 0..results {
-            messages.push(json!({"role": "assistant", "content": []}));
-            messages.push(
-                json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}),
-            );
-        }
-        let bash = json!({"name": "Bash", "description": "Executes a given bash command",
-            "input_schema": {"type": "object", "required": ["command"],
-                "properties": {"command": {"type": "string"}, "description": {"type": "string"}}}});
-        json!({"messages": messages, "tools": [{"name": "Read", "input_schema": {"required": ["file_path"]}}, bash]})
-    }
-
-    #[test]
-    fn the_model_runs_each_step_then_the_packets_own_closeout_then_ends_its_turn() {
-        let command =
-            |reply: Reply| reply.tool.map(|(name, input)| (name, input["command"].as_str().unwrap().to_owned()));
-        assert_eq!(command(decide(&body(0))), Some(("Bash".into(), "echo hi".into())));
-        assert_eq!(
-            command(decide(&body(1))),
-            Some(("Bash".into(), "\"/x/qcold\" task closeout --outcome blocked --reason 'no key'".into()))
-        );
-        assert_eq!(decide(&body(2)).tool, None);
-        assert_eq!(
-            closeout_command(PACKET, None).as_deref(),
-            Some("\"/x/qcold\" task closeout --outcome success --message \"scripted change\"")
-        );
-        // A request without the shell tool is a side request: plain text.
-        assert_eq!(decide(&json!({"messages": []})).tool, None);
-    }
 }

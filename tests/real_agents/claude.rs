@@ -41,7 +41,10 @@ fn claude_alone_runs_the_scripted_models_shell_steps_in_a_git_repo() {
     let env = Env::new();
     let repo = env.git_repo("plain");
     let endpoint = Endpoint::start();
-    let prompt = "Make a file.\nmodel: say Writing the file now.\nmodel: run echo made > made.txt && git add made.txt && git commit -q -m 'made by claude' && echo committed\n";
+    // Not a packet, but it prints a closeout line as packets do, with `echo` for qcold.
+    let prompt = "Make a file.\n\
+        model: run echo made > made.txt && git add made.txt && git commit -q -m 'made by claude' && echo committed\n\
+        - `echo task closeout --outcome success --message \"<commit message>\"` delivers it\n";
     let (code, stdout, stderr) = claude_alone(&env, &endpoint, &repo, prompt);
     let requests = endpoint.requests();
     let summary: Vec<String> = requests.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
@@ -49,13 +52,14 @@ fn claude_alone_runs_the_scripted_models_shell_steps_in_a_git_repo() {
     assert_eq!(std::fs::read_to_string(repo.join("made.txt")).unwrap(), "made\n", "the shell step ran");
     assert_eq!(git(&repo, &["log", "-1", "--format=%s"]).trim(), "made by claude");
     let turns = endpoint.turns();
-    assert_eq!(turns.len(), 2, "one turn calls the tool, the next sees its result: {summary:?}");
+    assert_eq!(turns.len(), 3, "the step, the closeout line, the end: {summary:?}");
     assert!(turns[0].prompt().contains("model: run echo made"), "{}", turns[0].prompt());
     assert_eq!(turns[1].tool_outputs(), ["committed"], "the shell step's output came back as its tool result");
+    assert_eq!(turns[2].tool_outputs()[1], "task closeout --outcome success --message item: scripted change");
     for turn in &turns {
         assert_eq!(turn.body["stream"], true, "Claude Code streams its turns");
     }
-    assert!(stdout.contains("Done."), "-p prints the final text: {stdout}");
+    assert!(stdout.contains("scripted model: closed out"), "-p prints the final text: {stdout}");
     assert!(requests.iter().all(|r| r.method != "POST" || r.path.starts_with("/v1/messages")), "{summary:?}");
 }
 
@@ -96,7 +100,7 @@ fn leak(text: String) -> &'static str {
 /// A prompt whose model commits `<slug>.txt`, then closes out as the packet says.
 fn committing(slug: &str) -> String {
     format!(
-        "Add {slug}.txt.\nmodel: say Adding {slug}.txt.\n\
+        "Add {slug}.txt.\n\
          model: run echo {slug} > {slug}.txt && git add {slug}.txt && git commit -q -m 'add {slug}'\n"
     )
 }
@@ -163,7 +167,7 @@ fn claude_delivers_a_graph_run_through_its_preset() {
 #[ignore = "needs the pinned agent CLIs: cargo xtask real-agents"]
 fn claude_ending_its_turn_without_closing_out_recovers_with_the_failure_and_log_tail() {
     let q = Queue::new();
-    let prompt = "Try once.\nmodel: say I give up on purpose this time.\nmodel: quit-first\nmodel: run echo quit > quit.txt && git add quit.txt && git commit -q -m 'add quit' || true\n";
+    let prompt = format!("{}model: quit on iteration 1\n", committing("quit"));
     let run = q.world.run(&json!({"agent": "cc", "items": [{"id": "quit", "prompt": prompt}]}));
     let done = q.world.wait_status(&run, "success");
     let attempts = done["items"][0]["attempts"].as_array().unwrap().clone();
@@ -182,7 +186,7 @@ fn claude_ending_its_turn_without_closing_out_recovers_with_the_failure_and_log_
     assert!(second.contains("the end of its terminal"), "the log tail is in it: {second}");
     // What the first iteration said before it quit is in that tail.
     let tail = second.split("the end of its terminal").nth(1).unwrap();
-    assert!(tail.contains("I give up on purpose this time."), "{second}");
+    assert!(tail.contains("scripted model: stopping here without closing out"), "{second}");
     assert!(q.world.delivered("quit.txt"));
 }
 
@@ -190,7 +194,7 @@ fn claude_ending_its_turn_without_closing_out_recovers_with_the_failure_and_log_
 #[ignore = "needs the pinned agent CLIs: cargo xtask real-agents"]
 fn claude_closing_out_blocked_gives_the_item_its_reason() {
     let q = Queue::new();
-    let prompt = "Needs a key.\nmodel: say I cannot go on without a key.\nmodel: block needs an API key\n";
+    let prompt = "Needs a key.\nmodel: block needs an API key\n";
     let run = q.world.run(&json!({"agent": "cc", "items": [{"id": "stuck", "prompt": prompt}]}));
     let view = q.world.wait_run(&run, "the item blocked", |r| r["items"][0]["status"] == "blocked");
     let item = &view["items"][0];
@@ -226,18 +230,22 @@ fn claude_gets_a_100_kb_prompt_whole_and_delivers() {
 fn claude_shows_readable_progress_in_agent_tail_while_it_works() {
     let q = Queue::new();
     let gate = q.world.file("gate");
+    let thinking = q.world.file("thinking");
+    // A shell step holds the turn open until `gate` exists; then the model itself "thinks"
+    // (the endpoint holds its reply) until `thinking` exists.
     let prompt = format!(
-        "Wait for the gate.\nmodel: say progress: waiting for the gate file\n\
-         model: run while [ ! -e {gate} ]; do sleep 0.2; done; echo gate seen\n{}",
+        "Wait for the gate.\nmodel: run echo progress-$((6 * 7))\n\
+         model: run while [ ! -e {gate} ]; do sleep 0.2; done; echo gate seen\nmodel: wait-for {thinking}\n{}",
         committing("gated").lines().skip(1).collect::<Vec<_>>().join("\n"),
-        gate = gate.display()
+        gate = gate.display(),
+        thinking = thinking.display()
     );
     let run = q.world.run(&json!({"agent": "cc", "items": [{"id": "gated", "prompt": prompt}]}));
     let running = q.world.wait_run(&run, "the item running", |r| {
         r["items"][0]["status"] == "running" && r["items"][0]["agent_id"].is_string()
     });
     let agent = running["items"][0]["agent_id"].as_str().unwrap().to_owned();
-    // The turn is held open by the shell step until the gate exists; the model has spoken.
+    // The turn is held open by the second shell step until the gate exists.
     assert!(
         wait_until(LONG, || q.endpoint.turns().iter().any(|t| t.prompt().contains("Wait for the gate"))),
         "the agent reached the model"
@@ -245,14 +253,22 @@ fn claude_shows_readable_progress_in_agent_tail_while_it_works() {
     let mut tail = String::new();
     let shown = wait_until(Duration::from_secs(60), || {
         tail = q.world.tail(&agent, 200);
-        tail.contains("progress: waiting for the gate file")
+        tail.contains("progress-42") && tail.contains("while [ ! -e")
     });
     // `claude -p` in text mode prints nothing until its turn ends: this is the preset's
     // `--output-format stream-json --verbose`, rendered by the wrapper.
-    assert!(shown, "agent tail shows the model's words while it works:\n{tail}");
+    assert!(shown, "agent tail shows a finished step's output and the step in flight:\n{tail}");
     assert!(tail.contains(&format!("while [ ! -e {} ]", gate.display())), "and the step it runs:\n{tail}");
     assert!(!tail.contains("\"type\":"), "the tail is readable text, not raw stream JSON:\n{tail}");
     std::fs::write(&gate, "").unwrap();
+    let shown = wait_until(Duration::from_secs(60), || {
+        tail = q.world.tail(&agent, 200);
+        tail.contains("gate seen")
+    });
+    assert!(shown, "the step's end shows while the model thinks:\n{tail}");
+    assert_eq!(q.world.item(&run, "gated")["status"], "running", "the held reply keeps the agent at work");
+    assert!(!q.world.delivered("gated.txt"));
+    std::fs::write(&thinking, "").unwrap();
     q.world.wait_status(&run, "success");
     assert!(q.world.delivered("gated.txt"));
 }
