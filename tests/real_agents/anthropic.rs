@@ -52,6 +52,12 @@ impl Recorded {
             .count()
     }
 
+    /// Whether this came through the endpoint as the agent's proxy: a request for elsewhere
+    /// (`CONNECT host:443`, or an absolute URI for another host).
+    pub(crate) fn is_outside(&self) -> bool {
+        self.method == "CONNECT" || self.path.starts_with("http")
+    }
+
     /// Whether this is a model turn of the agent (a Messages call offering a shell tool).
     pub(crate) fn is_turn(&self) -> bool {
         self.path.starts_with("/v1/messages") && !self.path.contains("count_tokens") && shell_tool(&self.body).is_some()
@@ -124,6 +130,12 @@ impl Endpoint {
         self.requests().into_iter().filter(Recorded::is_turn).collect()
     }
 
+    /// Requests for anywhere but the endpoint itself (refused): Claude Code reaching for the
+    /// network beyond its model.
+    pub(crate) fn outside(&self) -> Vec<String> {
+        self.requests().iter().filter(|r| r.is_outside()).map(|r| format!("{} {}", r.method, r.path)).collect()
+    }
+
     /// The distinct packets (first user messages) the agents sent, in order of first arrival.
     pub(crate) fn packets(&self) -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();
@@ -147,6 +159,10 @@ impl Endpoint {
             ("DISABLE_TELEMETRY", "1"),
             ("DISABLE_AUTOUPDATER", "1"),
             ("DISABLE_ERROR_REPORTING", "1"),
+            // The endpoint is also its proxy, so anything else it asks for is recorded, refused.
+            ("HTTPS_PROXY", self.url.as_str()),
+            ("HTTP_PROXY", self.url.as_str()),
+            ("NO_PROXY", "127.0.0.1,localhost"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -166,9 +182,15 @@ impl Drop for Endpoint {
 }
 
 async fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body: &[u8]) -> Response {
-    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
+    // A proxied request names its target whole (`CONNECT host:443`, `GET http://host/…`).
+    let proxied = method == Method::CONNECT || uri.host().is_some();
+    let path = if proxied {
+        uri.to_string()
+    } else {
+        uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string)
+    };
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let messages = method == Method::POST && uri.path() == "/v1/messages";
+    let messages = !proxied && method == Method::POST && uri.path() == "/v1/messages";
     let reply = messages.then(|| decide(&body));
     shared.lock().expect("requests lock").push(Recorded {
         method: method.to_string(),
@@ -176,6 +198,10 @@ async fn handle(shared: &Mutex<Vec<Recorded>>, method: &Method, uri: &Uri, body:
         body: body.clone(),
         reply: reply.clone(),
     });
+    if proxied {
+        eprintln!("scripted Anthropic endpoint: refused a request for elsewhere: {method} {path}");
+        return StatusCode::FORBIDDEN.into_response();
+    }
     match (method, uri.path(), reply) {
         (&Method::POST, "/v1/messages/count_tokens", _) => {
             let tokens = body.to_string().len() / 4;

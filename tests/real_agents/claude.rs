@@ -61,6 +61,7 @@ fn claude_alone_runs_the_scripted_models_shell_steps_in_a_git_repo() {
     }
     assert!(stdout.contains("scripted model: closed out"), "-p prints the final text: {stdout}");
     assert!(requests.iter().all(|r| r.method != "POST" || r.path.starts_with("/v1/messages")), "{summary:?}");
+    assert_eq!(endpoint.outside(), Vec::<String>::new(), "Claude Code reached for nothing but its model");
 }
 
 /// A world with a `cc` command of the `claude` preset pointed at its own scripted endpoint.
@@ -86,6 +87,12 @@ impl Queue {
     fn packets_of(&self, slug: &str) -> Vec<String> {
         let title = format!("# Q-COLD task packet: {slug}\n");
         self.endpoint.packets().into_iter().filter(|p| p.starts_with(&title)).collect()
+    }
+
+    /// Asserts that the agents asked for nothing but their model (the endpoint is their proxy).
+    #[track_caller]
+    fn assert_offline(&self) {
+        assert_eq!(self.endpoint.outside(), Vec::<String>::new(), "Claude Code reached for nothing but its model");
     }
 
     fn show_requests(&self) -> String {
@@ -161,6 +168,7 @@ fn claude_delivers_a_graph_run_through_its_preset() {
         assert!(reported, "{slug}'s closeout output reached the model: {}", q.show_requests());
         assert_eq!(after.unwrap().failed_tool_results(), 0, "{slug}: no step failed, the closeout included");
     }
+    q.assert_offline();
 }
 
 #[test]
@@ -188,6 +196,7 @@ fn claude_ending_its_turn_without_closing_out_recovers_with_the_failure_and_log_
     let tail = second.split("the end of its terminal").nth(1).unwrap();
     assert!(tail.contains("scripted model: stopping here without closing out"), "{second}");
     assert!(q.world.delivered("quit.txt"));
+    q.assert_offline();
 }
 
 #[test]
@@ -204,6 +213,7 @@ fn claude_closing_out_blocked_gives_the_item_its_reason() {
     let asked: Vec<String> = q.endpoint.turns().iter().filter_map(|t| t.asked().map(str::to_owned)).collect();
     assert_eq!(asked.len(), 1, "one shell step, the closeout: {asked:?}");
     assert!(asked[0].ends_with("task closeout --outcome blocked --reason 'needs an API key'"), "{asked:?}");
+    q.assert_offline();
 }
 
 #[test]
@@ -223,6 +233,7 @@ fn claude_gets_a_100_kb_prompt_whole_and_delivers() {
     assert_eq!(packets.len(), 1, "{}", q.show_requests());
     assert!(packets[0].contains(prompt.trim_end()), "the whole prompt reached the model ({} bytes)", packets[0].len());
     assert!(q.world.delivered("big.txt"));
+    q.assert_offline();
 }
 
 #[test]
@@ -271,4 +282,5 @@ fn claude_shows_readable_progress_in_agent_tail_while_it_works() {
     std::fs::write(&thinking, "").unwrap();
     q.world.wait_status(&run, "success");
     assert!(q.world.delivered("gated.txt"));
+    q.assert_offline();
 }
