@@ -412,3 +412,34 @@ fn chunks(text: &str, size: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_tool_is_found_by_its_schema_and_failed_results_are_failed_steps() {
+        let bash = json!({"name": "Bash", "description": "Executes a given bash command",
+            "input_schema": {"required": ["command"],
+                "properties": {"command": {"type": "string"}, "description": {"type": "string"}}}});
+        let read = json!({"name": "Read", "description": "Reads a file", "input_schema": {"required": ["file_path"]}});
+        let packet = "# Q-COLD task packet: a\n\nmodel: run false\n\n\
+            - `\"/q/qcold\" task closeout --outcome failed --reason \"<why>\"` when\n";
+        let results = [json!({"type": "tool_result", "tool_use_id": "t", "is_error": true, "content": "Exit code 1"})];
+        let body = json!({"tools": [read, bash], "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "<system-reminder>x</system-reminder>"},
+                                         {"type": "text", "text": packet}]},
+            {"role": "assistant", "content": []},
+            {"role": "user", "content": results}]});
+        assert_eq!(shell_tool(&body).map(|(name, _)| name).as_deref(), Some("Bash"));
+        assert_eq!(tool_outcomes(&body), [Outcome::Failed("exit code 1".into())]);
+        let reply = decide(&body);
+        let (name, input) = reply.tool.expect("a shell call");
+        assert_eq!(name, "Bash");
+        assert_eq!(input["command"], "\"/q/qcold\" task closeout --outcome failed --reason '`false` exit code 1'");
+        assert_eq!(input["description"], "Run a scripted step", "the schema's optional description is given");
+        let (start, rest) = sse("m", &decide(&body));
+        assert!(start.starts_with("event: message_start\n"));
+        assert!(rest.contains("\"input_json_delta\"") && rest.contains("\"stop_reason\":\"tool_use\""), "{rest}");
+    }
+}
