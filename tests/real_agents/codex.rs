@@ -19,10 +19,9 @@ fn codex_world() -> (World, Endpoint) {
     vars.push(("CODEX_HOME", home.display().to_string()));
     world.add_command(AGENT, "codex", &vars);
     let reason = world.assert_ready(AGENT);
-    // FIXME: the reason should name the version, but the probe takes the first line of stdout
-    // and stderr together, and Codex first warns on stderr that it makes no helper binaries
-    // under a temp dir (`CODEX_HOME` here is in one).
-    assert!(reason.contains(&format!("{}/config.toml found", home.display())), "{reason}");
+    // The version comes from standard output, though Codex first warns on stderr that it makes
+    // no helper binaries under a temp dir (`CODEX_HOME` here is in one).
+    assert_eq!(reason, format!("codex-cli 0.171.0 ({}/config.toml found)", home.display()));
     (world, endpoint)
 }
 

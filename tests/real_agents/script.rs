@@ -86,7 +86,16 @@ impl Plan {
             .unwrap_or("1");
         let mut plan = Self::default();
         let mut hold = None;
-        for line in packet.lines().filter_map(|l| l.trim().strip_prefix("model: ")) {
+        // Directives are the item's prompt's (all of a text that is no packet); a recovery
+        // section quotes an earlier terminal, which may echo that prompt (Codex prints it), and
+        // must not add them a second time.
+        let sectioned = packet.lines().any(|l| l.trim_end() == "## Prompt");
+        let prompt = packet
+            .lines()
+            .skip_while(|l| sectioned && l.trim_end() != "## Prompt")
+            .skip(usize::from(sectioned))
+            .take_while(|l| !sectioned || !l.starts_with("## "));
+        for line in prompt.filter_map(|l| l.trim().strip_prefix("model: ")) {
             if let Some(cmd) = line.strip_prefix("run ") {
                 plan.commands.push((cmd.to_owned(), hold.take()));
             } else if let Some(path) = line.strip_prefix("wait-for ") {
@@ -168,6 +177,9 @@ mod tests {
         assert_eq!(next(&quit, &[]), Next::Say("scripted model: stopping here without closing out".into()));
         let later = quit.replace("- iteration: 1 of", "- iteration: 2 of");
         assert!(matches!(next(&later, &[]), Next::Run { command, .. } if command.contains("--outcome success")));
+        // A recovery section quoting the earlier terminal's echo of the prompt adds nothing.
+        let recovery = format!("{PACKET}\n## Recovery: earlier attempts failed\n\n```text\nmodel: run echo hi\n```\n");
+        assert_eq!(next(&recovery, &[Outcome::Ok]), next(PACKET, &[Outcome::Ok]));
         let block = PACKET.replace("model: run echo hi", "model: block needs an API key");
         assert_eq!(
             next(&block, &[]),
