@@ -24,7 +24,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
     crate::step("real agents");
     process::run(
         cargo()
-            .args(["test", "--locked", "-p", "qcold-tests", "--test", "real_agents", "--", "--ignored"])
+            // The workspace's selection, as the test step's, so no dependency is built again
+            // with other features (`-p qcold-tests` alone unifies them differently).
+            .args(["test", "--locked", "--test", "real_agents", "--", "--ignored"])
             .args(["--test-threads", "1"])
             .env(BIN_VAR, &bin),
     )?;
