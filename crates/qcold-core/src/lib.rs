@@ -23,6 +23,7 @@
 //! - [`delta`]: the events between two values of a cached collection.
 //! - [`terminal`]: the messages of an agent's live terminal socket.
 //! - [`health`]: which leftover worktrees `qcold task health` removes, and why.
+//! - [`inbox`]: what needs the operator, decided from the state a client holds ([`inbox::needs_you`]).
 //! - [`units`]: human formatting of byte counts and durations used by the CLI and the dashboard.
 //!
 //! # Example
@@ -46,6 +47,7 @@ pub mod delta;
 pub mod event;
 pub mod health;
 pub mod ids;
+pub mod inbox;
 pub mod queue;
 pub mod repo;
 pub mod snapshot;
