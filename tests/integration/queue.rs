@@ -320,6 +320,27 @@ fn a_third_heavy_item_waits_with_its_reason_while_two_run() {
 }
 
 #[test]
+fn an_item_that_can_never_fit_says_so_in_a_typed_field_while_the_rest_goes_on() {
+    let fx = Fixture::new(&[("QCOLD_QUEUE_ADMISSION_HEAVY_MAX_TASKS", "0")]);
+    let run = fx.run(&json!({
+        "execution_mode": "graph",
+        "agent": "scripted",
+        "items": [
+            {"id": "huge", "prompt": "render the world", "task_class": "heavy"},
+            {"id": "small", "prompt": "fix a typo"}
+        ]
+    }));
+    let view = fx.wait_run(&run, LONG, "small delivered and huge marked never-fits", |r| {
+        let items = r["items"].as_array().cloned().unwrap_or_default();
+        let of = |id: &str| items.iter().find(|i| i["id"] == id).cloned().unwrap_or_default();
+        of("small")["status"] == "success" && of("huge")["waiting_for"] == "never-fits"
+    });
+    let huge = view["items"].as_array().unwrap().iter().find(|i| i["id"] == "huge").unwrap().clone();
+    assert_eq!(huge["status"], "waiting", "{huge}");
+    assert!(huge["reason"].as_str().unwrap().contains("QCOLD_QUEUE_ADMISSION_HEAVY_MAX_TASKS"), "{huge}");
+}
+
+#[test]
 fn stop_lets_work_in_flight_finish_and_continue_resumes_the_rest() {
     let fx = Fixture::new(&[]);
     let gate = fx.file("gate");

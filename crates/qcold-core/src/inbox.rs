@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::{AgentState, AgentView};
 use crate::api::StateResponse;
 use crate::queue::wire::Run;
-use crate::queue::{ItemRecord, ItemStatus};
+use crate::queue::{ItemRecord, ItemStatus, WaitingFor};
 use crate::snapshot::{BlockStatus, Issue};
 use crate::task::TaskRecord;
 use crate::units::format_bytes;
@@ -65,6 +65,9 @@ pub enum AttentionKind {
     DiskLow,
     /// A node snapshot block is stale or unavailable (or Q-COLD's own block is partial).
     Node,
+    /// A queue item waits for admission that can never fit this host as configured; the reason
+    /// names the setting to change.
+    NeverFits,
     /// A queue item failed: a budget is spent.
     ItemFailed,
     /// A task's success closeout stopped in a phase; its worktree is kept.
@@ -83,6 +86,7 @@ impl AttentionKind {
         match self {
             AttentionKind::DiskLow => "disk-low",
             AttentionKind::Node => "node",
+            AttentionKind::NeverFits => "never-fits",
             AttentionKind::ItemFailed => "item-failed",
             AttentionKind::CloseoutFailed => "closeout-failed",
             AttentionKind::ItemBlocked => "item-blocked",
@@ -267,13 +271,25 @@ fn node(snapshot: &NodeSnapshot, now: i64) -> Vec<Attention> {
     out
 }
 
-/// A failed or blocked item; nothing for any other status.
+/// A failed or blocked item, or one whose admission can never fit; nothing for any other.
 fn item_entry(state: &StateResponse, run: &Run, item: &ItemRecord) -> Option<Attention> {
-    let kind = match item.status {
-        ItemStatus::Failed => AttentionKind::ItemFailed,
-        ItemStatus::Blocked => AttentionKind::ItemBlocked,
+    let kind = match (item.status, item.waiting_for) {
+        (ItemStatus::Failed, _) => AttentionKind::ItemFailed,
+        (ItemStatus::Blocked, _) => AttentionKind::ItemBlocked,
+        (ItemStatus::Waiting, Some(WaitingFor::NeverFits)) => AttentionKind::NeverFits,
         _ => return None,
     };
+    if kind == AttentionKind::NeverFits {
+        // Nothing the dashboard can do but show the run; the reason names the setting.
+        return Some(Attention {
+            kind,
+            title: format!("{}/{} can never start on this host ({})", run.id, item.id, run.repo),
+            detail: item.reason.clone(),
+            since: Some(item.updated_at),
+            subject: Subject::Item { run_id: run.id.clone(), item_id: item.id.clone() },
+            actions: vec![Action::OpenRun { run_id: run.id.clone() }],
+        });
+    }
     let mut actions = vec![Action::ContinueRun { run_id: run.id.clone() }];
     if !run.items.iter().any(|i| i.status.is_in_flight()) {
         actions.push(Action::ClearRun { run_id: run.id.clone() });

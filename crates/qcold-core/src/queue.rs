@@ -116,6 +116,10 @@ impl TaskClass {
 pub enum WaitingFor {
     /// Host capacity; woken early when an item in flight ends.
     Admission,
+    /// Admission that can never fit this host as configured (the reason names the setting):
+    /// nothing that ends makes room, so it is not woken early; a changed setting takes a daemon
+    /// restart.
+    NeverFits,
     /// The next launch retry after the executor could not be started.
     LaunchRetry,
     /// Another process holds the repository's lock (a delivery, another open); retried soon,

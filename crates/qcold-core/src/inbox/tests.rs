@@ -227,6 +227,30 @@ fn failed_and_blocked_items_carry_their_reason_and_the_run() {
 }
 
 #[test]
+fn admission_that_can_never_fit_names_the_setting_and_ordinary_waits_do_not_show() {
+    let mut never = item("big", 1, ItemStatus::Waiting);
+    never.waiting_for = Some(WaitingFor::NeverFits);
+    never.task_class = TaskClass::Heavy;
+    never.reason = "waiting for admission: heavy reserves 32.0 GiB but the host has 24.0 GiB, 3.0 GiB of it kept \
+                    free, so it can never start here; set QCOLD_QUEUE_ADMISSION_HEAVY_MEMORY_MIB"
+        .into();
+    let mut busy = item("small", 2, ItemStatus::Waiting);
+    busy.waiting_for = Some(WaitingFor::Admission);
+    busy.reason = "waiting for admission: 2 tasks in flight".into();
+    let state =
+        state_with(QueueView { tabs: Vec::new(), runs: vec![run("run-1", RunStatus::Running, vec![never, busy])] });
+    check(
+        &state,
+        expect![[r#"
+            never-fits:run-1/big since=1794990001
+              run-1/big can never start on this host (web)
+              waiting for admission: heavy reserves 32.0 GiB but the host has 24.0 GiB, 3.0 GiB of it kept free, so it can never start here; set QCOLD_QUEUE_ADMISSION_HEAVY_MEMORY_MIB
+              [open-run]
+        "#]],
+    );
+}
+
+#[test]
 fn failed_closeouts_carry_the_phase_and_failure() {
     let mut state = healthy();
     let mut verify = task(7, "fix-login", TaskStatus::FailedCloseout, 1_794_999_500);

@@ -126,6 +126,9 @@ pub enum Decision {
         reason: String,
         /// When to consider it again, Unix seconds.
         retry_at: i64,
+        /// It could not start even on an empty host: only a setting changes that.
+        #[serde(default)]
+        never: bool,
     },
 }
 
@@ -154,13 +157,15 @@ pub fn admit(
         .iter()
         .map(|(id, class)| {
             let want = policy.reserves(*class, host);
-            let reason = never_fits(&context, *class, want).or_else(|| {
+            let never = never_fits(&context, *class, want);
+            let is_never = never.is_some();
+            let reason = never.or_else(|| {
                 // Progress: nothing in flight and nothing admitted yet, so this one goes.
                 let idle = reserved == Reservation::default();
                 if idle { None } else { refusal(&context, reserved, want) }
             });
             let decision = match reason {
-                Some(reason) => Decision::Wait { reason, retry_at: now + policy.retry_secs },
+                Some(reason) => Decision::Wait { reason, retry_at: now + policy.retry_secs, never: is_never },
                 None => {
                     reserved = reserved + want;
                     Decision::Admit

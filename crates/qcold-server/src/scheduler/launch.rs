@@ -90,10 +90,10 @@ impl Scheduler {
                         stuck.get_or_insert(err);
                     }
                 }
-                Decision::Wait { reason, retry_at } => {
+                Decision::Wait { reason, retry_at, never } => {
                     let update = ItemUpdate {
                         next_attempt_at: Some(retry_at),
-                        waiting_for: Some(WaitingFor::Admission),
+                        waiting_for: Some(if never { WaitingFor::NeverFits } else { WaitingFor::Admission }),
                         ..ItemUpdate::of(item, ItemStatus::Waiting, format!("waiting for admission: {reason}"))
                     };
                     // Unleased: the current epoch fences the write against a concurrent grant.

@@ -30,8 +30,10 @@ fn decide(
         .into_iter()
         .map(|(_, d)| match d {
             Decision::Admit => "admit".to_owned(),
-            Decision::Wait { reason, retry_at } => {
+            Decision::Wait { reason, retry_at, never } => {
                 assert_eq!(retry_at, 1000 + policy.retry_secs);
+                // The typed marker and the words agree: only a setting changes these.
+                assert_eq!(never, reason.contains("ever start"), "{reason}");
                 reason
             }
         })
