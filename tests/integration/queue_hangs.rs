@@ -71,10 +71,14 @@ fn a_silent_agent_is_reported_stalled_under_warn_and_keeps_running() {
         r["items"][0]["reason"].as_str().is_some_and(|reason| reason.contains("no output, commit or closeout for"))
     });
     assert_eq!(stalled["items"][0]["status"], "running", "{stalled}");
+    // The stall is typed, for the dashboard's inbox: since when nothing happened.
+    let since = stalled["items"][0]["stalled_since"].as_i64().unwrap_or_else(|| panic!("no stalled_since: {stalled}"));
+    assert!(since <= stalled["items"][0]["updated_at"].as_i64().unwrap() - 3, "{stalled}");
     assert!(alive(pid), "warn leaves the agent running");
     // A sign of life ends the warning: the agent delivers and the item succeeds.
     std::fs::write(&gate, "").unwrap();
-    fx.wait_status(&run, "success", LONG);
+    let done = fx.wait_status(&run, "success", LONG);
+    assert!(done["items"][0]["stalled_since"].is_null(), "{done}");
 }
 
 #[test]

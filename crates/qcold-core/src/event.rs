@@ -180,7 +180,7 @@ mod tests {
             ]],
             expect![[r#"{"kind":"run-removed","data":{"run_id":"run-1"}}"#]],
             expect![[
-                r#"{"kind":"item","data":{"run_id":"run-1","id":"a","position":1,"slug":"a","prompt":"build a","depends_on":[],"wave_index":0,"task_class":"mid","agent":null,"status":"running","reason":"started","next_attempt_at":null,"waiting_for":null,"launch_failures":0,"delivery_retries":0,"iteration":1,"task_id":"web/001-a","agent_id":"q-a","lease":{"owner":"daemon-1-1","epoch":1,"expires_at":120},"updated_at":5,"attempts":[]}}"#
+                r#"{"kind":"item","data":{"run_id":"run-1","id":"a","position":1,"slug":"a","prompt":"build a","depends_on":[],"wave_index":0,"task_class":"mid","agent":null,"status":"running","reason":"started","next_attempt_at":null,"waiting_for":null,"stalled_since":null,"launch_failures":0,"delivery_retries":0,"iteration":1,"task_id":"web/001-a","agent_id":"q-a","lease":{"owner":"daemon-1-1","epoch":1,"expires_at":120},"updated_at":5,"attempts":[]}}"#
             ]],
             expect![[r#"{"kind":"item-removed","data":{"run_id":"run-1","item_id":"a"}}"#]],
             expect![[

@@ -74,6 +74,9 @@ pub enum AttentionKind {
     CloseoutFailed,
     /// A queue item's task closed as blocked.
     ItemBlocked,
+    /// A queue item's agent runs but has shown no output, commit or store write for the stall
+    /// window (`ItemRecord::stalled_since`): stuck, or waiting for input nobody gives.
+    AgentStalled,
     /// An agent exited non-zero while its work had not ended.
     AgentFailed,
     /// An agent's processes are gone without an exit code.
@@ -90,6 +93,7 @@ impl AttentionKind {
             AttentionKind::ItemFailed => "item-failed",
             AttentionKind::CloseoutFailed => "closeout-failed",
             AttentionKind::ItemBlocked => "item-blocked",
+            AttentionKind::AgentStalled => "agent-stalled",
             AttentionKind::AgentFailed => "agent-failed",
             AttentionKind::AgentVanished => "agent-vanished",
         }
@@ -277,8 +281,27 @@ fn item_entry(state: &StateResponse, run: &Run, item: &ItemRecord) -> Option<Att
         (ItemStatus::Failed, _) => AttentionKind::ItemFailed,
         (ItemStatus::Blocked, _) => AttentionKind::ItemBlocked,
         (ItemStatus::Waiting, Some(WaitingFor::NeverFits)) => AttentionKind::NeverFits,
+        (ItemStatus::Running, _) if item.stalled_since.is_some() => AttentionKind::AgentStalled,
         _ => return None,
     };
+    if kind == AttentionKind::AgentStalled {
+        let mut actions: Vec<Action> = item
+            .agent_id
+            .iter()
+            .filter_map(|id| AgentId::new(id.clone()).ok())
+            .map(|agent_id| Action::OpenTerminal { agent_id })
+            .collect();
+        actions.push(Action::OpenRun { run_id: run.id.clone() });
+        actions.extend(item.task_id.iter().map(|id| Action::OpenTask { task_id: id.clone() }));
+        return Some(Attention {
+            kind,
+            title: format!("{}/{}: its agent shows no sign of life ({})", run.id, item.id, run.repo),
+            detail: item.reason.clone(),
+            since: item.stalled_since,
+            subject: Subject::Item { run_id: run.id.clone(), item_id: item.id.clone() },
+            actions,
+        });
+    }
     if kind == AttentionKind::NeverFits {
         // Nothing the dashboard can do but show the run; the reason names the setting.
         return Some(Attention {

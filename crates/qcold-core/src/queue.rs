@@ -226,6 +226,10 @@ pub struct ItemRecord {
     /// What it waits for, while waiting.
     #[serde(default)]
     pub waiting_for: Option<WaitingFor>,
+    /// While running: since when its agent has shown no sign of life (output, commit, store
+    /// write), once the stall watch judged it stalled; `None` while it is active.
+    #[serde(default)]
+    pub stalled_since: Option<i64>,
     /// Launch failures so far.
     pub launch_failures: u32,
     /// Delivery retries of the current iteration so far.

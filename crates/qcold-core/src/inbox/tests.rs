@@ -29,6 +29,7 @@ fn item(id: &str, position: u32, status: ItemStatus) -> ItemRecord {
         reason: String::new(),
         next_attempt_at: None,
         waiting_for: None,
+        stalled_since: None,
         launch_failures: 0,
         delivery_retries: 0,
         iteration: 1,
@@ -248,6 +249,29 @@ fn admission_that_can_never_fit_names_the_setting_and_ordinary_waits_do_not_show
               [open-run]
         "#]],
     );
+}
+
+#[test]
+fn a_stalled_agent_is_shown_with_its_terminal_and_recovers_by_itself() {
+    let mut stuck = item("slow", 1, ItemStatus::Running);
+    stuck.agent_id = Some("q-run-1-slow-1".into());
+    stuck.task_id = Some("web/001-slow".into());
+    stuck.stalled_since = Some(1_794_990_000);
+    stuck.reason = "no output, commit or closeout for 30 min; agent q-run-1-slow-1 is still running".into();
+    let mut state =
+        state_with(QueueView { tabs: Vec::new(), runs: vec![run("run-1", RunStatus::Running, vec![stuck])] });
+    check(
+        &state,
+        expect![[r#"
+            agent-stalled:run-1/slow since=1794990000
+              run-1/slow: its agent shows no sign of life (web)
+              no output, commit or closeout for 30 min; agent q-run-1-slow-1 is still running
+              [open-terminal, open-run, open-task]
+        "#]],
+    );
+    // A sign of life clears the mark, and the entry goes.
+    state.queue.runs[0].items[0].stalled_since = None;
+    check(&state, expect![""]);
 }
 
 #[test]

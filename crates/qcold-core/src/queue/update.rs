@@ -23,6 +23,8 @@ pub struct ItemUpdate {
     pub task_id: Option<String>,
     /// Its current agent.
     pub agent_id: Option<String>,
+    /// Since when its running agent has shown no sign of life, when judged stalled.
+    pub stalled_since: Option<i64>,
 }
 
 impl ItemUpdate {
@@ -38,6 +40,8 @@ impl ItemUpdate {
             iteration: item.iteration,
             task_id: item.task_id.clone(),
             agent_id: item.agent_id.clone(),
+            // Any change of the item but the stall watch's own is news of it.
+            stalled_since: None,
         }
     }
 

@@ -337,6 +337,7 @@ mod tests {
             reason: String::new(),
             next_attempt_at: None,
             waiting_for: None,
+            stalled_since: None,
             launch_failures: 0,
             delivery_retries: 0,
             iteration: 1,

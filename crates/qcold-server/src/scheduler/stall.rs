@@ -94,10 +94,11 @@ impl Scheduler {
                 }
                 self.stall.items.insert(key, Entry { row, recheck_at, warned: false });
             }
-            Verdict::Stalled { reason, stop: false, .. } => {
+            Verdict::Stalled { reason, stop: false, idle_secs } => {
                 let reason = format!("{reason}; agent {} is still running", agent.id);
-                if reason != item.reason {
-                    self.write(store, item, epoch, &running(reason), now)?;
+                if reason != item.reason || item.stalled_since.is_none() {
+                    let update = ItemUpdate { stalled_since: Some(now - idle_secs), ..running(reason) };
+                    self.write(store, item, epoch, &update, now)?;
                 }
                 // Look again soon enough to notice the agent coming back, and to keep the
                 // reason's idle time roughly current.

@@ -242,6 +242,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     // What of the probing process's environment the answer depends on (`probe::environment_mark`):
     // a CLI's answer from a shell is not the daemon's.
     "ALTER TABLE agent_command_readiness ADD COLUMN probed_in TEXT NOT NULL DEFAULT '';",
+),
+(
+    14,
+    "stalled items",
+    "ALTER TABLE queue_items ADD COLUMN stalled_since INTEGER;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
 pub(super) const ITEM_COLUMNS: &str = "run_id, id, position, slug, prompt, depends_on, wave_index, task_class, agent, status, reason, \
     next_attempt_at, launch_failures, iteration, task_id, agent_id, lease_owner, lease_epoch, lease_expires_at, updated_at, waiting_for, \
-    delivery_retries";
+    delivery_retries, stalled_since";
 
 pub use qcold_core::queue::update::ItemUpdate;
 
@@ -242,6 +242,7 @@ pub(super) fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRecord>
         updated_at: row.get(19)?,
         waiting_for: row.get::<_, Option<String>>(20)?.map(|w| enum_from(20, w)).transpose()?,
         delivery_retries: row.get(21)?,
+        stalled_since: row.get(22)?,
         attempts: Vec::new(),
     })
 }
@@ -258,7 +259,7 @@ pub(super) fn write_item(
     let changed = conn.execute(
         "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
              launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12,
-         delivery_retries = ?13
+         delivery_retries = ?13, stalled_since = ?14
          WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
         params![
             run.as_str(),
@@ -273,7 +274,8 @@ pub(super) fn write_item(
             update.task_id,
             update.agent_id,
             update.waiting_for.map(enum_text),
-            update.delivery_retries
+            update.delivery_retries,
+            update.stalled_since
         ],
     )?;
     if changed == 0 {

@@ -106,7 +106,7 @@ fn schema_snapshot() {
                 lease_owner TEXT,
                 lease_epoch INTEGER NOT NULL DEFAULT 0,
                 lease_expires_at INTEGER NOT NULL DEFAULT 0,
-                updated_at INTEGER NOT NULL, delivery_retries INTEGER NOT NULL DEFAULT 0, waiting_for TEXT,
+                updated_at INTEGER NOT NULL, delivery_retries INTEGER NOT NULL DEFAULT 0, waiting_for TEXT, stalled_since INTEGER,
                 PRIMARY KEY (run_id, id),
                 UNIQUE (run_id, position),
                 UNIQUE (run_id, slug)
