@@ -33,6 +33,7 @@
 //! - [`watch`]: the store watcher that turns CLI writes into events.
 //! - [`http`]: the axum router, its security door, handlers and embedded dashboard assets.
 //! - [`token`]: the operator's write token (file, generation, constant-time comparison).
+//! - [`telegram`]: verifying a Telegram WebApp's signed `initData` (the token-less path from a phone).
 
 pub mod adapter;
 pub mod agents;
@@ -51,6 +52,7 @@ pub mod scheduler;
 pub mod status;
 pub mod store;
 pub mod taskflow;
+pub mod telegram;
 pub mod token;
 pub mod watch;
 
