@@ -85,6 +85,9 @@ pub async fn serve(
     if door.requires_token() {
         tracing::info!("writes need the write token{}", if listen.ip().is_loopback() { "" } else { "; so do reads" });
     }
+    if let Some(users) = door.telegram_users() {
+        tracing::info!("Telegram WebApp sign-in is on for {users} allowed user(s)");
+    }
     // The CLI has set them already when it runs the daemon; an embedding caller gets them here.
     git::limits::init(config.git);
     let cancel = CancellationToken::new();
