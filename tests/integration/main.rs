@@ -24,4 +24,5 @@ mod store_busy;
 mod task_closeout;
 mod task_health;
 mod task_open;
+mod telegram;
 mod terminal;

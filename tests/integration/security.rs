@@ -15,7 +15,7 @@ use crate::queue::Fixture;
 
 /// Sends one raw HTTP/1.1 request (exactly the headers given, `Host` included) and returns the
 /// status and body: what a browser under an attacker's page would send, byte for byte.
-fn raw(listen: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub(crate) fn raw(listen: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(listen).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -32,7 +32,7 @@ fn raw(listen: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &
     (status, body)
 }
 
-fn kind(body: &str) -> ErrorKind {
+pub(crate) fn kind(body: &str) -> ErrorKind {
     serde_json::from_str::<ErrorBody>(body).unwrap_or_else(|e| panic!("not an ErrorBody ({e}): {body}")).kind
 }
 

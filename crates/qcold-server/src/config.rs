@@ -10,6 +10,7 @@ use qcold_core::queue::{lease, stall};
 
 use crate::fault::{self, FaultPoint};
 use crate::git::GitLimits;
+use crate::telegram;
 use crate::token::WriteToken;
 
 /// Environment variables that carry proxy settings; reported (redacted) in the node snapshot.
@@ -64,6 +65,8 @@ pub struct HttpConfig {
     pub require_write_token: bool,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Telegram WebApp sign-in, on when `QCOLD_TELEGRAM_BOT_TOKEN` is set.
+    pub telegram: Option<telegram::Settings>,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +77,7 @@ impl Default for HttpConfig {
             write_token: None,
             require_write_token: false,
             body_limit: 1024 * 1024,
+            telegram: None,
         }
     }
 }
@@ -157,6 +161,9 @@ impl Config {
     /// - `QCOLD_ALLOWED_HOSTS` and `QCOLD_ALLOWED_ORIGINS` (comma-separated),
     ///   `QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN` (`1`/`true`), `QCOLD_WEBAPP_WRITE_TOKEN`,
     ///   `QCOLD_HTTP_BODY_LIMIT_BYTES` (default 1 MiB);
+    /// - `QCOLD_TELEGRAM_BOT_TOKEN` (turns Telegram WebApp sign-in on),
+    ///   `QCOLD_TELEGRAM_ALLOWED_USERS` (comma-separated Telegram user ids; unset = nobody) and
+    ///   `QCOLD_TELEGRAM_MAX_AGE_SECONDS` (how old a WebApp's `auth_date` may be; default 86400);
     /// - `QCOLD_FAULT_POINT` (`NAME` or `NAME@N`, one of [`fault::POINTS`]; for the chaos suite);
     /// - the proxy variables (`http_proxy`, `HTTPS_PROXY`, ...).
     pub fn from_env(build_id: impl Into<String>) -> anyhow::Result<Self> {
@@ -327,7 +334,47 @@ fn read_http(var: &dyn Fn(&str) -> Option<String>, http: &mut HttpConfig) -> any
                 anyhow::anyhow!("QCOLD_HTTP_BODY_LIMIT_BYTES must be a whole number ≥ 1024, got {raw:?}")
             })?;
     }
+    http.telegram = read_telegram(var)?;
     Ok(())
+}
+
+/// Reads Telegram WebApp sign-in; a user list or age without a bot token is a mistake, not
+/// something to ignore.
+fn read_telegram(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<telegram::Settings>> {
+    let users = var("QCOLD_TELEGRAM_ALLOWED_USERS");
+    let age = var("QCOLD_TELEGRAM_MAX_AGE_SECONDS");
+    let Some(raw) = var("QCOLD_TELEGRAM_BOT_TOKEN") else {
+        anyhow::ensure!(
+            users.is_none() && age.is_none(),
+            "QCOLD_TELEGRAM_ALLOWED_USERS and QCOLD_TELEGRAM_MAX_AGE_SECONDS need QCOLD_TELEGRAM_BOT_TOKEN"
+        );
+        return Ok(None);
+    };
+    // The value is never echoed: an error message may end up in a log.
+    let token = telegram::BotToken::parse(&raw)
+        .map_err(|err| anyhow::anyhow!("QCOLD_TELEGRAM_BOT_TOKEN is unusable: {err}"))?;
+    let mut settings = telegram::Settings::new(token);
+    if let Some(raw) = users {
+        settings.allowed_users = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse::<i64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "QCOLD_TELEGRAM_ALLOWED_USERS must be comma-separated Telegram user ids, got {id:?}"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(raw) = age {
+        let secs = raw.trim().parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            anyhow::anyhow!("QCOLD_TELEGRAM_MAX_AGE_SECONDS must be a whole number of seconds ≥ 1, got {raw:?}")
+        })?;
+        settings.max_age = Duration::from_secs(secs);
+    }
+    Ok(Some(settings))
 }
 
 /// Resolves the state dir from its three possible sources, in order of precedence.
@@ -395,6 +442,39 @@ mod tests {
         assert!(err.contains("QCOLD_WEBAPP_WRITE_TOKEN") && !err.contains("tiny"), "{err}");
         let maybe = |name: &str| (name == "QCOLD_WEBAPP_REQUIRE_WRITE_TOKEN").then(|| "maybe".to_owned());
         assert!(read_http(&maybe, &mut HttpConfig::default()).is_err());
+    }
+
+    #[test]
+    fn telegram_settings_come_from_their_variables_and_never_echo_the_bot_token() {
+        let vars = |token: &'static str, users: Option<&'static str>, age: Option<&'static str>| {
+            move |name: &str| {
+                match name {
+                    "QCOLD_TELEGRAM_BOT_TOKEN" => Some(token),
+                    "QCOLD_TELEGRAM_ALLOWED_USERS" => users,
+                    "QCOLD_TELEGRAM_MAX_AGE_SECONDS" => age,
+                    _ => None,
+                }
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+            }
+        };
+        let settings = read_telegram(&vars("42:s3cret", Some("4242, 7,"), Some("600"))).unwrap().unwrap();
+        assert_eq!((settings.allowed_users.clone(), settings.max_age), (vec![4242, 7], Duration::from_secs(600)));
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        let defaults = read_telegram(&vars("42:s3cret", None, None)).unwrap().unwrap();
+        assert_eq!((defaults.allowed_users, defaults.max_age), (vec![], Duration::from_secs(86_400)));
+        assert!(read_telegram(&vars("", None, None)).unwrap().is_none(), "off without a bot token");
+
+        let err = |v: &dyn Fn(&str) -> Option<String>| read_telegram(v).unwrap_err().to_string();
+        let bad_token = err(&vars("not a token s3cret", None, None));
+        assert!(bad_token.contains("QCOLD_TELEGRAM_BOT_TOKEN") && !bad_token.contains("s3cret"), "{bad_token}");
+        assert_eq!(
+            err(&vars("42:s3cret", Some("4242,@ann"), None)),
+            "QCOLD_TELEGRAM_ALLOWED_USERS must be comma-separated Telegram user ids, got \"@ann\""
+        );
+        assert!(err(&vars("42:s3cret", None, Some("0"))).contains("QCOLD_TELEGRAM_MAX_AGE_SECONDS"));
+        assert!(err(&vars("42:s3cret", None, Some("1d"))).contains("QCOLD_TELEGRAM_MAX_AGE_SECONDS"));
+        assert!(err(&vars("", Some("4242"), None)).contains("need QCOLD_TELEGRAM_BOT_TOKEN"));
     }
 
     #[test]

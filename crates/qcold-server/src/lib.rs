@@ -33,6 +33,7 @@
 //! - [`watch`]: the store watcher that turns CLI writes into events.
 //! - [`http`]: the axum router, its security door, handlers and embedded dashboard assets.
 //! - [`token`]: the operator's write token (file, generation, constant-time comparison).
+//! - [`telegram`]: verifying a Telegram WebApp's signed `initData` (the token-less path from a phone).
 
 pub mod adapter;
 pub mod agents;
@@ -51,6 +52,7 @@ pub mod scheduler;
 pub mod status;
 pub mod store;
 pub mod taskflow;
+pub mod telegram;
 pub mod token;
 pub mod watch;
 
@@ -82,6 +84,9 @@ pub async fn serve(
     let door = http::Door::new(&config, listen)?;
     if door.requires_token() {
         tracing::info!("writes need the write token{}", if listen.ip().is_loopback() { "" } else { "; so do reads" });
+    }
+    if let Some(users) = door.telegram_users() {
+        tracing::info!("Telegram WebApp sign-in is on for {users} allowed user(s)");
     }
     // The CLI has set them already when it runs the daemon; an embedding caller gets them here.
     git::limits::init(config.git);

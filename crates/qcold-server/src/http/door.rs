@@ -16,7 +16,11 @@
 //! 4. with a write token, every mutating request and WebSocket needs it in
 //!    `X-QCOLD-Write-Token` (a browser's WebSocket offers it as the subprotocol
 //!    `qcold-token.<token>`); when the daemon listens beyond loopback, reads under `/api/` need it
-//!    too (401);
+//!    too (401); with a Telegram bot token (`QCOLD_TELEGRAM_BOT_TOKEN`), a request carrying
+//!    `X-Telegram-Init-Data` is judged by that instead: a WebApp's `initData` signed by the bot,
+//!    fresh, for an allowed user passes wherever the write token would (see [`crate::telegram`]);
+//!    anything else carrying the header is refused (401, or 403 for a genuine user who is not
+//!    allowed), even where no token would be needed;
 //! 5. a declared body larger than the limit is refused (413); `AppJson` bounds the rest.
 //!
 //! Refusals are logged without the token and answered as an `ErrorBody`; nothing behind the
@@ -34,6 +38,7 @@ use qcold_core::api::ErrorKind;
 
 use super::ApiError;
 use crate::Config;
+use crate::telegram;
 use crate::token::{self, WriteToken};
 
 /// Who may pass, decided once at start-up from the configuration and the bound address.
@@ -47,6 +52,8 @@ pub struct Door {
     /// Operator-allowed origins, `scheme://host[:port]` lowercased.
     allowed_origins: Vec<String>,
     token: Option<WriteToken>,
+    /// Telegram WebApp sign-in, when a bot token is configured.
+    telegram: Option<telegram::Settings>,
     reads_need_token: bool,
     body_limit: usize,
 }
@@ -105,6 +112,7 @@ impl Door {
             allowed_hosts,
             allowed_origins,
             token,
+            telegram: http.telegram.clone(),
             reads_need_token: exposed,
             body_limit: http.body_limit,
         })
@@ -118,6 +126,11 @@ impl Door {
     /// Whether mutating requests need the write token.
     pub fn requires_token(&self) -> bool {
         self.token.is_some()
+    }
+
+    /// How many Telegram users may sign in through the WebApp; `None` when that is off.
+    pub fn telegram_users(&self) -> Option<usize> {
+        self.telegram.as_ref().map(|t| t.allowed_users.len())
     }
 
     /// Decides one request from its method, path and headers.
@@ -167,7 +180,12 @@ impl Door {
             }
         }
         let reads_api = self.reads_need_token && path.starts_with("/api/");
-        if let Some(token) = &self.token
+        // A request that says it comes from the Telegram WebApp is judged by that alone, so a
+        // broken or foreign `initData` is reported as such rather than as a missing token.
+        let telegram = self.telegram.as_ref().filter(|_| headers.contains_key(telegram::HEADER));
+        if let Some(settings) = telegram {
+            check_telegram(settings, headers)?;
+        } else if let Some(token) = &self.token
             && (mutating || websocket || reads_api)
         {
             check_token(token, headers, websocket)?;
@@ -221,6 +239,19 @@ fn check_token(token: &WriteToken, headers: &HeaderMap, websocket: bool) -> Resu
     // Every offered value is compared, so the time taken does not depend on which one matched.
     let matched = offered.iter().fold(false, |found, candidate| token.matches(candidate) | found);
     if matched { Ok(()) } else { Err(ApiError::new(ErrorKind::Unauthorized, "the write token is wrong")) }
+}
+
+fn check_telegram(settings: &telegram::Settings, headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut values = headers.get_all(telegram::HEADER).iter();
+    let verdict = match (values.next().map(|v| v.to_str()), values.next()) {
+        (Some(Ok(init_data)), None) => telegram::verify(init_data, settings, crate::unix_now()),
+        _ => Err(telegram::InitDataError::Malformed("X-Telegram-Init-Data must be sent once, as text")),
+    };
+    match verdict {
+        Ok(_) => Ok(()),
+        Err(err @ telegram::InitDataError::NotAllowed(_)) => Err(ApiError::new(ErrorKind::Forbidden, err.to_string())),
+        Err(err) => Err(ApiError::new(ErrorKind::Unauthorized, err.to_string())),
+    }
 }
 
 /// How an address is written in a `Host` header.

@@ -61,7 +61,7 @@ pub fn document(routes: &[Route], version: &str) -> Value {
         );
         operation.insert("responses".into(), Value::Object(responses));
         if route.is_mutating() || matches!(route.answer, Answer::WebSocket) {
-            operation.insert("security".into(), json!([{"writeToken": []}, {}]));
+            operation.insert("security".into(), json!([{"writeToken": []}, {"telegramInitData": []}, {}]));
         }
         let entry = paths.entry(route.path.to_owned()).or_insert_with(|| Value::Object(Map::new()));
         entry
@@ -74,13 +74,19 @@ pub fn document(routes: &[Route], version: &str) -> Value {
         "info": {
             "title": "Q-COLD daemon API",
             "version": version,
-            "description": "See docs/http-api.md for the security rules: Host, Origin, JSON-only writes, the write token."
+            "description": "See docs/http-api.md for the security rules: Host, Origin, JSON-only writes, the write token or a Telegram WebApp's initData."
         },
         "paths": paths,
         "components": {
             "schemas": generator.take_definitions(true),
             "securitySchemes": {
-                "writeToken": {"type": "apiKey", "in": "header", "name": "X-QCOLD-Write-Token"}
+                "writeToken": {"type": "apiKey", "in": "header", "name": "X-QCOLD-Write-Token"},
+                "telegramInitData": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Telegram-Init-Data",
+                    "description": "a Telegram WebApp's signed initData, when the daemon has QCOLD_TELEGRAM_BOT_TOKEN"
+                }
             }
         }
     })

@@ -14,10 +14,14 @@ const HOST: &str = "127.0.0.1:8787";
 const TOKEN: &str = "right-token-0123456789";
 
 async fn app_with(token: Option<&str>) -> (Router, tempfile::TempDir, CancellationToken) {
+    app_configured(|config| config.http.write_token = token.map(|t| WriteToken::parse(t).unwrap())).await
+}
+
+async fn app_configured(adjust: impl FnOnce(&mut Config)) -> (Router, tempfile::TempDir, CancellationToken) {
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
     let mut config = Config::new(dir.path().join("state"), "9.9.9.1 abcdefabcdef");
-    config.http.write_token = token.map(|t| WriteToken::parse(t).unwrap());
+    adjust(&mut config);
     let door = Door::new(&config, HOST.parse().unwrap()).unwrap();
     let (state, _sampler) = AppState::open(config, cancel.clone()).await.unwrap();
     (router(state, door), dir, cancel)
@@ -208,6 +212,56 @@ async fn every_route_refuses_foreign_hosts_origins_plain_text_and_bad_tokens_and
             StatusCode::UNAUTHORIZED,
         ];
         assert!(!door_statuses.contains(&got), "{} {path} with everything right: {got}", route.method);
+    }
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn every_route_judges_telegram_init_data_first_and_refusals_store_nothing() {
+    let bot = crate::telegram::BotToken::parse("123456789:http-test-bot").unwrap();
+    let settings =
+        crate::telegram::Settings { allowed_users: vec![4242], ..crate::telegram::Settings::new(bot.clone()) };
+    let (router, dir, cancel) = app_configured(|config| {
+        config.http.write_token = Some(WriteToken::parse(TOKEN).unwrap());
+        config.http.telegram = Some(settings);
+    })
+    .await;
+    let state_dir = dir.path().join("state");
+    let signed = |bot: &crate::telegram::BotToken, id: i64, age: i64| {
+        let auth_date = (crate::unix_now() - age).to_string();
+        crate::telegram::sign(bot, &[("auth_date", &auth_date), ("user", &format!(r#"{{"id":{id}}}"#))])
+    };
+    let other_bot = crate::telegram::BotToken::parse("987:another-bot").unwrap();
+    let attempts = [
+        ("forged", signed(&other_bot, 4242, 5), StatusCode::UNAUTHORIZED),
+        ("stale", signed(&bot, 4242, 2 * 86_400), StatusCode::UNAUTHORIZED),
+        ("not allowed", signed(&bot, 7, 5), StatusCode::FORBIDDEN),
+    ];
+    let send = |method: &Method, path: &str, init_data: &str| {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("host", HOST)
+            .header("content-type", "application/json")
+            .header(crate::telegram::HEADER, init_data)
+            .body(if *method == Method::GET { Body::empty() } else { Body::from(r#"{"label":"pwned","id":"pwned"}"#) })
+            .unwrap();
+        router.clone().oneshot(request)
+    };
+    let before = dump(&state_dir);
+    for route in routes() {
+        let path = concrete(route.path);
+        for (name, init_data, want) in &attempts {
+            let got = send(&route.method, &path, init_data).await.unwrap().status();
+            assert_eq!(got, *want, "{} {path} with {name} init data", route.method);
+            assert_eq!(dump(&state_dir), before, "{} {path} with {name} init data changed the store", route.method);
+        }
+        let got = send(&route.method, &path, &signed(&bot, 4242, 5)).await.unwrap().status();
+        assert!(
+            ![StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&got),
+            "{} {path} with good init data: {got}",
+            route.method
+        );
     }
     cancel.cancel();
 }

@@ -163,3 +163,86 @@ fn declared_bodies_beyond_the_limit_are_refused() {
     assert_eq!(check(&d, "POST", "/api/queue/run", &[host, JSON, ("content-length", "1000")]), "ok");
     assert_eq!(check(&d, "POST", "/api/queue/run", &[host, JSON, ("content-length", "1001")]), "413 PayloadTooLarge");
 }
+
+const BOT: &str = "123456789:door-test-bot-token";
+
+/// A door with a write token and Telegram sign-in for user 4242.
+fn telegram_door(listen: &str, with_telegram: bool) -> Door {
+    let mut config = Config::new(std::env::temp_dir().join("qcold-door-tests-no-state"), "test");
+    config.http.write_token = Some(WriteToken::parse("0123456789abcdef0123").unwrap());
+    config.http.body_limit = 1000;
+    let mut settings = telegram::Settings::new(telegram::BotToken::parse(BOT).unwrap());
+    settings.allowed_users = vec![4242];
+    config.http.telegram = with_telegram.then_some(settings);
+    Door::new(&config, listen.parse().unwrap()).unwrap()
+}
+
+/// `initData` for `user_id`, signed by `bot`, `age` seconds old.
+fn init_data(bot: &str, user_id: i64, age: i64) -> String {
+    let user = format!(r#"{{"id":{user_id},"first_name":"T"}}"#);
+    let auth_date = (crate::unix_now() - age).to_string();
+    telegram::sign(&telegram::BotToken::parse(bot).unwrap(), &[("auth_date", &auth_date), ("user", &user)])
+}
+
+#[test]
+fn telegram_init_data_stands_in_for_the_token_and_keeps_every_other_rule() {
+    let d = telegram_door("127.0.0.1:8787", true);
+    let host = ("host", "127.0.0.1:8787");
+    let good = init_data(BOT, 4242, 5);
+    let forged = init_data("987:another-bot", 4242, 5);
+    let stranger = init_data(BOT, 7, 5);
+    let stale = init_data(BOT, 4242, 24 * 3600 + 60);
+    fn tg(value: &str) -> (&'static str, &str) {
+        ("x-telegram-init-data", value)
+    }
+    let (good_h, forged_h, stale_h, stranger_h, empty_h) = (tg(&good), tg(&forged), tg(&stale), tg(&stranger), tg(""));
+    let table: [Row<'_>; 14] = [
+        ("POST", &[host, JSON, good_h], "ok"),
+        ("POST", &[host, JSON, forged_h], "401 Unauthorized"),
+        ("POST", &[host, JSON, stale_h], "401 Unauthorized"),
+        ("POST", &[host, JSON, stranger_h], "403 Forbidden"),
+        ("POST", &[host, JSON, empty_h], "401 Unauthorized"),
+        ("POST", &[host, JSON, good_h, good_h], "401 Unauthorized"),
+        ("POST", &[host, JSON], "401 Unauthorized"),
+        // A bad `initData` is refused even where no token would be asked for.
+        ("GET", &[host, forged_h], "401 Unauthorized"),
+        ("GET", &[host, good_h], "ok"),
+        ("GET", &[host], "ok"),
+        // Every other rule holds for a signed-in request.
+        ("POST", &[host, ("content-type", "text/plain"), good_h], "415 UnsupportedMediaType"),
+        ("POST", &[host, JSON, ("origin", "http://evil.example"), good_h], "403 Forbidden"),
+        ("POST", &[host, JSON, ("sec-fetch-site", "cross-site"), good_h], "403 Forbidden"),
+        ("POST", &[host, JSON, ("content-length", "1001"), good_h], "413 PayloadTooLarge"),
+    ];
+    for (method, headers, want) in table {
+        assert_eq!(check(&d, method, "/api/queue/run", headers), want, "{method} {headers:?}");
+    }
+    let rebound = [("host", "evil.example:8787"), JSON, ("x-telegram-init-data", good.as_str())];
+    assert_eq!(check(&d, "POST", "/api/queue/run", &rebound), "421 MisdirectedRequest");
+
+    // The refusal names the reason, never the data.
+    let mut headers = HeaderMap::new();
+    headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8787"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(telegram::HEADER, HeaderValue::from_str(&forged).unwrap());
+    let refusal = d.check(&Method::POST, "/api/queue/run", &headers).unwrap_err();
+    assert!(refusal.message().contains("not signed by this daemon's bot"), "{}", refusal.message());
+    assert!(!refusal.message().contains("auth_date") && !refusal.message().contains("hash"), "{}", refusal.message());
+}
+
+#[test]
+fn telegram_init_data_opens_reads_beyond_loopback_and_counts_only_when_configured() {
+    let exposed = telegram_door("0.0.0.0:8787", true);
+    let host = ("host", "127.0.0.1:8787");
+    let good = init_data(BOT, 4242, 5);
+    let tg = ("x-telegram-init-data", good.as_str());
+    assert_eq!(check(&exposed, "GET", "/api/state", &[host]), "401 Unauthorized");
+    assert_eq!(check(&exposed, "GET", "/api/state", &[host, tg]), "ok");
+    assert_eq!(exposed.telegram_users(), Some(1));
+
+    // Without a bot token the header means nothing: the write token is still asked for.
+    let plain = telegram_door("127.0.0.1:8787", false);
+    assert_eq!(check(&plain, "POST", "/api/queue/run", &[host, JSON, tg]), "401 Unauthorized");
+    assert_eq!(check(&plain, "GET", "/api/state", &[host, ("x-telegram-init-data", "garbage")]), "ok");
+    assert_eq!(plain.telegram_users(), None);
+}
