@@ -102,6 +102,16 @@ async fn dashboard_renders_state_and_live_updates() {
     assert_eq!(marker, serde_json::json!("kept"), "the new repository arrived without a reload");
     let link = text_of(&client, "[data-testid='connection']").await;
     assert_eq!(link, "live");
+    assert!(client.find(Locator::Css("[data-testid='read-only-note']")).await.is_err(), "no token, no note");
+
+    // The nav bar switches pages in place: the queue page, then back, without a reload.
+    client.find(Locator::Css("[data-testid='nav'] a[href='/queue']")).await.unwrap().click().await.unwrap();
+    text_containing(&client, "[data-testid='queue']", "No runs").await;
+    assert!(client.find(Locator::Css("[data-testid='repositories']")).await.is_err(), "one page at a time");
+    client.find(Locator::Css("[data-testid='nav'] a[href='/']")).await.unwrap().click().await.unwrap();
+    text_containing(&client, "[data-testid='repo-beta']", "beta").await;
+    let marker = client.execute("return window.__qcoldMarker;", vec![]).await.unwrap();
+    assert_eq!(marker, serde_json::json!("kept"), "navigation never reloaded the page");
 
     client.close().await.unwrap();
 }
@@ -130,7 +140,8 @@ async fn dashboard_follows_a_queue_run_live() {
     let fx = crate::queue::Fixture::new(&[]);
     let driver = Driver::start();
     let client = connect(&driver, &fx.env.path().join("chromium-profile")).await;
-    client.goto(&fx.daemon().url).await.expect("open the dashboard");
+    // A deep link: the daemon serves the app for /queue, and the router shows the queue page.
+    client.goto(&format!("{}/queue", fx.daemon().url)).await.expect("open the queue page");
     text_containing(&client, "[data-testid='queue']", "No runs").await;
     text_containing(&client, "[data-testid='queue-tab-default']", "Task Queue").await;
 
@@ -160,5 +171,97 @@ async fn dashboard_follows_a_queue_run_live() {
     let second = text_containing(&client, &format!("[data-testid='queue-item-{run}-second']"), "success").await;
     assert!(second.contains("its task closed successfully"), "{second}");
     drop(fx);
+    client.close().await.unwrap();
+}
+
+/// Waits until the element matching `css` is (or is not) disabled.
+async fn wait_disabled(client: &Client, css: &str, disabled: bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(attr) = element.attr("disabled").await
+            && attr.is_some() == disabled
+        {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{css} never became disabled={disabled}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types `token` into the header's write-token field and submits it.
+async fn enter_token(client: &Client, token: &str) {
+    let input =
+        client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("[data-testid='token-input']")).await;
+    input.expect("the token field").send_keys(token).await.unwrap();
+    client.find(Locator::Css("[data-testid='token-save']")).await.unwrap().click().await.unwrap();
+    text_of(client, "[data-testid='token-held']").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_required_the_dashboard_is_read_only_until_the_token_is_entered() {
+    let env = Env::new();
+    let token = "browser-session-token-0123456789";
+    let daemon = Daemon::start_with(&env, &[("QCOLD_WEBAPP_WRITE_TOKEN", token)]);
+    let driver = Driver::start();
+    let client = connect(&driver, &env.path().join("chromium-profile")).await;
+    client.goto(&format!("{}/queue", daemon.url)).await.expect("open the queue page");
+    let create = "[data-testid='queue-tab-create']";
+
+    // No token: the note says how to enable writes, and the write is off.
+    let note = text_containing(&client, "[data-testid='read-only-note']", "write token").await;
+    assert!(note.contains("qcold serve token new"), "{note}");
+    wait_disabled(&client, create, true).await;
+    // Forced anyway, the write goes out without the token; the daemon refuses it and the page says so.
+    client
+        .execute(
+            &format!("const b = document.querySelector(\"{create}\"); b.disabled = false; b.click(); return null;"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let refused = text_containing(&client, "[data-testid='queue-action-error']", "401").await;
+    assert!(refused.contains("requires its write token"), "{refused}");
+
+    // A wrong token: the note goes, the write is refused, inline, and changes nothing.
+    enter_token(&client, "not-the-token-0123456789abcdef").await;
+    assert!(client.find(Locator::Css("[data-testid='read-only-note']")).await.is_err(), "a token is held");
+    wait_disabled(&client, create, false).await;
+    client.find(Locator::Css(create)).await.unwrap().click().await.unwrap();
+    let refused = text_containing(&client, "[data-testid='queue-action-error']", "the write token is wrong").await;
+    assert!(refused.contains("enter the daemon's write token"), "{refused}");
+    let queue = text_of(&client, "[data-testid='queue']").await;
+    assert!(!queue.contains("Queue 2"), "a refused write changes nothing: {queue}");
+
+    // Cleared, the dashboard is read-only again; with the right token the same write succeeds.
+    client.find(Locator::Css("[data-testid='token-clear']")).await.unwrap().click().await.unwrap();
+    text_containing(&client, "[data-testid='read-only-note']", "write token").await;
+    enter_token(&client, token).await;
+    wait_disabled(&client, create, false).await;
+    client.find(Locator::Css(create)).await.unwrap().click().await.unwrap();
+    text_of(&client, "[data-testid='queue-action-ok']").await;
+    text_containing(&client, "[data-testid='queue']", "Queue 2").await;
+
+    // The token lives in sessionStorage only, and in no URL the page requested or shows.
+    let stored = client
+        .execute("return [sessionStorage.getItem('qcold-write-token'), localStorage.length];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, serde_json::json!([token, 0]));
+    let urls = client
+        .execute("return performance.getEntriesByType('resource').map(e => e.name).concat([location.href]);", vec![])
+        .await
+        .unwrap();
+    let urls: Vec<String> = serde_json::from_value(urls).unwrap();
+    assert!(urls.iter().any(|u| u.ends_with("/api/state")), "the page's requests are listed: {urls:?}");
+    assert!(urls.iter().all(|u| !u.contains(token)), "a URL carries the token: {urls:?}");
+    // The page as served holds no token either.
+    let (_, html) = daemon.get("/queue");
+    assert!(!html.contains(token));
+
+    // The session keeps it across a reload.
+    client.refresh().await.unwrap();
+    text_of(&client, "[data-testid='token-held']").await;
+    wait_disabled(&client, create, false).await;
     client.close().await.unwrap();
 }

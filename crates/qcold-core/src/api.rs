@@ -55,6 +55,10 @@ pub struct StateResponse {
     /// Every agent with its state, oldest first ([`AgentView::order`]).
     #[serde(default)]
     pub agents: Vec<AgentView>,
+    /// Whether the daemon refuses writes without its write token (`X-QCOLD-Write-Token`), so a
+    /// client without one knows to stay read-only. Never the token itself.
+    #[serde(default)]
+    pub writes_need_token: bool,
 }
 
 impl StateResponse {
@@ -240,6 +244,7 @@ pub(crate) mod tests {
             queue,
             tasks: Vec::new(),
             agents: Vec::new(),
+            writes_need_token: false,
         }
     }
 }

@@ -303,6 +303,7 @@ impl World {
             queue: QueueView { tabs, runs },
             tasks,
             agents,
+            writes_need_token: false,
         }
     }
 }

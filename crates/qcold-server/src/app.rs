@@ -12,6 +12,7 @@
 //! every event to it with `StateResponse::apply` keeps it equal to a fresh [`AppState::state`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -60,6 +61,9 @@ struct Inner {
     hub: Mutex<()>,
     cancel: CancellationToken,
     connections: TaskTracker,
+    /// Whether the door requires the write token for writes; told by [`crate::http::router`],
+    /// served in the state so the dashboard knows to stay read-only without it.
+    writes_need_token: AtomicBool,
 }
 
 /// A cached collection of the state.
@@ -124,9 +128,15 @@ impl AppState {
                 hub: Mutex::new(()),
                 cancel,
                 connections: TaskTracker::new(),
+                writes_need_token: AtomicBool::new(false),
             }),
         };
         Ok((state, sampler))
+    }
+
+    /// Records whether the door requires the write token for writes, for [`Self::state`].
+    pub(crate) fn set_writes_need_token(&self, needed: bool) {
+        self.inner.writes_need_token.store(needed, Ordering::Relaxed);
     }
 
     /// The publishing side of the state, for a background task.
@@ -188,6 +198,7 @@ impl AppState {
             queue: QueueView::clone(&self.inner.queue.get()),
             tasks: self.inner.tasks.get().to_vec(),
             agents: self.inner.agents.get().to_vec(),
+            writes_need_token: self.inner.writes_need_token.load(Ordering::Relaxed),
         }
     }
 

@@ -74,8 +74,10 @@ pub fn routes() -> Vec<Route> {
     routes
 }
 
-/// The daemon's router, with `door` in front of everything.
+/// The daemon's router, with `door` in front of everything; tells `state` whether the door
+/// requires the write token, which the state serves as `writes_need_token`.
 pub fn router(state: AppState, door: Door) -> Router {
+    state.set_writes_need_token(door.requires_token());
     let body_limit = door.body_limit();
     let mut api = Router::new();
     for route in routes() {

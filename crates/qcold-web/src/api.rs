@@ -1,17 +1,27 @@
-//! The dashboard's network IO: one fetch of `/api/state`, then the `/api/events` stream.
+//! The dashboard's only network code: every HTTP call goes through [`request::Call`], which
+//! attaches the write token to writes and never to reads; the `/api/events` stream is a read (an
+//! `EventSource` cannot carry headers, and never needs the token on loopback).
+
+mod request;
 
 use futures_util::StreamExt as _;
 use gloo_net::eventsource::futures::EventSource;
 use qcold_core::Event;
 use qcold_core::api::StateResponse;
+use qcold_core::queue::wire::{QueueAnswer, TabCreate};
+
+pub(crate) use self::request::ApiError;
+use self::request::Call;
+use crate::token::SessionToken;
 
 /// Fetches the full state.
-pub(crate) async fn fetch_state() -> Result<StateResponse, String> {
-    let response = gloo_net::http::Request::get("/api/state").send().await.map_err(|e| e.to_string())?;
-    if !response.ok() {
-        return Err(format!("/api/state answered {}", response.status()));
-    }
-    response.json().await.map_err(|e| e.to_string())
+pub(crate) async fn fetch_state(token: SessionToken) -> Result<StateResponse, ApiError> {
+    Call::get("/api/state").send(token).await
+}
+
+/// `POST /api/queue/tab/create`: a new queue tab.
+pub(crate) async fn create_tab(token: SessionToken, request: &TabCreate) -> Result<QueueAnswer, ApiError> {
+    Call::post("/api/queue/tab/create", request)?.send(token).await
 }
 
 /// Follows `/api/events`, calling `on_event` for every event, until the stream fails. The

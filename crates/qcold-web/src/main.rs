@@ -1,16 +1,18 @@
 //! The Q-COLD dashboard: a Leptos client-side app that renders the daemon's state and keeps it
-//! current from `/api/events`.
+//! current from `/api/events`, one page per route under [`pages`].
 //!
-//! Only [`api`] talks to the network; components take signals and render. Anything that decides
-//! what the state is (applying an event) lives in qcold-core.
+//! Only [`api`] talks to the network; pages and components take signals and render. Anything
+//! that decides what the state is (applying an event) lives in qcold-core.
 
 // `#[component]` re-emits items as `pub`, which a binary crate cannot export anyway.
 #![allow(unreachable_pub)]
 
 mod api;
-mod queue;
-mod view;
+mod app;
+mod header;
+mod pages;
+mod token;
 
 fn main() {
-    leptos::mount::mount_to_body(view::App);
+    leptos::mount::mount_to_body(app::App);
 }

@@ -1,71 +1,16 @@
-//! The dashboard's components. They take signals and render; they never fetch.
+//! The overview page (`/`): the registered repositories and the node's health.
 
 use leptos::prelude::*;
-use qcold_core::api::StateResponse;
 use qcold_core::snapshot::BlockStatus;
 use qcold_core::units::{format_bytes, format_duration};
 use qcold_core::{NodeSnapshot, RepositoryList};
 
-use crate::api;
-use crate::queue::QueuePanel;
-
-/// Whether the dashboard is receiving live updates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Link {
-    Connecting,
-    Live,
-    Broken(String),
-}
-
-/// The whole page: loads the state, follows the event stream, renders both panels.
+/// The page: repositories next to node health.
 #[component]
-pub(crate) fn App() -> impl IntoView {
-    let (state, set_state) = signal::<Option<StateResponse>>(None);
-    let (link, set_link) = signal(Link::Connecting);
-
-    leptos::task::spawn_local(async move {
-        match api::fetch_state().await {
-            Ok(loaded) => set_state.set(Some(loaded)),
-            Err(err) => set_link.set(Link::Broken(err)),
-        }
-        let result = api::follow_events(move |event| {
-            set_link.set(Link::Live);
-            set_state.update(|current| match current {
-                Some(current) => current.apply(event),
-                None => {
-                    if let qcold_core::Event::State(full) = event {
-                        *current = Some(*full);
-                    }
-                }
-            });
-        })
-        .await;
-        if let Err(err) = result {
-            set_link.set(Link::Broken(err));
-        }
-    });
-
-    let repositories = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.repositories.clone())));
-    let node = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.node.clone())));
-    let queue = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.queue.clone())));
-    let build_id = move || state.with(|s| s.as_ref().map(|s| s.build_id.clone()).unwrap_or_default());
-    let link_text = move || match link.get() {
-        Link::Connecting => "connecting…".to_owned(),
-        Link::Live => "live".to_owned(),
-        Link::Broken(err) => format!("disconnected: {err}"),
-    };
-
+pub(crate) fn Overview(repositories: Memo<Option<RepositoryList>>, node: Memo<Option<NodeSnapshot>>) -> impl IntoView {
     view! {
-        <header>
-            <h1>"Q-COLD"</h1>
-            <span class="build" data-testid="build-id">{build_id}</span>
-            <span class="connection" data-testid="connection">{link_text}</span>
-        </header>
-        <main>
-            <Repositories list=repositories />
-            <NodeHealth node=node />
-            <QueuePanel queue=queue />
-        </main>
+        <Repositories list=repositories />
+        <NodeHealth node=node />
     }
 }
 

@@ -1,13 +1,66 @@
-//! The queue panel: every tab (the active one marked) and every run with its items, their
-//! status, class, wave, attempts and the reason behind the status.
+//! The queue page (`/queue`): every tab (the active one marked, a new one made here) and every
+//! run with its items, their status, class, wave, attempts and the reason behind the status.
 
 use leptos::prelude::*;
 use qcold_core::queue::ItemRecord;
-use qcold_core::queue::wire::{QueueView, Run};
+use qcold_core::queue::wire::{QueueView, Run, TabCreate};
+
+use crate::api;
+use crate::token::Access;
+
+/// The page: the tab action above the queue.
+#[component]
+pub(crate) fn QueuePage(queue: Memo<Option<QueueView>>, access: Access) -> impl IntoView {
+    view! {
+        <NewTab access=access />
+        <QueuePanel queue=queue />
+    }
+}
+
+/// "New tab": a write, off while the dashboard is read-only; its outcome — the daemon's message
+/// or its refusal — is shown next to it.
+#[component]
+fn NewTab(access: Access) -> impl IntoView {
+    let outcome = RwSignal::new(None::<Result<String, String>>);
+    let pending = RwSignal::new(false);
+    let create = move |_| {
+        pending.set(true);
+        leptos::task::spawn_local(async move {
+            let result = api::create_tab(access.token, &TabCreate::default()).await;
+            outcome.set(Some(match result {
+                Ok(answer) => Ok(answer.message),
+                Err(err) if err.is_unauthorized() => {
+                    Err(format!("{err} — enter the daemon's write token in the header field"))
+                }
+                Err(err) => Err(err.to_string()),
+            }));
+            pending.set(false);
+        });
+    };
+    let disabled = move || pending.get() || access.read_only();
+    view! {
+        <section class="actions" data-testid="queue-actions">
+            <button
+                type="button"
+                data-testid="queue-tab-create"
+                disabled=disabled
+                title=move || if access.read_only() { "read-only: writes need the write token" } else { "" }
+                on:click=create
+            >
+                "New tab"
+            </button>
+            {move || match outcome.get() {
+                Some(Ok(message)) => view! { <span class="ok" data-testid="queue-action-ok">{message}</span> }.into_any(),
+                Some(Err(error)) => view! { <span class="error" role="alert" data-testid="queue-action-error">{error}</span> }.into_any(),
+                None => ().into_any(),
+            }}
+        </section>
+    }
+}
 
 /// The queue, re-rendered whenever a `tabs`, `run` or `item` event (or a fresh `state`) changes it.
 #[component]
-pub(crate) fn QueuePanel(queue: Memo<Option<QueueView>>) -> impl IntoView {
+fn QueuePanel(queue: Memo<Option<QueueView>>) -> impl IntoView {
     move || {
         let Some(view) = queue.get() else {
             return view! { <section class="queue" data-testid="queue"><h2>"Queue"</h2><p class="empty">"Loading…"</p></section> }

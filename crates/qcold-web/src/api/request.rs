@@ -1,0 +1,116 @@
+//! The one request builder: a method, a path and an optional JSON body. Sending a write
+//! (`POST`/`PUT`/`DELETE`) attaches the session's write token in `X-QCOLD-Write-Token`, the
+//! header the daemon's door checks; a read never carries it, so it cannot end up in a URL, a log
+//! line or a cache.
+
+use std::fmt;
+
+use gloo_net::http::{Request, RequestBuilder};
+use qcold_core::api::{ErrorBody, ErrorKind};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::token::SessionToken;
+
+/// The header the daemon reads the write token from (`qcold-server`'s `token::HEADER`).
+const TOKEN_HEADER: &str = "X-QCOLD-Write-Token";
+
+/// Why a call failed: no answer, a refusal (the daemon's own [`ErrorBody`]), or an answer that
+/// does not parse.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ApiError {
+    /// The request got no answer, or could not be made.
+    Network(String),
+    /// The daemon refused the request.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// What the daemon said.
+        body: ErrorBody,
+    },
+    /// The answer is not what the API promises.
+    Malformed(String),
+}
+
+impl ApiError {
+    /// Whether the daemon refused for want of the right write token.
+    pub(crate) fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Refused { body, .. } if body.kind == ErrorKind::Unauthorized)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Network(err) => write!(f, "no answer from the daemon: {err}"),
+            Self::Refused { status, body } => {
+                let kind = serde_json::to_value(body.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+                write!(f, "refused ({status} {}): {}", kind.unwrap_or_default(), body.error)
+            }
+            Self::Malformed(err) => write!(f, "the daemon's answer does not parse: {err}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+    // PUT and DELETE are writes too; the API has none yet.
+}
+
+impl Method {
+    /// Whether the request changes something, and so carries the write token.
+    fn writes(self) -> bool {
+        !matches!(self, Self::Get)
+    }
+}
+
+/// One API call, built and then sent.
+#[derive(Debug)]
+pub(super) struct Call {
+    method: Method,
+    path: &'static str,
+    body: Option<String>,
+}
+
+impl Call {
+    /// A read.
+    pub(super) fn get(path: &'static str) -> Self {
+        Self { method: Method::Get, path, body: None }
+    }
+
+    /// A write with a JSON body.
+    pub(super) fn post(path: &'static str, body: &impl Serialize) -> Result<Self, ApiError> {
+        let body = serde_json::to_string(body).map_err(|err| ApiError::Malformed(err.to_string()))?;
+        Ok(Self { method: Method::Post, path, body: Some(body) })
+    }
+
+    /// Sends the call, with `token` only when it is a write, and parses the answer.
+    pub(super) async fn send<T: DeserializeOwned>(self, token: SessionToken) -> Result<T, ApiError> {
+        let mut builder: RequestBuilder = match self.method {
+            Method::Get => Request::get(self.path),
+            Method::Post => Request::post(self.path),
+        };
+        if self.method.writes()
+            && let Some(token) = token.get_untracked()
+        {
+            builder = builder.header(TOKEN_HEADER, &token);
+        }
+        let request = match self.body {
+            Some(body) => builder.header("Content-Type", "application/json").body(body),
+            None => builder.build(),
+        }
+        .map_err(|err| ApiError::Network(err.to_string()))?;
+        let response = request.send().await.map_err(|err| ApiError::Network(err.to_string()))?;
+        let status = response.status();
+        if !response.ok() {
+            let body = response
+                .json::<ErrorBody>()
+                .await
+                .unwrap_or_else(|_| ErrorBody::new(ErrorKind::Internal, format!("{} answered {status}", self.path)));
+            return Err(ApiError::Refused { status, body });
+        }
+        response.json().await.map_err(|err| ApiError::Malformed(err.to_string()))
+    }
+}

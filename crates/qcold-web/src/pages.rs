@@ -1,0 +1,4 @@
+//! The dashboard's pages, one per route and file.
+
+pub(crate) mod overview;
+pub(crate) mod queue;
