@@ -22,6 +22,10 @@ pub const DAEMON_POINTS: [&str; 7] = [
 /// The point the agent's closeout reaches.
 pub const CLOSEOUT_POINT: &str = "after-closeout-delivered";
 
+/// The point the daemon reaches when it cleans up after a queue agent's closeout, between
+/// removing the task's worktree and deleting its branch.
+pub const CLEANUP_POINT: &str = "after-worktree-remove";
+
 /// The occurrence a fault trial crashes at: the second launch, so one launch completed before.
 pub const OCCURRENCE: u32 = 2;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use qcold_tests::chaos::audit::{Audit, live_leftovers};
 use qcold_tests::chaos::faults::{IndexLock, SilentOrigin, StoreLock, Tmpfs};
-use qcold_tests::chaos::trial::{self, CLOSEOUT_POINT, DAEMON_POINTS, Trial};
+use qcold_tests::chaos::trial::{self, CLEANUP_POINT, CLOSEOUT_POINT, DAEMON_POINTS, Trial};
 use qcold_tests::chaos::{RUN_TIMEOUT, World, fresh_seed, graph, pause};
 use qcold_tests::{Env, Run, git, wait_until};
 
@@ -24,7 +24,7 @@ fn an_unknown_fault_point_refuses_to_start_and_lists_the_known_ones() {
         .fails_with("unknown fault point \"after-lunch\"");
     let listed: Vec<&str> = err.trim().rsplit("known points: ").next().unwrap().split(", ").collect();
     let mut known: Vec<&str> = DAEMON_POINTS.to_vec();
-    known.push(CLOSEOUT_POINT);
+    known.extend([CLOSEOUT_POINT, CLEANUP_POINT]);
     assert_eq!(listed, known, "the suite covers exactly the points the daemon knows");
     env.command()
         .args(["status"])
@@ -73,6 +73,11 @@ fn a_crash_after_the_agent_record_starts_no_second_agent() {
 #[test]
 fn a_closeout_killed_after_delivery_counts_as_delivered() {
     check_fault_point(CLOSEOUT_POINT);
+}
+
+#[test]
+fn a_crash_between_removing_a_worktree_and_its_branch_leaves_no_orphan_branch() {
+    check_fault_point(CLEANUP_POINT);
 }
 
 #[test]
@@ -282,7 +287,7 @@ fn chaos_long_form() {
         println!("trial {:>2} seed {trial_seed}: {figures}", t + 1);
         totals.add(&figures);
     }
-    for point in DAEMON_POINTS.iter().copied().chain([CLOSEOUT_POINT]) {
+    for point in DAEMON_POINTS.iter().copied().chain([CLOSEOUT_POINT, CLEANUP_POINT]) {
         let trial = std::panic::catch_unwind(|| trial::at_fault_point(point));
         match trial {
             Ok(trial) => {

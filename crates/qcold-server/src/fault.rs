@@ -37,6 +37,9 @@ pub const AFTER_AGENT_RECORD: &str = "after-agent-record";
 /// A success closeout fast-forwarded and pushed; the task record does not say `closed:success`
 /// yet (reached by the `qcold task closeout` process, not the daemon).
 pub const AFTER_CLOSEOUT_DELIVERED: &str = "after-closeout-delivered";
+/// A closed task's worktree was removed; its branch is not deleted yet (reached by whoever
+/// cleans up: the daemon, for a queue agent's task).
+pub const AFTER_WORKTREE_REMOVE: &str = "after-worktree-remove";
 
 /// Every known fault point, in the order a launch and its closeout reach them.
 pub const POINTS: &[&str] = &[
@@ -48,6 +51,7 @@ pub const POINTS: &[&str] = &[
     AFTER_SESSION_START,
     AFTER_AGENT_RECORD,
     AFTER_CLOSEOUT_DELIVERED,
+    AFTER_WORKTREE_REMOVE,
 ];
 
 /// Why a `QCOLD_FAULT_POINT` value is refused.

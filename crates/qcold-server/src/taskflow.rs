@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use qcold_core::task::{EventKind, TaskEvent, TaskRecord};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
-pub use closeout::{Closed, CloseoutRequest, Progress, cleanup, clear, clear_by_id, closeout, is_delivered, redeliver};
+pub use closeout::{
+    Closed, CloseoutRequest, Progress, cleanup, clear, clear_by_id, closeout, has_leftovers, is_delivered, redeliver,
+};
 pub use health::{HealthOptions, health};
 pub use open::{DAEMON_LOCK_PATIENCE, OpenRequest, Opened, open, open_with};
 

@@ -201,12 +201,12 @@ impl Scheduler {
         );
         let ended = !matches!(update.status, ItemStatus::Running | ItemStatus::Paused)
             && update.waiting_for != Some(WaitingFor::DeliveryRetry);
-        // A queue agent's closeout left its worktree for now, when the agent is gone: it is removed
-        // before the iteration is recorded as ended, so a daemon killed in between removes it next
-        // time. While another process holds the repository's lock the item waits a moment.
+        // A queue agent's closeout left its worktree for now, when the agent is gone: it and its
+        // branch are removed before the iteration is recorded as ended, so a daemon killed in
+        // between (even between the two) removes what is left next time. While another process
+        // holds the repository's lock the item waits a moment.
         if ended
-            && let Some(task) =
-                task.as_ref().filter(|t| t.status.is_terminal() && std::path::Path::new(&t.worktree).exists())
+            && let Some(task) = task.as_ref().filter(|t| t.status.is_terminal() && taskflow::has_leftovers(t))
             && !taskflow::cleanup(&self.config, task)
         {
             tracing::info!("{}: its worktree is removed once the repository is free", task.id);

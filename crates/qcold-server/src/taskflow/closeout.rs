@@ -448,7 +448,13 @@ pub fn cleanup(config: &Config, task: &TaskRecord) -> bool {
     for warning in &warnings {
         tracing::warn!("cleanup of {}: {warning}", task.id);
     }
-    !Path::new(&task.worktree).exists()
+    !has_leftovers(task)
+}
+
+/// Whether a closed task still has its worktree or its branch: removing them is two steps (the
+/// worktree, then the branch), and a process killed in between leaves the branch alone.
+pub fn has_leftovers(task: &TaskRecord) -> bool {
+    Path::new(&task.worktree).exists() || git::branch_exists(Path::new(&task.primary), &task.branch).unwrap_or(false)
 }
 
 /// Removes the worktree and branch of a task whose work is delivered or preserved. Under the
@@ -481,6 +487,7 @@ fn remove(config: &Config, task: &TaskRecord, locking: Locking, report: &mut dyn
     }
     // A worktree directory deleted by hand still holds its branch in git's metadata.
     let _ = git::worktree_prune(primary);
+    crate::fault::point(config, crate::fault::AFTER_WORKTREE_REMOVE);
     if git::branch_exists(primary, &task.branch).unwrap_or(false)
         && let Err(e) = git::branch_delete(primary, &task.branch, true)
     {
