@@ -240,9 +240,12 @@ fn node(snapshot: &NodeSnapshot, now: i64) -> Vec<Attention> {
     ];
     let mut out: Vec<Attention> = blocks
         .into_iter()
-        .filter(|(_, status, _, own)| match status {
+        .filter(|(block, status, _, own)| match status {
             BlockStatus::Fresh => false,
             BlockStatus::Partial => *own,
+            // `managed` is stale while exited agents are still registered (the snapshot's word for
+            // "prune me"): each agent that needs the operator is judged on its own below.
+            BlockStatus::Stale if *block == "managed" => false,
             BlockStatus::Stale | BlockStatus::Unavailable => true,
         })
         .map(|(block, status, issues, _)| Attention {

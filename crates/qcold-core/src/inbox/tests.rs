@@ -355,6 +355,9 @@ fn agents_that_ended_while_their_work_had_not() {
 fn node_problems() {
     let mut state = healthy();
     check(&state, expect![""]);
+    // Exited agents still registered make `managed` stale: that is "prune me", not news.
+    state.node.managed.status = BlockStatus::Stale;
+    check(&state, expect![""]);
     // Ten minutes without a sample: the heartbeat is stale.
     assert_eq!(
         render(&state, NOW + 600),
