@@ -11,6 +11,16 @@ use serde_json::json;
 use crate::browser::{Driver, connect, text_containing, text_of};
 use crate::queue::Fixture;
 
+/// Asserts that the page, at a phone's 390 px width, scrolls nowhere sideways.
+async fn fits_a_phone(client: &Client, page: &str) {
+    client.set_window_size(390, 844).await.unwrap();
+    let overflow = client
+        .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", vec![])
+        .await
+        .unwrap();
+    assert!(overflow.as_i64().is_some_and(|o| o <= 0), "the {page} overflows a 390 px screen by {overflow} px");
+}
+
 async fn click(client: &Client, css: &str) {
     let element = client
         .wait()
@@ -45,6 +55,7 @@ async fn a_failed_item_shows_in_the_inbox_and_continue_there_recovers_it() {
     assert!(text.contains("just now"), "its age: {text}");
     assert!(client.find(Locator::Css("[data-testid='inbox-empty']")).await.is_err(), "not empty now");
     assert_eq!(fx.agent_runs("flaky"), 1);
+    fits_a_phone(&client, "inbox").await;
 
     click(&client, &format!("{entry} [data-testid='inbox-action-continue-run']")).await;
     let (fx, done) = tokio::task::spawn_blocking(move || {
@@ -115,5 +126,6 @@ async fn the_agents_page_shows_readiness_refreshes_it_and_starts_and_stops_an_ag
     text_containing(&client, &format!("{agent} [data-testid='agent-stop-outcome-ok']"), "stopped").await;
     text_containing(&client, &format!("{agent} [data-testid='agent-state']"), "exited").await;
     assert!(client.find(Locator::Css(&format!("{agent} [data-testid='agent-stop']"))).await.is_err(), "no stop");
+    fits_a_phone(&client, "agents page").await;
     client.close().await.unwrap();
 }
