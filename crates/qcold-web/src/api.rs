@@ -2,6 +2,8 @@
 //! attaches the write token to writes and never to reads; the `/api/events` stream is a read (an
 //! `EventSource` cannot carry headers, and never needs the token on loopback).
 
+pub(crate) mod agents;
+pub(crate) mod inbox;
 mod request;
 
 use futures_util::StreamExt as _;

@@ -8,6 +8,8 @@ use qcold_core::api::StateResponse;
 
 use crate::api;
 use crate::header::{Header, Link};
+use crate::pages::agents::AgentsPage;
+use crate::pages::inbox::Inbox;
 use crate::pages::overview::Overview;
 use crate::pages::queue::QueuePage;
 use crate::token::{Access, SessionToken};
@@ -44,6 +46,7 @@ pub(crate) fn App() -> impl IntoView {
     let repositories = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.repositories.clone())));
     let node = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.node.clone())));
     let queue = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.queue.clone())));
+    let agents = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.agents.clone()).unwrap_or_default()));
     let build_id = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.build_id.clone()).unwrap_or_default()));
     let writes_need_token = Memo::new(move |_| state.with(|s| s.as_ref().is_some_and(|s| s.writes_need_token)));
     let access = Access { token, writes_need_token };
@@ -53,7 +56,9 @@ pub(crate) fn App() -> impl IntoView {
             <Header build_id=build_id link=link access=access />
             <main>
                 <Routes fallback=|| view! { <p class="empty" data-testid="not-found">"No such page."</p> }>
-                    <Route path=path!("/") view=move || view! { <Overview repositories=repositories node=node /> } />
+                    <Route path=path!("/") view=move || view! { <Inbox state=state access=access /> } />
+                    <Route path=path!("/node") view=move || view! { <Overview repositories=repositories node=node /> } />
+                    <Route path=path!("/agents") view=move || view! { <AgentsPage agents=agents access=access /> } />
                     <Route path=path!("/queue") view=move || view! { <QueuePage queue=queue access=access /> } />
                 </Routes>
             </main>

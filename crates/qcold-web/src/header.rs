@@ -28,7 +28,9 @@ pub(crate) fn Header(build_id: Memo<String>, link: ReadSignal<Link>, access: Acc
                 <h1>"Q-COLD"</h1>
                 <span class="build" data-testid="build-id">{build_id}</span>
                 <nav data-testid="nav">
-                    <A href="/">"Overview"</A>
+                    <A href="/">"Inbox"</A>
+                    <A href="/node">"Node"</A>
+                    <A href="/agents">"Agents"</A>
                     <A href="/queue">"Queue"</A>
                 </nav>
                 <span class="connection" data-testid="connection">{link_text}</span>

@@ -1,4 +1,6 @@
 //! The dashboard's pages, one per route and file.
 
+pub(crate) mod agents;
+pub(crate) mod inbox;
 pub(crate) mod overview;
 pub(crate) mod queue;
