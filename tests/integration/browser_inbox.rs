@@ -72,10 +72,8 @@ async fn a_failed_item_shows_in_the_inbox_and_continue_there_recovers_it() {
         assert!(std::time::Instant::now() < deadline, "the recovered item stays in the inbox: {inbox}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // FIXME: the node's `managed` block is stale while exited agents stay registered, and the
-    // inbox lists every stale block, so a finished run leaves a `node` entry until the agents
-    // are pruned; once that rule changes, the inbox is empty here without the prune.
-    fx.env.qcold(&["agent", "prune", "--max-age-hours", "0"]).ok();
+    // The run's exited agents are still registered (the snapshot's `managed` block says "prune
+    // me"): that is no news, and the inbox is empty without a prune.
     text_containing(&client, "[data-testid='inbox']", "Nothing needs you.").await;
     text_containing(&client, "[data-testid='inbox-summary']", "0 runs in flight, 0 agents running.").await;
     drop(fx);
