@@ -2,3 +2,5 @@
 
 pub(crate) mod overview;
 pub(crate) mod queue;
+pub(crate) mod task;
+pub(crate) mod tasks;
