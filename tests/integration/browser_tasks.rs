@@ -173,5 +173,18 @@ async fn task_page_shows_the_diff_bundles_snapshots_and_pauses() {
     assert_eq!((zip.status(), zip.content_type()), (200, "application/zip"));
     let restore = text_of(&client, "[data-testid='task-restore']").await;
     assert_eq!(restore, detail.snapshots[0].restore, "the exact restore command");
+
+    // On a phone's width neither page scrolls sideways (a long diff line scrolls inside its box).
+    client.set_window_size(390, 844).await.unwrap();
+    for path in ["/tasks/web/001-feature", "/tasks?q=feature"] {
+        client.goto(&format!("{}{path}", daemon.url)).await.unwrap();
+        text_of(&client, "[data-testid='task-row-web/001-feature'], [data-testid='diff-file-feature.txt']").await;
+        let overflow = client
+            .execute("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];", vec![])
+            .await
+            .unwrap();
+        let [scroll, client_width]: [u64; 2] = serde_json::from_value(overflow).unwrap();
+        assert!(scroll <= client_width, "{path} overflows at 390 px: {scroll} > {client_width}");
+    }
     client.close().await.unwrap();
 }
