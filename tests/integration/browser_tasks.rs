@@ -108,6 +108,20 @@ async fn tasks_list_filters_searches_keeps_the_query_and_updates_live() {
     let kept = client.find(Locator::Css("[data-testid='tasks-search']")).await.unwrap().prop("value").await.unwrap();
     assert_eq!(kept.as_deref(), Some("THROTTLE"), "the search box shows the query from the URL");
 
+    // Pages of two: **More** fetches the next page from the cursor, and goes when none is left.
+    client.goto(&format!("{}/tasks?limit=2", daemon.url)).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("[data-testid='tasks-more']"))
+        .await
+        .unwrap();
+    let rows = client.find_all(Locator::Css(".task-row")).await.unwrap();
+    assert_eq!(rows.len(), 2, "one page of two");
+    client.find(Locator::Css("[data-testid='tasks-more']")).await.unwrap().click().await.unwrap();
+    wait_gone(&client, "[data-testid='tasks-more']").await;
+    assert_eq!(client.find_all(Locator::Css(".task-row")).await.unwrap().len(), 3, "the next page appended");
+
     // Live: a task paused by the CLI changes its row without a reload.
     client.goto(&format!("{}/tasks", daemon.url)).await.unwrap();
     text_containing(&client, "[data-testid='task-row-web/001-fix-login']", "open").await;

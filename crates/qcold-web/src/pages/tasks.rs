@@ -1,5 +1,5 @@
 //! The tasks page (`/tasks`): a keyset-paged list filtered by status and repository and searched
-//! by text, the filters kept in the URL's query string; a row whose task the event stream changes
+//! by text, the filters (and a `limit`, the page size) kept in the URL's query string; a row whose task the event stream changes
 //! shows the new record.
 
 use std::time::Duration;
@@ -31,6 +31,7 @@ pub(crate) fn TasksPage(
             status: m.get_str("status").and_then(|s| s.parse::<TaskStatus>().ok()),
             repo: m.get_str("repo").and_then(|r| RepoId::new(r).ok()),
             q: m.get_str("q").filter(|q| !q.is_empty()).map(str::to_owned),
+            limit: m.get_str("limit").and_then(|l| l.parse().ok()),
             ..TaskQuery::default()
         })
     });
@@ -107,9 +108,9 @@ pub(crate) fn TasksPage(
                     <For each=move || shown.get() key=|t| (t.id.clone(), t.updated_at, t.status) children=|t| view! { <TaskRow task=t /> } />
                 </ul>
             </Show>
-            <Show when=move || next.with(Option::is_some)>
+            {move || next.with(Option::is_some).then(|| view! {
                 <button type="button" data-testid="tasks-more" disabled=move || loading.get() on:click=more>"More"</button>
-            </Show>
+            })}
         </section>
     }
 }
@@ -166,10 +167,13 @@ fn Filters(
                 }
             >
                 <option value="" selected=move || query.with(|q| q.repo.is_none())>"any repository"</option>
-                <For each=repo_ids key=|r| r.clone() children=move |r| {
-                    let selected = { let r = r.clone(); move || query.with(|q| q.repo.as_ref() == Some(&r)) };
-                    view! { <option value=r.to_string() selected=selected>{r.to_string()}</option> }
-                } />
+                {move || {
+                    let chosen = query.with(|q| q.repo.clone());
+                    repo_ids()
+                        .into_iter()
+                        .map(|r| view! { <option value=r.to_string() selected=chosen.as_ref() == Some(&r)>{r.to_string()}</option> })
+                        .collect_view()
+                }}
             </select>
             <input
                 type="search"

@@ -107,10 +107,10 @@ pub(crate) fn DiffView(diff: TaskDiff) -> impl IntoView {
         <section class="task-diff" data-testid="task-diff">
             <h2>"Diff"</h2>
             <p class="reason" data-testid="diff-source">{summary}</p>
-            <Show when=move || diff.truncated>
+            {diff.truncated.then(|| view! {
                 <p class="error" data-testid="diff-truncated">"The diff is longer than 1 MiB and was cut; what follows is its beginning only."</p>
-            </Show>
-            <Show when=move || empty><p class="empty">"No changes against the base."</p></Show>
+            })}
+            {empty.then(|| view! { <p class="empty">"No changes against the base."</p> })}
             {files}
         </section>
     }
