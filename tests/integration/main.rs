@@ -6,6 +6,7 @@ mod api_rooms;
 mod api_tasks;
 mod browser;
 mod browser_inbox;
+mod browser_tasks;
 mod chaos;
 mod cli_repo;
 mod cli_status;

@@ -5,6 +5,7 @@
 pub(crate) mod agents;
 pub(crate) mod inbox;
 mod request;
+pub(crate) mod tasks;
 
 use futures_util::StreamExt as _;
 use gloo_net::eventsource::futures::EventSource;

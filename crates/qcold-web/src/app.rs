@@ -12,6 +12,7 @@ use crate::pages::agents::AgentsPage;
 use crate::pages::inbox::Inbox;
 use crate::pages::overview::Overview;
 use crate::pages::queue::QueuePage;
+use crate::pages::{task::TaskPage, tasks::TasksPage};
 use crate::token::{Access, SessionToken};
 
 /// The whole dashboard.
@@ -50,6 +51,7 @@ pub(crate) fn App() -> impl IntoView {
     let build_id = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.build_id.clone()).unwrap_or_default()));
     let writes_need_token = Memo::new(move |_| state.with(|s| s.as_ref().is_some_and(|s| s.writes_need_token)));
     let access = Access { token, writes_need_token };
+    let tasks = Memo::new(move |_| state.with(|s| s.as_ref().map(|s| s.tasks.clone()).unwrap_or_default()));
 
     view! {
         <Router>
@@ -60,6 +62,8 @@ pub(crate) fn App() -> impl IntoView {
                     <Route path=path!("/node") view=move || view! { <Overview repositories=repositories node=node /> } />
                     <Route path=path!("/agents") view=move || view! { <AgentsPage agents=agents access=access /> } />
                     <Route path=path!("/queue") view=move || view! { <QueuePage queue=queue access=access /> } />
+                    <Route path=path!("/tasks") view=move || view! { <TasksPage live=tasks repositories=repositories access=access /> } />
+                    <Route path=path!("/tasks/:repo/:name") view=move || view! { <TaskPage live=tasks access=access /> } />
                 </Routes>
             </main>
         </Router>

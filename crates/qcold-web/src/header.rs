@@ -32,6 +32,7 @@ pub(crate) fn Header(build_id: Memo<String>, link: ReadSignal<Link>, access: Acc
                     <A href="/node">"Node"</A>
                     <A href="/agents">"Agents"</A>
                     <A href="/queue">"Queue"</A>
+                    <A href="/tasks">"Tasks"</A>
                 </nav>
                 <span class="connection" data-testid="connection">{link_text}</span>
                 <TokenField access=access />

@@ -4,3 +4,5 @@ pub(crate) mod agents;
 pub(crate) mod inbox;
 pub(crate) mod overview;
 pub(crate) mod queue;
+pub(crate) mod task;
+pub(crate) mod tasks;
