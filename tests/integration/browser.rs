@@ -7,13 +7,13 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use qcold_tests::{Daemon, Env, host_cpu_count, wait_until};
 
 /// A chromedriver on a free loopback port; killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -38,7 +38,7 @@ impl Drop for Driver {
     }
 }
 
-async fn connect(driver: &Driver, profile: &std::path::Path) -> Client {
+pub(crate) async fn connect(driver: &Driver, profile: &std::path::Path) -> Client {
     // Chromium runs as root here, so without its sandbox; the network flags stop it from
     // reaching for Google services this machine cannot reach.
     let args = [
@@ -118,7 +118,7 @@ async fn dashboard_renders_state_and_live_updates() {
 
 /// Waits until the element's text contains `needle`; returns the text. The queue panel re-renders
 /// on every change, so an element found a moment ago may be gone: such reads are retried.
-async fn text_containing(client: &Client, css: &str, needle: &str) -> String {
+pub(crate) async fn text_containing(client: &Client, css: &str, needle: &str) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut last = String::new();
     loop {

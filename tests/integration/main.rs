@@ -5,6 +5,7 @@ mod agents;
 mod api_rooms;
 mod api_tasks;
 mod browser;
+mod browser_terminals;
 mod chaos;
 mod cli_repo;
 mod cli_status;

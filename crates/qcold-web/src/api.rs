@@ -3,6 +3,7 @@
 //! `EventSource` cannot carry headers, and never needs the token on loopback).
 
 mod request;
+pub(crate) mod terminal;
 
 use futures_util::StreamExt as _;
 use gloo_net::eventsource::futures::EventSource;

@@ -10,6 +10,7 @@ use crate::api;
 use crate::header::{Header, Link};
 use crate::pages::overview::Overview;
 use crate::pages::queue::QueuePage;
+use crate::pages::terminals::{TerminalPage, TerminalsPage};
 use crate::token::{Access, SessionToken};
 
 /// The whole dashboard.
@@ -55,6 +56,8 @@ pub(crate) fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p class="empty" data-testid="not-found">"No such page."</p> }>
                     <Route path=path!("/") view=move || view! { <Overview repositories=repositories node=node /> } />
                     <Route path=path!("/queue") view=move || view! { <QueuePage queue=queue access=access /> } />
+                    <Route path=path!("/terminals") view=move || view! { <TerminalsPage state=state access=access /> } />
+                    <Route path=path!("/terminals/:agent_id") view=move || view! { <TerminalPage state=state access=access /> } />
                 </Routes>
             </main>
         </Router>

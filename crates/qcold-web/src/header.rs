@@ -30,6 +30,7 @@ pub(crate) fn Header(build_id: Memo<String>, link: ReadSignal<Link>, access: Acc
                 <nav data-testid="nav">
                     <A href="/">"Overview"</A>
                     <A href="/queue">"Queue"</A>
+                    <A href="/terminals">"Terminals"</A>
                 </nav>
                 <span class="connection" data-testid="connection">{link_text}</span>
                 <TokenField access=access />

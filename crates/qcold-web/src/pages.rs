@@ -2,3 +2,4 @@
 
 pub(crate) mod overview;
 pub(crate) mod queue;
+pub(crate) mod terminals;

@@ -70,27 +70,27 @@ impl Method {
 #[derive(Debug)]
 pub(super) struct Call {
     method: Method,
-    path: &'static str,
+    path: String,
     body: Option<String>,
 }
 
 impl Call {
     /// A read.
-    pub(super) fn get(path: &'static str) -> Self {
-        Self { method: Method::Get, path, body: None }
+    pub(super) fn get(path: impl Into<String>) -> Self {
+        Self { method: Method::Get, path: path.into(), body: None }
     }
 
     /// A write with a JSON body.
-    pub(super) fn post(path: &'static str, body: &impl Serialize) -> Result<Self, ApiError> {
+    pub(super) fn post(path: impl Into<String>, body: &impl Serialize) -> Result<Self, ApiError> {
         let body = serde_json::to_string(body).map_err(|err| ApiError::Malformed(err.to_string()))?;
-        Ok(Self { method: Method::Post, path, body: Some(body) })
+        Ok(Self { method: Method::Post, path: path.into(), body: Some(body) })
     }
 
     /// Sends the call, with `token` only when it is a write, and parses the answer.
     pub(super) async fn send<T: DeserializeOwned>(self, token: SessionToken) -> Result<T, ApiError> {
         let mut builder: RequestBuilder = match self.method {
-            Method::Get => Request::get(self.path),
-            Method::Post => Request::post(self.path),
+            Method::Get => Request::get(&self.path),
+            Method::Post => Request::post(&self.path),
         };
         if self.method.writes()
             && let Some(token) = token.get_untracked()
