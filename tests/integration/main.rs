@@ -7,6 +7,7 @@ mod api_tasks;
 mod browser;
 mod browser_inbox;
 mod browser_tasks;
+mod browser_terminals;
 mod chaos;
 mod cli_repo;
 mod cli_status;

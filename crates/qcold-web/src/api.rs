@@ -6,6 +6,7 @@ pub(crate) mod agents;
 pub(crate) mod inbox;
 mod request;
 pub(crate) mod tasks;
+pub(crate) mod terminal;
 
 use futures_util::StreamExt as _;
 use gloo_net::eventsource::futures::EventSource;

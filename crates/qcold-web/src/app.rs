@@ -12,6 +12,7 @@ use crate::pages::agents::AgentsPage;
 use crate::pages::inbox::Inbox;
 use crate::pages::overview::Overview;
 use crate::pages::queue::QueuePage;
+use crate::pages::terminals::{TerminalPage, TerminalsPage};
 use crate::pages::{task::TaskPage, tasks::TasksPage};
 use crate::token::{Access, SessionToken};
 
@@ -64,6 +65,8 @@ pub(crate) fn App() -> impl IntoView {
                     <Route path=path!("/queue") view=move || view! { <QueuePage queue=queue access=access /> } />
                     <Route path=path!("/tasks") view=move || view! { <TasksPage live=tasks repositories=repositories access=access /> } />
                     <Route path=path!("/tasks/:repo/:name") view=move || view! { <TaskPage live=tasks access=access /> } />
+                    <Route path=path!("/terminals") view=move || view! { <TerminalsPage state=state access=access /> } />
+                    <Route path=path!("/terminals/:agent_id") view=move || view! { <TerminalPage state=state access=access /> } />
                 </Routes>
             </main>
         </Router>

@@ -33,6 +33,7 @@ pub(crate) fn Header(build_id: Memo<String>, link: ReadSignal<Link>, access: Acc
                     <A href="/agents">"Agents"</A>
                     <A href="/queue">"Queue"</A>
                     <A href="/tasks">"Tasks"</A>
+                    <A href="/terminals">"Terminals"</A>
                 </nav>
                 <span class="connection" data-testid="connection">{link_text}</span>
                 <TokenField access=access />

@@ -6,3 +6,4 @@ pub(crate) mod overview;
 pub(crate) mod queue;
 pub(crate) mod task;
 pub(crate) mod tasks;
+pub(crate) mod terminals;
