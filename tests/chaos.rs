@@ -43,15 +43,10 @@ echo "$slug $code" >> "$root/ends.log"
 exit $code
 "#;
 
-/// Settings every chaos daemon runs with: admission never refuses for host load (the suite
-/// shares a small host with itself), launch retries and reconciliation are quick.
-pub const DAEMON_VARS: [(&str, &str); 8] = [
-    ("QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT", "100000"),
-    ("QCOLD_QUEUE_ADMISSION_CHEAP_MEMORY_MIB", "16"),
-    ("QCOLD_QUEUE_ADMISSION_MID_MEMORY_MIB", "16"),
-    ("QCOLD_QUEUE_ADMISSION_CHEAP_CPU_MILLI", "10"),
-    ("QCOLD_QUEUE_ADMISSION_MID_CPU_MILLI", "10"),
-    ("QCOLD_QUEUE_ADMISSION_RETRY_SECONDS", "1"),
+/// Settings every chaos daemon runs with besides [`crate::RELAXED_ADMISSION`] (admission never
+/// refuses for host load; the suite shares a small host with itself): launch retries and
+/// reconciliation are quick.
+pub const DAEMON_VARS: [(&str, &str); 2] = [
     ("QCOLD_QUEUE_LAUNCH_RETRY_SECONDS", "1,1,1,1,1,1,1,1,1,1"),
     ("QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS", "1"),
 ];
@@ -147,7 +142,11 @@ impl World {
         std::fs::write(&agent, AGENT).expect("write the chaos agent");
         std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         env.qcold(&["agent", "command", "add", "chaos", "--probe", "true", "--", agent.to_str().expect("utf-8")]).ok();
-        let vars = DAEMON_VARS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let vars = crate::RELAXED_ADMISSION
+            .iter()
+            .chain(&DAEMON_VARS)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Self { env, repo, origin, daemon: None, vars }
     }
 

@@ -39,6 +39,26 @@ pub fn qcold_bin() -> PathBuf {
         .clone()
 }
 
+/// Admission settings for a daemon whose queue tests share a 2-CPU host with themselves: host
+/// load and memory must not decide what a test sees (the admission rules have their own table
+/// tests in qcold-core), and a refused item is looked at again after a second.
+pub const RELAXED_ADMISSION: [(&str, &str); 6] = [
+    ("QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT", "100000"),
+    ("QCOLD_QUEUE_ADMISSION_CHEAP_MEMORY_MIB", "16"),
+    ("QCOLD_QUEUE_ADMISSION_MID_MEMORY_MIB", "16"),
+    ("QCOLD_QUEUE_ADMISSION_CHEAP_CPU_MILLI", "10"),
+    ("QCOLD_QUEUE_ADMISSION_MID_CPU_MILLI", "10"),
+    ("QCOLD_QUEUE_ADMISSION_RETRY_SECONDS", "1"),
+];
+
+/// Runs tmux against Q-COLD's own server in `env` (`<state dir>/tmux.sock`); returns its
+/// standard output, trimmed.
+pub fn tmux(env: &Env, args: &[&str]) -> String {
+    let out =
+        Command::new("tmux").arg("-S").arg(env.state_dir().join("tmux.sock")).args(args).output().expect("run tmux");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

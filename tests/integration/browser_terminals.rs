@@ -5,24 +5,13 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use qcold_tests::{Daemon, Env, wait_until};
+use qcold_tests::{Daemon, Env, tmux, wait_until};
 
 use crate::browser::{Driver, connect, text_containing};
 
 /// Prints a red marker, then echoes each line it reads as `got:<line>`; Ctrl-C ends it (130).
 const SCRIPT: &str =
     r#"printf '\033[31mred-marker\033[0m plain\n'; while IFS= read -r line; do printf 'got:%s\n' "$line"; done"#;
-
-/// Runs tmux against Q-COLD's server in `env`; returns its standard output.
-fn tmux(env: &Env, args: &[&str]) -> String {
-    let out = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(env.state_dir().join("tmux.sock"))
-        .args(args)
-        .output()
-        .expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Ends Q-COLD's tmux server of an environment on drop, so a failing test leaves no agent behind.
 struct KillServer<'a>(&'a Env);

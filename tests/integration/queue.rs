@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use qcold_tests::{Daemon, Env, git, subscribe, wait_until};
+use qcold_tests::{Daemon, Env, RELAXED_ADMISSION, git, subscribe, wait_until};
 use serde_json::{Value, json};
 
 /// What the scripted agent does, chosen by lines in its prompt:
@@ -50,25 +50,14 @@ fi
 exec qcold task closeout --outcome success --message "deliver $QCOLD_TASK_SLUG"
 "#;
 
-/// Admission settings every queue test runs with: the suite shares a 2-CPU host with itself, so
-/// host load and memory must not decide what these tests see (the admission rules have their
-/// own table tests in qcold-core); the heavy-limit test adds its own.
-const TEST_ADMISSION: [(&str, &str); 6] = [
-    ("QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT", "100000"),
-    ("QCOLD_QUEUE_ADMISSION_CHEAP_MEMORY_MIB", "16"),
-    ("QCOLD_QUEUE_ADMISSION_MID_MEMORY_MIB", "16"),
-    ("QCOLD_QUEUE_ADMISSION_CHEAP_CPU_MILLI", "10"),
-    ("QCOLD_QUEUE_ADMISSION_MID_CPU_MILLI", "10"),
-    ("QCOLD_QUEUE_ADMISSION_RETRY_SECONDS", "1"),
-];
-
 /// Budgets every queue test runs with: a recovery iteration waits one second, not the 30 s and
 /// 2 min an operator gets (the back-off itself is table-tested in qcold-core and proven by
 /// `queue_delivery`).
 const TEST_BUDGETS: [(&str, &str); 1] = [("QCOLD_QUEUE_RECOVERY_DELAY_SECONDS", "1")];
 
 /// A registered repository with an origin, the scripted agent registered as `scripted`, and a
-/// daemon started with [`TEST_ADMISSION`], [`TEST_BUDGETS`] and `vars` (which win).
+/// daemon started with [`RELAXED_ADMISSION`] (the heavy-limit test adds its own), [`TEST_BUDGETS`]
+/// and `vars` (which win).
 pub(crate) struct Fixture {
     pub(crate) env: Env,
     pub(crate) daemon: Option<Daemon>,
@@ -92,7 +81,7 @@ impl Fixture {
         std::fs::write(&agent, AGENT).unwrap();
         std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         env.qcold(&["agent", "command", "add", "scripted", "--probe", "true", "--", agent.to_str().unwrap()]).ok();
-        let mut all = TEST_ADMISSION.to_vec();
+        let mut all = RELAXED_ADMISSION.to_vec();
         all.extend_from_slice(&TEST_BUDGETS);
         all.extend_from_slice(vars);
         Self { env, daemon: None, repo, vars: all }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{SinkExt as _, StreamExt as _};
 use qcold_core::api::ErrorBody;
 use qcold_core::terminal::ServerMessage;
-use qcold_tests::{Daemon, Env, wait_until};
+use qcold_tests::{Daemon, Env, tmux, wait_until};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -87,17 +87,6 @@ async fn message(socket: &mut Socket) -> ServerMessage {
 
 async fn send(socket: &mut Socket, json: &str) {
     socket.send(Message::Text(json.into())).await.expect("send");
-}
-
-/// Runs tmux against Q-COLD's server in `env`; returns its standard output.
-fn tmux(env: &Env, args: &[&str]) -> String {
-    let out = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(env.state_dir().join("tmux.sock"))
-        .args(args)
-        .output()
-        .expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn window_size(env: &Env, session: &str) -> String {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use qcold_tests::{Daemon, Env, Run, git, wait_until};
+use qcold_tests::{Daemon, Env, RELAXED_ADMISSION, Run, git, wait_until};
 use serde_json::Value;
 
 /// The variable naming the directory of the pinned agent CLIs.
@@ -18,18 +18,8 @@ pub(crate) const BIN_VAR: &str = "QCOLD_REAL_AGENTS_BIN";
 /// How long a scenario waits for a run: real CLIs start in seconds, not milliseconds.
 pub(crate) const LONG: Duration = Duration::from_secs(180);
 
-/// Admission and budgets the lane runs with: host load and memory must not decide what a
-/// scenario sees (the admission rules have their own tests), and a recovery iteration waits one
-/// second, not the operator's 30 s.
-const DAEMON_VARS: [(&str, &str); 7] = [
-    ("QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT", "100000"),
-    ("QCOLD_QUEUE_ADMISSION_CHEAP_MEMORY_MIB", "16"),
-    ("QCOLD_QUEUE_ADMISSION_MID_MEMORY_MIB", "16"),
-    ("QCOLD_QUEUE_ADMISSION_CHEAP_CPU_MILLI", "10"),
-    ("QCOLD_QUEUE_ADMISSION_MID_CPU_MILLI", "10"),
-    ("QCOLD_QUEUE_ADMISSION_RETRY_SECONDS", "1"),
-    ("QCOLD_QUEUE_RECOVERY_DELAY_SECONDS", "1"),
-];
+/// Besides [`RELAXED_ADMISSION`]: a recovery iteration waits one second, not the operator's 30 s.
+const RECOVERY_DELAY: (&str, &str) = ("QCOLD_QUEUE_RECOVERY_DELAY_SECONDS", "1");
 
 /// The directory of the pinned agent CLIs; panics with the way to get them when unset.
 pub(crate) fn agents_bin() -> PathBuf {
@@ -67,7 +57,8 @@ impl World {
         let (repo, _origin) = env.git_repo_with_origin("web");
         env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "true"]).ok();
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()));
-        let mut vars: Vec<(&str, &str)> = DAEMON_VARS.to_vec();
+        let mut vars: Vec<(&str, &str)> = RELAXED_ADMISSION.to_vec();
+        vars.push(RECOVERY_DELAY);
         vars.push(("PATH", &path));
         let daemon = Daemon::start_with(&env, &vars);
         Self { env, repo, path, daemon }

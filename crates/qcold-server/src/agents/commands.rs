@@ -129,8 +129,9 @@ pub fn statuses(store: &mut Store, force: bool, now: i64) -> Result<Statuses, Co
     let mut list = Vec::new();
     let mut unknown = Vec::new();
     let mut stale = Vec::new();
+    let mark = super::probe::environment_mark();
     for command in all(store)? {
-        match store.readiness(&command.name, &super::probe::environment_mark())? {
+        match store.readiness(&command.name, &mark)? {
             Some(r) if !force => {
                 if !r.is_fresh(now, READINESS_TTL_SECS) {
                     stale.push(command.name.clone());
@@ -168,8 +169,9 @@ fn probe_all(store: &mut Store, commands: Vec<AgentCommand>, now: i64) -> Result
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
+    let mark = super::probe::environment_mark();
     for status in &probed {
-        store.set_readiness(&status.command.name, &super::probe::environment_mark(), &status.readiness)?;
+        store.set_readiness(&status.command.name, &mark, &status.readiness)?;
     }
     Ok(probed)
 }
