@@ -250,6 +250,16 @@ impl Daemon {
         http_get(&format!("{}{path}", self.url))
     }
 
+    /// POSTs `body` as JSON to `path` and returns status and body.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, String) {
+        let url = format!("{}{path}", self.url);
+        match ureq::post(&url).timeout(Duration::from_secs(30)).send_json(body.clone()) {
+            Ok(response) => (response.status(), response.into_string().expect("body")),
+            Err(ureq::Error::Status(code, response)) => (code, response.into_string().unwrap_or_default()),
+            Err(err) => panic!("POST {url}: {err}"),
+        }
+    }
+
     /// Kills the daemon with SIGKILL, as a crash would, and waits for it to be gone.
     pub fn kill(mut self) {
         let _ = self.child.kill();

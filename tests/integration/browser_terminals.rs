@@ -60,12 +60,19 @@ async fn a_terminal_renders_colours_takes_typing_follows_resizes_and_soft_keys()
     let client = connect(&driver, &env.path().join("chromium-profile")).await;
     client.set_window_size(1000, 800).await.unwrap();
 
-    // The list names the agent and its state; its label is editable there.
+    // The list names the agent and its state; its label is editable there, and an update of the
+    // same agent arriving mid-typing neither wipes what was typed nor hides what changed.
     client.goto(&format!("{}/terminals", daemon.url)).await.expect("open the terminals page");
     text_containing(&client, "[data-testid='terminal-entry-web']", "running").await;
     let name =
         client.find(Locator::Css("[data-testid='terminal-entry-web'] [data-testid='terminal-name']")).await.unwrap();
-    name.send_keys("builder").await.unwrap();
+    name.send_keys("buil").await.unwrap();
+    let (code, answer) = daemon.post("/api/agents/web/label", &serde_json::json!({"scope": "remote"}));
+    assert_eq!(code, 200, "{answer}");
+    let scope =
+        "return document.querySelector(\"[data-testid='terminal-entry-web'] [data-testid='terminal-scope']\").value;";
+    until_js(&client, scope, serde_json::json!("remote"), "the remote scope in the untouched field").await;
+    name.send_keys("der").await.unwrap();
     client
         .find(Locator::Css("[data-testid='terminal-entry-web'] button[type='submit']"))
         .await
@@ -76,6 +83,7 @@ async fn a_terminal_renders_colours_takes_typing_follows_resizes_and_soft_keys()
     text_containing(&client, "[data-testid='terminal-entry-web'] a", "builder").await;
     let (_, agents) = daemon.get("/api/agents");
     assert!(agents.contains(r#""name":"builder""#), "the label reached the daemon: {agents}");
+    assert!(agents.contains(r#""scope":"remote""#), "the remote scope was kept: {agents}");
 
     // The terminal: the red marker is a span coloured red by the emulator, not text with escapes.
     client.find(Locator::Css("[data-testid='terminal-entry-web'] a")).await.unwrap().click().await.unwrap();

@@ -16,7 +16,7 @@ pub(crate) enum Link {
 
 /// The header.
 #[component]
-pub(crate) fn Header(build_id: Memo<String>, link: ReadSignal<Link>, access: Access) -> impl IntoView {
+pub(crate) fn Header(build_id: Signal<String>, link: ReadSignal<Link>, access: Access) -> impl IntoView {
     let link_text = move || match link.get() {
         Link::Connecting => "connecting…".to_owned(),
         Link::Live => "live".to_owned(),

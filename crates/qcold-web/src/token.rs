@@ -64,7 +64,7 @@ pub(crate) struct Access {
     /// The session's token.
     pub(crate) token: SessionToken,
     /// Whether the daemon refuses writes without its token.
-    pub(crate) writes_need_token: Memo<bool>,
+    pub(crate) writes_need_token: Signal<bool>,
 }
 
 impl Access {

@@ -11,6 +11,7 @@ use qcold_core::{AgentId, CommandName};
 use crate::api;
 use crate::api::ApiError;
 use crate::pages::inbox::{ago, unix_now};
+use crate::store::{Fleet, Rows};
 use crate::token::Access;
 
 /// The commands as last fetched, or why they could not be.
@@ -37,7 +38,7 @@ fn outcome_view(outcome: RwSignal<Option<Result<String, String>>>, testid: &'sta
 
 /// The page.
 #[component]
-pub(crate) fn AgentsPage(agents: Memo<Vec<AgentView>>, access: Access) -> impl IntoView {
+pub(crate) fn AgentsPage(fleet: Fleet, access: Access) -> impl IntoView {
     let commands: Commands = RwSignal::new(None);
     leptos::task::spawn_local(async move {
         let result = api::agents::commands(access.token).await;
@@ -46,7 +47,7 @@ pub(crate) fn AgentsPage(agents: Memo<Vec<AgentView>>, access: Access) -> impl I
     view! {
         <CommandList commands=commands access=access />
         <StartForm commands=commands access=access />
-        <AgentList agents=agents access=access />
+        <AgentList agents=fleet.agents access=access />
     }
 }
 
@@ -223,26 +224,23 @@ fn StartForm(commands: Commands, access: Access) -> impl IntoView {
 
 /// The managed agents, keyed by id; a running one has "stop".
 #[component]
-fn AgentList(agents: Memo<Vec<AgentView>>, access: Access) -> impl IntoView {
-    let ids = move || agents.with(|a| a.iter().map(|a| a.agent.id.clone()).collect::<Vec<_>>());
+fn AgentList(agents: Rows<AgentId, AgentView>, access: Access) -> impl IntoView {
     view! {
         <section class="agents" data-testid="agents">
             <h2>"Agents"</h2>
-            <Show when=move || agents.with(Vec::is_empty)>
+            <Show when=move || agents.with_keys(<[_]>::is_empty)>
                 <p class="empty">"No agents."</p>
             </Show>
             <ul class="agent-list">
-                <For each=ids key=|id| id.clone()
-                    children=move |id| view! { <AgentRow id=id agents=agents access=access /> } />
+                <For each=move || agents.keys() key=|id| id.clone()
+                    children=move |id| agents.row(&id).map(|view| view! { <AgentRow id=id view=view access=access /> }) />
             </ul>
         </section>
     }
 }
 
 #[component]
-fn AgentRow(id: AgentId, agents: Memo<Vec<AgentView>>, access: Access) -> impl IntoView {
-    let lookup = id.clone();
-    let view = Memo::new(move |_| agents.with(|a| a.iter().find(|a| a.agent.id == lookup).cloned()));
+fn AgentRow(id: AgentId, view: ReadSignal<AgentView>, access: Access) -> impl IntoView {
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let pending = RwSignal::new(false);
     let stop_id = id.to_string();
@@ -258,15 +256,14 @@ fn AgentRow(id: AgentId, agents: Memo<Vec<AgentView>>, access: Access) -> impl I
         });
     };
     let state = move || {
-        view.with(|v| match v.as_ref().map(|v| v.state) {
-            Some(AgentState::Running) => "running".to_owned(),
-            Some(AgentState::Exited { code }) => format!("exited ({code})"),
-            Some(AgentState::Vanished) => "vanished".to_owned(),
-            None => String::new(),
+        view.with(|v| match v.state {
+            AgentState::Running => "running".to_owned(),
+            AgentState::Exited { code } => format!("exited ({code})"),
+            AgentState::Vanished => "vanished".to_owned(),
         })
     };
-    let running = move || view.with(|v| v.as_ref().is_some_and(|v| v.state == AgentState::Running));
-    let field = move |f: fn(&AgentView) -> String| move || view.with(|v| v.as_ref().map(f).unwrap_or_default());
+    let running = move || view.with(|v| v.state == AgentState::Running);
+    let field = move |f: fn(&AgentView) -> String| move || view.with(f);
     view! {
         <li class="agent" data-testid=format!("agent-{id}")>
             <div class="head">

@@ -11,15 +11,15 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use qcold_core::agent::AgentState;
-use qcold_core::api::StateResponse;
 use qcold_core::inbox::{Action, Attention, needs_you};
 
 use crate::api;
+use crate::store::Fleet;
 use crate::token::Access;
 
 /// The page.
 #[component]
-pub(crate) fn Inbox(state: ReadSignal<Option<StateResponse>>, access: Access) -> impl IntoView {
+pub(crate) fn Inbox(fleet: Fleet, access: Access) -> impl IntoView {
     let now = RwSignal::new(unix_now());
     match set_interval_with_handle(move || now.set(unix_now()), Duration::from_secs(30)) {
         Ok(handle) => on_cleanup(move || handle.clear()),
@@ -28,7 +28,7 @@ pub(crate) fn Inbox(state: ReadSignal<Option<StateResponse>>, access: Access) ->
     // Recomputed on every state change (at that moment's time) and on every tick.
     let entries = Memo::new(move |_| {
         now.track();
-        state.with(|s| s.as_ref().map(|s| needs_you(s, unix_now())))
+        fleet.with(|s| needs_you(s, unix_now()))
     });
     let keys = move || entries.with(|e| e.iter().flatten().map(Attention::key).collect::<Vec<_>>());
     view! {
@@ -36,7 +36,7 @@ pub(crate) fn Inbox(state: ReadSignal<Option<StateResponse>>, access: Access) ->
             <h2>"Needs you"</h2>
             {move || match entries.with(|e| e.as_ref().map(Vec::is_empty)) {
                 None => view! { <p class="empty">"Loading…"</p> }.into_any(),
-                Some(true) => view! { <AllClear state=state /> }.into_any(),
+                Some(true) => view! { <AllClear fleet=fleet /> }.into_any(),
                 Some(false) => ().into_any(),
             }}
             <ul class="entries">
@@ -52,14 +52,15 @@ pub(crate) fn Inbox(state: ReadSignal<Option<StateResponse>>, access: Access) ->
 
 /// The empty inbox: a short summary of what runs.
 #[component]
-fn AllClear(state: ReadSignal<Option<StateResponse>>) -> impl IntoView {
+fn AllClear(fleet: Fleet) -> impl IntoView {
     let summary = move || {
-        state.with(|s| {
-            let Some(s) = s else { return String::new() };
-            let runs = s.queue.runs.iter().filter(|r| r.items.iter().any(|i| i.status.is_in_flight())).count();
-            let agents = s.agents.iter().filter(|a| a.state == AgentState::Running).count();
-            format!("{} in flight, {} running.", plural(runs, "run"), plural(agents, "agent"))
-        })
+        fleet
+            .with(|s| {
+                let runs = s.queue.runs.iter().filter(|r| r.items.iter().any(|i| i.status.is_in_flight())).count();
+                let agents = s.agents.iter().filter(|a| a.state == AgentState::Running).count();
+                format!("{} in flight, {} running.", plural(runs, "run"), plural(agents, "agent"))
+            })
+            .unwrap_or_default()
     };
     view! {
         <p class="empty" data-testid="inbox-empty">"Nothing needs you."</p>

@@ -7,7 +7,10 @@ use qcold_core::{NodeSnapshot, RepositoryList};
 
 /// The page: repositories next to node health.
 #[component]
-pub(crate) fn Overview(repositories: Memo<Option<RepositoryList>>, node: Memo<Option<NodeSnapshot>>) -> impl IntoView {
+pub(crate) fn Overview(
+    repositories: Signal<Option<RepositoryList>>,
+    node: Signal<Option<NodeSnapshot>>,
+) -> impl IntoView {
     view! {
         <Repositories list=repositories />
         <NodeHealth node=node />
@@ -16,7 +19,7 @@ pub(crate) fn Overview(repositories: Memo<Option<RepositoryList>>, node: Memo<Op
 
 /// The registered repositories, the active one marked.
 #[component]
-fn Repositories(list: Memo<Option<RepositoryList>>) -> impl IntoView {
+fn Repositories(list: Signal<Option<RepositoryList>>) -> impl IntoView {
     let rows = move || list.get().map(|l| (l.active, l.repositories)).unwrap_or_default();
     view! {
         <section data-testid="repositories">
@@ -50,7 +53,7 @@ fn Repositories(list: Memo<Option<RepositoryList>>) -> impl IntoView {
 
 /// Node health: status badge, CPUs, load, memory, disk and the issues behind the status.
 #[component]
-fn NodeHealth(node: Memo<Option<NodeSnapshot>>) -> impl IntoView {
+fn NodeHealth(node: Signal<Option<NodeSnapshot>>) -> impl IntoView {
     move || {
         let Some(node) = node.get() else {
             return view! { <section data-testid="node"><h2>"Node"</h2><p class="empty">"Loading…"</p></section> }

@@ -3,17 +3,18 @@
 
 use leptos::prelude::*;
 use qcold_core::queue::ItemRecord;
-use qcold_core::queue::wire::{QueueView, Run, TabCreate};
+use qcold_core::queue::wire::{RunSummary, TabCreate};
 
 use crate::api;
+use crate::store::Fleet;
 use crate::token::Access;
 
 /// The page: the tab action above the queue.
 #[component]
-pub(crate) fn QueuePage(queue: Memo<Option<QueueView>>, access: Access) -> impl IntoView {
+pub(crate) fn QueuePage(fleet: Fleet, access: Access) -> impl IntoView {
     view! {
         <NewTab access=access />
-        <QueuePanel queue=queue />
+        <QueuePanel fleet=fleet />
     }
 }
 
@@ -58,64 +59,71 @@ fn NewTab(access: Access) -> impl IntoView {
     }
 }
 
-/// The queue, re-rendered whenever a `tabs`, `run` or `item` event (or a fresh `state`) changes it.
+/// The queue: tabs, then each run with its items, keyed, so an item's change redraws its row
+/// alone.
 #[component]
-fn QueuePanel(queue: Memo<Option<QueueView>>) -> impl IntoView {
-    move || {
-        let Some(view) = queue.get() else {
-            return view! { <section class="queue" data-testid="queue"><h2>"Queue"</h2><p class="empty">"Loading…"</p></section> }
-                .into_any();
-        };
-        let tabs = view
-            .tabs
-            .iter()
+fn QueuePanel(fleet: Fleet) -> impl IntoView {
+    let tabs = move || {
+        fleet
+            .tabs()
+            .get()
+            .into_iter()
             .map(|tab| {
                 let class = if tab.active { "tab active" } else { "tab" };
-                view! { <span class=class data-testid=format!("queue-tab-{}", tab.id)>{tab.label.clone()}</span> }
+                view! { <span class=class data-testid=format!("queue-tab-{}", tab.id)>{tab.label}</span> }
             })
-            .collect_view();
-        let empty = view.runs.is_empty();
-        let runs = view.runs.into_iter().map(|run| view! { <RunView run=run /> }).collect_view();
-        view! {
-            <section class="queue" data-testid="queue">
-                <h2>"Queue"</h2>
-                <div class="tabs">{tabs}</div>
-                <Show when=move || empty>
+            .collect_view()
+    };
+    view! {
+        <section class="queue" data-testid="queue">
+            <h2>"Queue"</h2>
+            <div class="tabs">{tabs}</div>
+            {move || match (fleet.loaded(), fleet.runs.with_keys(<[_]>::is_empty)) {
+                (false, _) => view! { <p class="empty">"Loading…"</p> }.into_any(),
+                (true, true) => view! {
                     <p class="empty">"No runs. Start one with " <code>"qcold queue run --from queue.json"</code> "."</p>
-                </Show>
-                {runs}
-            </section>
-        }
-        .into_any()
+                }.into_any(),
+                (true, false) => ().into_any(),
+            }}
+            <For each=move || fleet.runs.keys() key=|id| id.clone()
+                children=move |id| fleet.runs.row(&id).map(|run| view! { <RunView fleet=fleet run=run /> }) />
+        </section>
     }
 }
 
 #[component]
-fn RunView(run: Run) -> impl IntoView {
-    let heading = format!("{} · {} · {}", run.id, run.repo, run.status.as_str());
-    let testid = format!("queue-run-{}", run.id);
-    let rows = run.items.iter().map(|item| item_row(&run, item)).collect_view();
+fn RunView(fleet: Fleet, run: ReadSignal<RunSummary>) -> impl IntoView {
+    let id = run.with_untracked(|r| r.id.clone());
+    let heading = move || run.with(|r| format!("{} · {} · {}", r.id, r.repo, r.status.as_str()));
+    let reason = move || run.with(|r| r.reason.clone());
+    let items = move || fleet.items_of(&id);
     view! {
-        <div class="run" data-testid=testid>
-            <h3>{heading} <span class="reason">{run.reason.clone()}</span></h3>
+        <div class="run" data-testid=format!("queue-run-{}", run.with_untracked(|r| r.id.clone()))>
+            <h3>{heading} <span class="reason">{reason}</span></h3>
             <table>
                 <thead><tr><th>"#"</th><th>"Item"</th><th>"Status"</th><th>"Class"</th><th>"Wave"</th><th>"Attempts"</th><th>"Why"</th></tr></thead>
-                <tbody>{rows}</tbody>
+                <tbody>
+                    <For each=items key=|key| key.clone()
+                        children=move |key| fleet.items.row(&key).map(|item| view! { <ItemRow item=item /> }) />
+                </tbody>
             </table>
         </div>
     }
 }
 
-fn item_row(run: &Run, item: &ItemRecord) -> impl IntoView + use<> {
+#[component]
+fn ItemRow(item: ReadSignal<ItemRecord>) -> impl IntoView {
+    let (run, id) = item.with_untracked(|i| (i.run_id.clone(), i.id.clone()));
+    let text = move |f: fn(&ItemRecord) -> String| move || item.with(f);
     view! {
-        <tr data-testid=format!("queue-item-{}-{}", run.id, item.id)>
-            <td>{item.position}</td>
-            <td>{item.slug.to_string()}</td>
-            <td><span class=format!("status {}", item.status.as_str())>{item.status.as_str()}</span></td>
-            <td>{item.task_class.as_str()}</td>
-            <td>{item.wave_index}</td>
-            <td>{item.attempts.len()}</td>
-            <td class="reason">{item.reason.clone()}</td>
+        <tr data-testid=format!("queue-item-{run}-{id}")>
+            <td>{text(|i| i.position.to_string())}</td>
+            <td>{text(|i| i.slug.to_string())}</td>
+            <td><span class=move || item.with(|i| format!("status {}", i.status.as_str()))>{text(|i| i.status.as_str().to_owned())}</span></td>
+            <td>{text(|i| i.task_class.as_str().to_owned())}</td>
+            <td>{text(|i| i.wave_index.to_string())}</td>
+            <td>{text(|i| i.attempts.len().to_string())}</td>
+            <td class="reason">{text(|i| i.reason.clone())}</td>
         </tr>
     }
 }

@@ -15,11 +15,12 @@ use self::actions::Actions;
 use self::diff::{DiffView, short};
 use crate::api;
 use crate::pages::tasks::status_class;
+use crate::store::Rows;
 use crate::token::Access;
 
 /// The page.
 #[component]
-pub(crate) fn TaskPage(live: Memo<Vec<TaskRecord>>, access: Access) -> impl IntoView {
+pub(crate) fn TaskPage(live: Rows<String, TaskRecord>, access: Access) -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| {
         params.with(|p| format!("{}/{}", p.get_str("repo").unwrap_or_default(), p.get_str("name").unwrap_or_default()))
@@ -30,7 +31,7 @@ pub(crate) fn TaskPage(live: Memo<Vec<TaskRecord>>, access: Access) -> impl Into
     // The live record's last change: when it moves, the page reloads events, bundles and diff.
     let changed = Memo::new(move |_| {
         let id = id.get();
-        live.with(|tasks| tasks.iter().find(|t| t.id == id).map(|t| (t.updated_at, t.status)))
+        live.get(&id).map(|t| (t.updated_at, t.status))
     });
     Effect::new(move |_| {
         let (id, _, _) = (id.get(), changed.get(), reload.get());
@@ -45,7 +46,7 @@ pub(crate) fn TaskPage(live: Memo<Vec<TaskRecord>>, access: Access) -> impl Into
     let record = Memo::new(move |_| {
         let loaded = detail.with(|d| d.as_ref().and_then(|d| d.as_ref().ok()).map(|d| d.task.clone()));
         let id = id.get();
-        let newer = live.with(|tasks| tasks.iter().find(|t| t.id == id).cloned());
+        let newer = live.get(&id);
         match (loaded, newer) {
             (Some(loaded), Some(newer)) if newer.updated_at < loaded.updated_at => Some(loaded),
             (loaded, newer) => newer.or(loaded),

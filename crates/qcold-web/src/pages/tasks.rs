@@ -13,6 +13,7 @@ use qcold_core::task::TaskRecord;
 use qcold_core::{RepoId, RepositoryList, TaskStatus};
 
 use crate::api;
+use crate::store::Rows;
 use crate::token::Access;
 
 /// How long the search box waits after the last keystroke before it asks.
@@ -21,8 +22,8 @@ const SEARCH_DEBOUNCE: Duration = Duration::from_millis(300);
 /// The page.
 #[component]
 pub(crate) fn TasksPage(
-    live: Memo<Vec<TaskRecord>>,
-    repositories: Memo<Option<RepositoryList>>,
+    live: Rows<String, TaskRecord>,
+    repositories: Signal<Option<RepositoryList>>,
     access: Access,
 ) -> impl IntoView {
     let url = use_query_map();
@@ -86,11 +87,10 @@ pub(crate) fn TasksPage(
 
     // Each row shows the live record when the state holds a newer one.
     let shown = Memo::new(move |_| {
-        let live = live.get();
         rows.get()
             .into_iter()
-            .map(|row| match live.iter().find(|t| t.id == row.id) {
-                Some(newer) if newer.updated_at >= row.updated_at => newer.clone(),
+            .map(|row| match live.get(&row.id) {
+                Some(newer) if newer.updated_at >= row.updated_at => newer,
                 _ => row,
             })
             .collect::<Vec<_>>()
@@ -119,7 +119,7 @@ pub(crate) fn TasksPage(
 #[component]
 fn Filters(
     query: Memo<TaskQuery>,
-    repositories: Memo<Option<RepositoryList>>,
+    repositories: Signal<Option<RepositoryList>>,
     go: impl Fn(TaskQuery) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let draft = RwSignal::new(query.get_untracked().q.unwrap_or_default());
