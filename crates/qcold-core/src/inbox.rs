@@ -287,35 +287,44 @@ fn item_entry(state: &StateResponse, run: &Run, item: &ItemRecord) -> Option<Att
         (ItemStatus::Running, _) if item.stalled_since.is_some() => AttentionKind::AgentStalled,
         _ => return None,
     };
-    if kind == AttentionKind::AgentStalled {
-        let mut actions: Vec<Action> = item
-            .agent_id
-            .iter()
-            .filter_map(|id| AgentId::new(id.clone()).ok())
-            .map(|agent_id| Action::OpenTerminal { agent_id })
-            .collect();
-        actions.push(Action::OpenRun { run_id: run.id.clone() });
-        actions.extend(item.task_id.iter().map(|id| Action::OpenTask { task_id: id.clone() }));
-        return Some(Attention {
-            kind,
-            title: format!("{}/{}: its agent shows no sign of life ({})", run.id, item.id, run.repo),
-            detail: item.reason.clone(),
-            since: item.stalled_since,
-            subject: Subject::Item { run_id: run.id.clone(), item_id: item.id.clone() },
-            actions,
-        });
-    }
-    if kind == AttentionKind::NeverFits {
+    let place = format!("{}/{}", run.id, item.id);
+    let (title, since, actions) = match kind {
+        AttentionKind::AgentStalled => {
+            let mut actions: Vec<Action> = item
+                .agent_id
+                .iter()
+                .filter_map(|id| AgentId::new(id.clone()).ok())
+                .map(|agent_id| Action::OpenTerminal { agent_id })
+                .collect();
+            actions.push(Action::OpenRun { run_id: run.id.clone() });
+            actions.extend(item.task_id.iter().map(|id| Action::OpenTask { task_id: id.clone() }));
+            (format!("{place}: its agent shows no sign of life ({})", run.repo), item.stalled_since, actions)
+        }
         // Nothing the dashboard can do but show the run; the reason names the setting.
-        return Some(Attention {
-            kind,
-            title: format!("{}/{} can never start on this host ({})", run.id, item.id, run.repo),
-            detail: item.reason.clone(),
-            since: Some(item.updated_at),
-            subject: Subject::Item { run_id: run.id.clone(), item_id: item.id.clone() },
-            actions: vec![Action::OpenRun { run_id: run.id.clone() }],
-        });
-    }
+        AttentionKind::NeverFits => (
+            format!("{place} can never start on this host ({})", run.repo),
+            Some(item.updated_at),
+            vec![Action::OpenRun { run_id: run.id.clone() }],
+        ),
+        _ => (
+            format!("{place} {} ({})", item.status, run.repo),
+            Some(item.updated_at),
+            recovery_actions(state, run, item),
+        ),
+    };
+    Some(Attention {
+        kind,
+        title,
+        detail: item.reason.clone(),
+        since,
+        subject: Subject::Item { run_id: run.id.clone(), item_id: item.id.clone() },
+        actions,
+    })
+}
+
+/// What recovers a failed or blocked item: continue the run, clear it when nothing is in flight,
+/// open it, and open (or clear, while unfinished) the item's latest task.
+fn recovery_actions(state: &StateResponse, run: &Run, item: &ItemRecord) -> Vec<Action> {
     let mut actions = vec![Action::ContinueRun { run_id: run.id.clone() }];
     if !run.items.iter().any(|i| i.status.is_in_flight()) {
         actions.push(Action::ClearRun { run_id: run.id.clone() });
@@ -329,14 +338,7 @@ fn item_entry(state: &StateResponse, run: &Run, item: &ItemRecord) -> Option<Att
             actions.push(Action::ClearTask { task_id });
         }
     }
-    Some(Attention {
-        kind,
-        title: format!("{}/{} {} ({})", run.id, item.id, item.status, run.repo),
-        detail: item.reason.clone(),
-        since: Some(item.updated_at),
-        subject: Subject::Item { run_id: run.id.clone(), item_id: item.id.clone() },
-        actions,
-    })
+    actions
 }
 
 /// Whether a queue item in the view owns the task (now or in an earlier iteration).
