@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 /// What the scripted agent does, chosen by lines in its prompt:
 /// `directive: exit-early` exits 3 without closing out (saying so on stderr); `directive: fail-times N` closes out as
-/// failed on its first N runs; `directive: wait-for FILE` waits for FILE; otherwise it commits a
+/// failed on its first N runs; `directive: wait-for FILE` waits for FILE; `directive: ask` reads a
+/// line from its standard input and commits it as `<slug>.answer`; otherwise it commits a
 /// file and closes out with success. Every run appends a line to `<env>/runs/<slug>` and writes
 /// what it saw (cwd, env, `qcold` on PATH) to `<env>/seen/<slug>-<n>`.
 const AGENT: &str = r#"#!/bin/sh
@@ -38,6 +39,11 @@ fi
 wait_for=$(sed -n 's/.*directive: wait-for \([^ ]*\).*/\1/p' "$packet" | head -n 1)
 if [ -n "$wait_for" ]; then
   while [ ! -e "$wait_for" ]; do sleep 0.1; done
+fi
+if grep -q "directive: ask" "$packet"; then
+  echo "scripted agent: waiting for the operator"
+  IFS= read -r answer
+  echo "$answer" > "$QCOLD_TASK_SLUG.answer" && git add "$QCOLD_TASK_SLUG.answer"
 fi
 echo "$QCOLD_TASK_SLUG $n" > "$QCOLD_TASK_SLUG.txt"
 git add "$QCOLD_TASK_SLUG.txt" && git commit -q -m "$QCOLD_TASK_SLUG"
@@ -623,4 +629,36 @@ fn sending_text_to_an_agent_that_does_not_read_its_terminal_says_why() {
     fx.env.qcold(&["agent", "send", &agent, "--key", "Enter"]).ok();
     std::fs::write(&gate, "").unwrap();
     fx.wait_status(&run, "success", LONG);
+}
+
+/// An interactive command's queue agent reads its terminal: text typed into it (here with
+/// `agent send`, as the dashboard's terminal does through the same tmux paste) reaches the agent,
+/// and its answer is delivered. Registering a command both `--stdin` and `--interactive` is
+/// refused and stores nothing.
+#[test]
+fn an_interactive_commands_queue_agent_reads_what_is_typed_into_its_terminal() {
+    let fx = Fixture::new(&[]);
+    let agent = fx.env.path().join("agent.sh");
+    let agent = agent.to_str().unwrap();
+    let refused = fx.env.qcold(&["agent", "command", "add", "both", "--stdin", "--interactive", "--", agent]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    let (code, answer) = fx
+        .daemon()
+        .post("/api/agent-commands/add", &json!({"name": "both", "argv": [agent], "stdin": true, "interactive": true}));
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("choose one") && answer.contains(r#""field":"interactive""#), "{answer}");
+    assert!(!fx.env.qcold(&["agent", "command", "list"]).ok().contains("both"), "nothing stored");
+
+    fx.env.qcold(&["agent", "command", "add", "asking", "--interactive", "--probe", "true", "--", agent]).ok();
+    let run = fx.run(&json!({"agent": "asking", "items": [{"id": "asks", "prompt": "directive: ask"}]}));
+    let running = fx.wait_run(&run, LONG, "the agent asks", |r| r["items"][0]["agent_id"].is_string());
+    let agent_id = running["items"][0]["agent_id"].as_str().unwrap().to_owned();
+    assert!(
+        wait_until(LONG, || fx.env.qcold(&["agent", "tail", &agent_id]).stdout.contains("waiting for the operator")),
+        "the question shows in the terminal"
+    );
+    fx.env.qcold(&["agent", "send", &agent_id, "ship it"]).ok();
+    fx.wait_status(&run, "success", LONG);
+    let answer = git(&fx.repo, &["show", "main:asks.answer"]);
+    assert_eq!(answer.trim(), "ship it");
 }

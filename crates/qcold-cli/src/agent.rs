@@ -130,7 +130,7 @@ fn row(view: &AgentView) -> Vec<String> {
 
 fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> anyhow::Result<()> {
     match command {
-        CommandsCommand::Add { name, preset, stdin, probe, env, env_file, argv } => {
+        CommandsCommand::Add { name, preset, stdin, interactive, probe, env, env_file, argv } => {
             let mut vars = std::collections::BTreeMap::new();
             if let Some(file) = env_file {
                 let text = std::fs::read_to_string(&file)
@@ -140,7 +140,7 @@ fn commands(config: &Config, store: &mut Store, command: CommandsCommand) -> any
                 vars.extend(pairs);
             }
             vars.extend(env);
-            let request = AddCommandRequest { name, argv, stdin, probe, preset, env: vars };
+            let request = AddCommandRequest { name, argv, stdin, interactive, probe, preset, env: vars };
             let added = agent_commands::add(store, request, unix_now())?;
             let env = if added.env.is_empty() { String::new() } else { format!(" (env: {})", added.env.join(", ")) };
             output::line(format_args!("registered agent command {}: {}{env}", added.name, added.argv.join(" ")))

@@ -600,11 +600,15 @@ pub(crate) enum CommandsCommand {
         /// The command's name.
         name: qcold_core::CommandName,
         /// A known CLI's way to run (codex, claude, gemini, opencode) instead of an argv.
-        #[arg(long, conflicts_with_all = ["stdin", "argv"])]
+        #[arg(long, conflicts_with_all = ["stdin", "interactive", "argv"])]
         preset: Option<qcold_core::agent::preset::Preset>,
         /// Feed the packet on standard input (otherwise stdin is empty).
         #[arg(long)]
         stdin: bool,
+        /// The agent reads its terminal (an interactive CLI, or one that asks): its standard
+        /// input is the terminal, so text typed into it (dashboard, `agent send`) reaches it.
+        #[arg(long, conflicts_with = "stdin")]
+        interactive: bool,
         /// The readiness probe, split into words without a shell [default: a preset's checks,
         /// else only that the program exists and is executable].
         #[arg(long)]

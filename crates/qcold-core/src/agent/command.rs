@@ -43,6 +43,11 @@ pub struct AgentCommand {
     pub argv: Vec<String>,
     /// Feed the packet on standard input.
     pub stdin: bool,
+    /// The agent reads its terminal: in a queue its standard input is the terminal (not
+    /// `/dev/null`), so an operator can type to it, and the packet reaches it through
+    /// `{packet}`/`{packet_file}` or `$QCOLD_PACKET_FILE`. Never together with `stdin`.
+    #[serde(default)]
+    pub interactive: bool,
     /// The readiness probe's argv; `None` means the default: a preset's checks (its help lists
     /// the flags it passes, a login shows), else only that the program exists and is executable.
     #[serde(default)]

@@ -187,6 +187,7 @@ impl Preset {
             name,
             argv: self.argv(),
             stdin: self.spec().stdin,
+            interactive: false,
             probe: None,
             source,
             preset: Some(self),

@@ -125,6 +125,10 @@ pub struct AddCommandRequest {
     /// Feed the packet on standard input.
     #[serde(default)]
     pub stdin: bool,
+    /// The agent reads its terminal (an interactive CLI, or one that asks the operator): its
+    /// standard input is the terminal. Not with `stdin` or a preset.
+    #[serde(default)]
+    pub interactive: bool,
     /// The readiness probe command line (words split as a shell would, never run by one).
     #[serde(default)]
     pub probe: Option<String>,

@@ -23,9 +23,12 @@ pub enum CommandsError {
     /// The argv is unusable.
     #[error(transparent)]
     Argv(#[from] CommandError),
-    /// Both a preset and an argv (or `--stdin`).
-    #[error("give a preset or an argv (with --stdin), not both")]
+    /// Both a preset and an argv (or `--stdin`, `--interactive`).
+    #[error("give a preset or an argv (with --stdin or --interactive), not both")]
     PresetAndArgv,
+    /// The packet on stdin, and stdin the terminal.
+    #[error("--stdin feeds the packet on standard input and --interactive makes it the terminal: choose one")]
+    StdinAndInteractive,
     /// A variable the command cannot set.
     #[error(transparent)]
     Env(#[from] EnvError),
@@ -57,7 +60,10 @@ pub fn add(store: &mut Store, request: AddCommandRequest, now: i64) -> Result<Ag
         None => None,
     };
     let mut command = match request.preset {
-        Some(_) if !request.argv.is_empty() || request.stdin => return Err(CommandsError::PresetAndArgv),
+        Some(_) if !request.argv.is_empty() || request.stdin || request.interactive => {
+            return Err(CommandsError::PresetAndArgv);
+        }
+        None if request.stdin && request.interactive => return Err(CommandsError::StdinAndInteractive),
         Some(preset) => preset.command(request.name, Source::Registered),
         None => {
             command::check_argv(&request.argv)?;
@@ -65,6 +71,7 @@ pub fn add(store: &mut Store, request: AddCommandRequest, now: i64) -> Result<Ag
                 name: request.name,
                 argv: request.argv,
                 stdin: request.stdin,
+                interactive: request.interactive,
                 probe: None,
                 source: Source::Registered,
                 preset: None,
@@ -184,8 +191,8 @@ pub fn choose(statuses: &Statuses, wanted: &[CommandName]) -> Result<AgentComman
 }
 
 /// The agent start request that runs `command` on a packet: placeholders filled in (`{packet}`
-/// by the wrapper, from the packet file), standard input the packet file with `stdin`,
-/// otherwise `/dev/null`.
+/// by the wrapper, from the packet file), standard input the packet file with `stdin`, the
+/// terminal for an `interactive` command, otherwise `/dev/null`.
 pub fn invocation(
     command: &AgentCommand,
     packet_file: &Path,
@@ -201,7 +208,11 @@ pub fn invocation(
         cwd: cwd.to_owned(),
         terminal,
         env: Vec::new(),
-        stdin: Some(if command.stdin { packet_file.to_owned() } else { "/dev/null".into() }),
+        stdin: match (command.stdin, command.interactive) {
+            (true, _) => Some(packet_file.to_owned()),
+            (false, true) => None,
+            (false, false) => Some("/dev/null".into()),
+        },
         argv: rendered.argv,
         arg_files: rendered.packet_args.into_iter().map(|i| (i, packet_file.to_owned())).collect(),
         log: None,

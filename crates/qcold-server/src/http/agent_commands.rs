@@ -114,6 +114,7 @@ fn refusal(err: CommandsError) -> ApiError {
         CommandsError::Argv(_) => ApiError::bad_field("argv", err.to_string()),
         CommandsError::BadProbe(_) => ApiError::bad_field("probe", err.to_string()),
         CommandsError::PresetAndArgv => ApiError::bad_field("preset", err.to_string()),
+        CommandsError::StdinAndInteractive => ApiError::bad_field("interactive", err.to_string()),
         CommandsError::Env(_) => ApiError::bad_field("env", err.to_string()),
         CommandsError::NoneReady(_) => ApiError::conflict(err.to_string()),
         CommandsError::Store(_) => ApiError::internal(err),

@@ -23,11 +23,11 @@ impl Store {
         let env = serde_json::to_string(env).map_err(|e| conversion_error(5, e))?;
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO agent_commands (name, argv, stdin, probe, created_at, preset, env)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO agent_commands (name, argv, stdin, probe, created_at, preset, env, interactive)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (name) DO UPDATE SET argv = excluded.argv, stdin = excluded.stdin, probe = excluded.probe,
-                 preset = excluded.preset, env = excluded.env",
-            params![command.name.as_str(), argv, command.stdin, probe, now, preset, env],
+                 preset = excluded.preset, env = excluded.env, interactive = excluded.interactive",
+            params![command.name.as_str(), argv, command.stdin, probe, now, preset, env, command.interactive],
         )?;
         tx.execute("DELETE FROM agent_command_readiness WHERE name = ?1", [command.name.as_str()])?;
         tx.commit()?;
@@ -36,8 +36,9 @@ impl Store {
 
     /// Registered commands, by name; their `env` names the keys of [`Self::agent_command_env`].
     pub fn agent_commands(&self) -> Result<Vec<AgentCommand>, StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT name, argv, stdin, probe, preset, env FROM agent_commands ORDER BY name")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, argv, stdin, probe, preset, env, interactive FROM agent_commands ORDER BY name")?;
         let rows = stmt.query_map([], |row| {
             let argv: String = row.get(1)?;
             let probe: Option<String> = row.get(3)?;
@@ -54,6 +55,7 @@ impl Store {
                 name: CommandName::new(row.get::<_, String>(0)?).map_err(|e| conversion_error(0, e))?,
                 argv: serde_json::from_str(&argv).map_err(|e| conversion_error(1, e))?,
                 stdin: row.get(2)?,
+                interactive: row.get(6)?,
                 probe: probe.map(|p| serde_json::from_str(&p)).transpose().map_err(|e| conversion_error(3, e))?,
                 source: Source::Registered,
                 preset,

@@ -247,6 +247,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     14,
     "stalled items",
     "ALTER TABLE queue_items ADD COLUMN stalled_since INTEGER;",
+),
+(
+    15,
+    "interactive agent commands",
+    "ALTER TABLE agent_commands ADD COLUMN interactive INTEGER NOT NULL DEFAULT 0 CHECK (interactive IN (0, 1));",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -94,6 +94,11 @@ fn CommandList(commands: Commands, access: Access) -> impl IntoView {
                 let class = if status.readiness.ready { "readiness ready" } else { "readiness not-ready" };
                 let env = status.command.env.join(", ");
                 let preset = status.command.preset.map(|p| p.name()).unwrap_or("—");
+                let input = match (status.command.stdin, status.command.interactive) {
+                    (true, _) => "the packet",
+                    (false, true) => "its terminal",
+                    (false, false) => "none",
+                };
                 view! {
                     <li class="command" data-testid=row>
                         <div class="head">
@@ -103,7 +108,7 @@ fn CommandList(commands: Commands, access: Access) -> impl IntoView {
                                 on:click=move |_| refresh(vec![name.clone()])>"refresh"</button>
                         </div>
                         <code class="argv">{status.command.argv.join(" ")}</code>
-                        <span class="meta">{format!("preset {preset} · env {}", if env.is_empty() { "—" } else { &env })}</span>
+                        <span class="meta">{format!("preset {preset} · stdin {input} · env {}", if env.is_empty() { "—" } else { &env })}</span>
                     </li>
                 }
             })
