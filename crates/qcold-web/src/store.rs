@@ -255,17 +255,16 @@ struct Touched {
 
 impl Touched {
     fn of(event: &Event) -> Self {
-        let mut touched = Self::default();
+        let none = Self::default();
         match event {
-            Event::State(_) => touched.all = true,
-            Event::Repositories(_) => touched.repositories = true,
-            Event::Node(_) => touched.node = true,
+            Event::State(_) => Self { all: true, ..none },
+            Event::Repositories(_) => Self { repositories: true, ..none },
+            Event::Node(_) => Self { node: true, ..none },
             Event::Tabs(_) | Event::Run(_) | Event::RunRemoved { .. } | Event::Item(_) | Event::ItemRemoved { .. } => {
-                touched.queue = true
+                Self { queue: true, ..none }
             }
-            Event::Task(_) | Event::TaskRemoved { .. } => touched.tasks = true,
-            Event::Agent(_) | Event::AgentRemoved { .. } => touched.agents = true,
+            Event::Task(_) | Event::TaskRemoved { .. } => Self { tasks: true, ..none },
+            Event::Agent(_) | Event::AgentRemoved { .. } => Self { agents: true, ..none },
         }
-        touched
     }
 }
