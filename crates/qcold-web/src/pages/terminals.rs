@@ -1,7 +1,9 @@
 //! The terminals pages: `/terminals` lists every terminal agent with its label, state and
 //! activity; `/terminals/{agent_id}` is one agent's live terminal.
 
+mod emulator;
 mod keys;
+mod link;
 mod screen;
 mod view;
 
