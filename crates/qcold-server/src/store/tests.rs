@@ -43,7 +43,7 @@ fn schema_snapshot() {
                 stdin INTEGER NOT NULL CHECK (stdin IN (0, 1)),
                 probe TEXT,
                 created_at INTEGER NOT NULL
-            , preset TEXT, env TEXT NOT NULL DEFAULT '[]') STRICT;
+            , preset TEXT, env TEXT NOT NULL DEFAULT '[]', interactive INTEGER NOT NULL DEFAULT 0 CHECK (interactive IN (0, 1))) STRICT;
         CREATE TABLE agents (
                 id TEXT PRIMARY KEY NOT NULL,
                 track TEXT NOT NULL,
