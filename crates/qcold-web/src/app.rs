@@ -1,5 +1,5 @@
-//! The app: loads the state into the [`Fleet`] store, follows the event stream, and routes to one page per path under a
-//! shared header.
+//! The app: loads the state into the [`Fleet`] store, follows the event stream, and routes to
+//! one page per path under a shared header.
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};

@@ -112,6 +112,7 @@ pub(crate) type ItemKey = (RunId, ItemId);
 pub(crate) struct Fleet {
     state: StoredValue<Option<StateResponse>>,
     version: RwSignal<u64>,
+    loaded: RwSignal<bool>,
     build_id: RwSignal<String>,
     writes_need_token: RwSignal<bool>,
     repositories: RwSignal<Option<RepositoryList>>,
@@ -133,6 +134,7 @@ impl Fleet {
         Self {
             state: StoredValue::new(None),
             version: RwSignal::new(0),
+            loaded: RwSignal::new(false),
             build_id: RwSignal::new(String::new()),
             writes_need_token: RwSignal::new(false),
             repositories: RwSignal::new(None),
@@ -172,6 +174,7 @@ impl Fleet {
             let Some(state) = state else { return };
             self.copy(state, touched);
         });
+        set_if_changed(self.loaded, true);
         self.version.update(|v| *v += 1);
     }
 
@@ -201,8 +204,9 @@ impl Fleet {
     }
 
     /// Whether a state has arrived.
+    /// Tracks only that change, not every update.
     pub(crate) fn loaded(&self) -> bool {
-        self.version.get() > 0
+        self.loaded.get()
     }
 
     /// Reads the whole state; tracks every change. For views computed across collections.

@@ -63,6 +63,40 @@ pub struct AgentCommand {
     pub env: Vec<String>,
 }
 
+/// What an agent command's agents read on standard input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The packet file (`stdin`).
+    Packet,
+    /// The terminal (`interactive`): what the operator types reaches the agent.
+    Terminal,
+    /// Nothing: `/dev/null`.
+    Empty,
+}
+
+impl Input {
+    /// A word for listings: `packet`, `terminal`, `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Packet => "packet",
+            Self::Terminal => "terminal",
+            Self::Empty => "none",
+        }
+    }
+}
+
+impl AgentCommand {
+    /// What its agents read on standard input; `stdin` wins over `interactive` (the two are
+    /// never registered together).
+    pub fn input(&self) -> Input {
+        match (self.stdin, self.interactive) {
+            (true, _) => Input::Packet,
+            (false, true) => Input::Terminal,
+            (false, false) => Input::Empty,
+        }
+    }
+}
+
 /// An argv that cannot be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {

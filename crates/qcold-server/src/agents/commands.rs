@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use qcold_core::CommandName;
-use qcold_core::agent::command::{self, AgentCommand, CommandError, NoneReady, READINESS_TTL_SECS, Source};
+use qcold_core::agent::command::{self, AgentCommand, CommandError, Input, NoneReady, READINESS_TTL_SECS, Source};
 use qcold_core::agent::env::{self, EnvError};
 use qcold_core::agent::preset::Preset;
 use qcold_core::api::agents::AddCommandRequest;
@@ -208,10 +208,10 @@ pub fn invocation(
         cwd: cwd.to_owned(),
         terminal,
         env: Vec::new(),
-        stdin: match (command.stdin, command.interactive) {
-            (true, _) => Some(packet_file.to_owned()),
-            (false, true) => None,
-            (false, false) => Some("/dev/null".into()),
+        stdin: match command.input() {
+            Input::Packet => Some(packet_file.to_owned()),
+            Input::Terminal => None,
+            Input::Empty => Some("/dev/null".into()),
         },
         argv: rendered.argv,
         arg_files: rendered.packet_args.into_iter().map(|i| (i, packet_file.to_owned())).collect(),

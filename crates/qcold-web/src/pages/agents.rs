@@ -94,11 +94,7 @@ fn CommandList(commands: Commands, access: Access) -> impl IntoView {
                 let class = if status.readiness.ready { "readiness ready" } else { "readiness not-ready" };
                 let env = status.command.env.join(", ");
                 let preset = status.command.preset.map(|p| p.name()).unwrap_or("—");
-                let input = match (status.command.stdin, status.command.interactive) {
-                    (true, _) => "the packet",
-                    (false, true) => "its terminal",
-                    (false, false) => "none",
-                };
+                let input = status.command.input().as_str();
                 view! {
                     <li class="command" data-testid=row>
                         <div class="head">

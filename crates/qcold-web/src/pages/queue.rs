@@ -96,9 +96,10 @@ fn RunView(fleet: Fleet, run: ReadSignal<RunSummary>) -> impl IntoView {
     let id = run.with_untracked(|r| r.id.clone());
     let heading = move || run.with(|r| format!("{} · {} · {}", r.id, r.repo, r.status.as_str()));
     let reason = move || run.with(|r| r.reason.clone());
+    let testid = format!("queue-run-{id}");
     let items = move || fleet.items_of(&id);
     view! {
-        <div class="run" data-testid=format!("queue-run-{}", run.with_untracked(|r| r.id.clone()))>
+        <div class="run" data-testid=testid>
             <h3>{heading} <span class="reason">{reason}</span></h3>
             <table>
                 <thead><tr><th>"#"</th><th>"Item"</th><th>"Status"</th><th>"Class"</th><th>"Wave"</th><th>"Attempts"</th><th>"Why"</th></tr></thead>
