@@ -300,3 +300,32 @@ async fn a_read_only_dashboard_turns_every_queue_write_off() {
     drop(fx);
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_a_thousand_items_renders_a_page_of_them_and_its_waves_summarised() {
+    let fx = Fixture::new(&[]);
+    let gate = fx.file("gate");
+    let mut items = vec![json!({"id": "i0", "prompt": format!("slow directive: wait-for {}", gate.display())})];
+    items.extend((1..1000).map(|n| json!({"id": format!("i{n}"), "prompt": format!("step {n}")})));
+    let package = json!({"agent": "scripted", "items": items});
+    let (fx, run) = blocking(fx, move |fx| fx.run(&package)).await;
+    let driver = Driver::start();
+    let client = connect(&driver, &fx.env.path().join("chromium-profile")).await;
+    let started = Instant::now();
+    client.goto(&format!("{}/queue", fx.daemon().url)).await.expect("open the queue page");
+    let summary = text_containing(&client, &format!("[data-testid='queue-graph-{run}']"), "1000 items").await;
+    assert!(summary.contains("wave 0: 1000"), "a sequence is one wave: {summary}");
+    let count = format!("return document.querySelectorAll(\"[data-testid^='queue-item-{run}-']\").length;");
+    assert_eq!(client.execute(&count, vec![]).await.unwrap(), json!(50), "one page of items");
+    let shown = started.elapsed();
+    assert!(shown < Duration::from_secs(10), "a 1,000-item run took {shown:?} to show");
+    click(&client, "[data-testid='queue-run-more']").await;
+    text_of(&client, &format!("[data-testid='queue-item-{run}-i99']")).await;
+    assert_eq!(client.execute(&count, vec![]).await.unwrap(), json!(100), "the next page");
+    // Live updates still arrive: the first item runs, then succeeds once its gate opens.
+    text_containing(&client, &format!("[data-testid='queue-item-{run}-i0']"), "running").await;
+    std::fs::write(&gate, "").unwrap();
+    text_containing(&client, &format!("[data-testid='queue-item-{run}-i0']"), "success").await;
+    drop(fx);
+    client.close().await.unwrap();
+}

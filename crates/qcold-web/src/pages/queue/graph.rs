@@ -88,7 +88,7 @@ pub(super) fn RunGraph(fleet: Fleet, run: RunId, keys: Memo<Vec<ItemKey>>) -> im
                 }
                 let sizes: Vec<String> = waves.iter().enumerate().map(|(w, n)| format!("wave {w}: {n}")).collect();
                 let text = format!(
-                    "{} items in {} waves (drawn up to {DRAWN}): {}",
+                    "{} items in {} wave(s), drawn up to {DRAWN}: {}",
                     nodes.len(),
                     waves.len(),
                     sizes.join(" · ")
