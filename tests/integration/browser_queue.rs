@@ -297,6 +297,10 @@ async fn a_read_only_dashboard_turns_every_queue_write_off() {
     for css in &writes {
         disabled(&client, css, true).await;
     }
+    // Let the run end, so no agent outlives the test.
+    std::fs::write(&gate, "").unwrap();
+    let (fx, done) = blocking(fx, move |fx| fx.wait_status(&run, "success", Duration::from_secs(60))).await;
+    assert_eq!(done["status"], "success", "{done}");
     drop(fx);
     client.close().await.unwrap();
 }
