@@ -4,6 +4,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod inbox;
+pub(crate) mod queue;
 mod request;
 pub(crate) mod tasks;
 pub(crate) mod terminal;
@@ -12,7 +13,6 @@ use futures_util::StreamExt as _;
 use gloo_net::eventsource::futures::EventSource;
 use qcold_core::Event;
 use qcold_core::api::StateResponse;
-use qcold_core::queue::wire::{QueueAnswer, TabCreate};
 
 pub(crate) use self::request::ApiError;
 use self::request::Call;
@@ -21,11 +21,6 @@ use crate::token::SessionToken;
 /// Fetches the full state.
 pub(crate) async fn fetch_state(token: SessionToken) -> Result<StateResponse, ApiError> {
     Call::get("/api/state").send(token).await
-}
-
-/// `POST /api/queue/tab/create`: a new queue tab.
-pub(crate) async fn create_tab(token: SessionToken, request: &TabCreate) -> Result<QueueAnswer, ApiError> {
-    Call::post("/api/queue/tab/create", request)?.send(token).await
 }
 
 /// Follows `/api/events`, calling `on_event` for every event, until the stream fails. The
