@@ -6,6 +6,7 @@ mod api_rooms;
 mod api_tasks;
 mod browser;
 mod browser_inbox;
+mod browser_node;
 mod browser_tasks;
 mod browser_terminals;
 mod chaos;

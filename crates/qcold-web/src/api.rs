@@ -4,6 +4,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod inbox;
+pub(crate) mod node;
 mod request;
 pub(crate) mod tasks;
 pub(crate) mod terminal;

@@ -46,7 +46,7 @@ pub(crate) fn App() -> impl IntoView {
             <main>
                 <Routes fallback=|| view! { <p class="empty" data-testid="not-found">"No such page."</p> }>
                     <Route path=path!("/") view=move || view! { <Inbox fleet=fleet access=access /> } />
-                    <Route path=path!("/node") view=move || view! { <Overview repositories=fleet.repositories() node=fleet.node() /> } />
+                    <Route path=path!("/node") view=move || view! { <Overview repositories=fleet.repositories() node=fleet.node() token=token /> } />
                     <Route path=path!("/agents") view=move || view! { <AgentsPage fleet=fleet access=access /> } />
                     <Route path=path!("/queue") view=move || view! { <QueuePage fleet=fleet access=access /> } />
                     <Route path=path!("/tasks") view=move || view! { <TasksPage live=fleet.tasks repositories=fleet.repositories() access=access /> } />

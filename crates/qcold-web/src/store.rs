@@ -261,7 +261,7 @@ impl Touched {
             Event::Repositories(_) => touched.repositories = true,
             Event::Node(_) => touched.node = true,
             Event::Tabs(_) | Event::Run(_) | Event::RunRemoved { .. } | Event::Item(_) | Event::ItemRemoved { .. } => {
-                touched.queue = true
+                touched.queue = true;
             }
             Event::Task(_) | Event::TaskRemoved { .. } => touched.tasks = true,
             Event::Agent(_) | Event::AgentRemoved { .. } => touched.agents = true,
