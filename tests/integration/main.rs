@@ -8,6 +8,7 @@ mod browser;
 mod browser_inbox;
 mod browser_node;
 mod browser_tasks;
+mod browser_telegram;
 mod browser_terminals;
 mod chaos;
 mod cli_repo;

@@ -21,7 +21,11 @@ use crate::token::{Access, SessionToken};
 pub(crate) fn App() -> impl IntoView {
     let fleet = Fleet::new();
     let (link, set_link) = signal(Link::Connecting);
-    let token = SessionToken::from_session();
+    let telegram = crate::telegram::detect();
+    if let Some(launch) = &telegram {
+        crate::telegram::start(launch);
+    }
+    let token = SessionToken::from_session(telegram.map(|l| l.init_data));
 
     leptos::task::spawn_local(async move {
         match api::fetch_state(token).await {
