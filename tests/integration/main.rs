@@ -7,6 +7,7 @@ mod api_tasks;
 mod browser;
 mod browser_inbox;
 mod browser_node;
+mod browser_phone;
 mod browser_tasks;
 mod browser_telegram;
 mod browser_terminals;
