@@ -231,6 +231,8 @@ fn agent_commands_are_added_probed_and_removed_over_http_and_the_node_keeps_hist
     assert_eq!(history["window_secs"], 3600);
     let times: Vec<i64> = history["samples"].as_array().unwrap().iter().map(|s| s["at"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "oldest first, one per second: {times:?}");
+    let last = history["samples"].as_array().unwrap().last().unwrap();
+    assert!(last["cpu_usage_percent"].is_number() && last["disk_available"].is_number(), "for the charts: {last}");
     let (code, doc) = get(&daemon, "/api/openapi.json");
     assert_eq!((code, doc["openapi"].as_str()), (200, Some("3.1.0")));
     assert!(doc["paths"]["/api/agent-commands/add"]["post"].is_object());

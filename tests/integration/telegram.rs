@@ -15,9 +15,9 @@ use sha2::Sha256;
 
 use crate::security::{kind, raw};
 
-const BOT: &str = "123456789:integration-bot-token-Zq";
+pub(crate) const BOT: &str = "123456789:integration-bot-token-Zq";
 const WRITE_TOKEN: &str = "integration-write-token-0123";
-const ALLOWED: i64 = 4242;
+pub(crate) const ALLOWED: i64 = 4242;
 
 fn now() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
@@ -25,7 +25,7 @@ fn now() -> i64 {
 }
 
 /// Percent-encodes everything but unreserved characters, as Telegram's clients do.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| {
@@ -39,7 +39,7 @@ fn encode(value: &str) -> String {
 }
 
 /// The `initData` a Telegram client would send for `user_id`, `age` seconds old, signed by `bot`.
-fn init_data(bot: &str, user_id: i64, age: i64) -> String {
+pub(crate) fn init_data(bot: &str, user_id: i64, age: i64) -> String {
     let user = format!(r#"{{"id":{user_id},"first_name":"Ann Lee","username":"ann"}}"#);
     let mut fields = [
         ("query_id", "AAHdF6IQAAAAAN0XohDhrOrc".to_owned()),
@@ -60,7 +60,7 @@ fn init_data(bot: &str, user_id: i64, age: i64) -> String {
 }
 
 /// A daemon that requires its write token and lets user 4242 sign in through Telegram.
-fn daemon(env: &Env) -> Daemon {
+pub(crate) fn daemon(env: &Env) -> Daemon {
     Daemon::start_with(
         env,
         &[

@@ -509,6 +509,9 @@ mod tests {
             memory_available: 24 << 30,
             reserved_tasks: 0,
             reserved_heavy: 0,
+            cpu_usage_percent: None,
+            disk_total: None,
+            disk_available: None,
         };
         assert_eq!(policy.reserves(TaskClass::Heavy, &host).memory_bytes, 4 << 30);
         assert_eq!(policy.reserves(TaskClass::Heavy, &host).cpu_milli, 1000, "unset numbers scale to the host");

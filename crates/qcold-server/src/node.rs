@@ -240,7 +240,8 @@ fn nearest_existing(path: &Path) -> PathBuf {
 }
 
 /// A host sample from the node snapshot; unknown figures fall back to a generous host so a
-/// missing sensor never blocks the queue (8 CPUs, 128 GiB).
+/// missing sensor never blocks the queue (8 CPUs, 128 GiB). CPU use and disk, which admission
+/// does not read, stay unknown when unmeasured.
 pub fn host_sample(node: &NodeSnapshot, now: i64) -> HostSample {
     let resources = &node.resources;
     let memory = resources.memory.as_ref();
@@ -252,6 +253,9 @@ pub fn host_sample(node: &NodeSnapshot, now: i64) -> HostSample {
         memory_available: memory.map_or(128 << 30, |m| m.available_bytes),
         reserved_tasks: 0,
         reserved_heavy: 0,
+        cpu_usage_percent: resources.cpu.as_ref().map(|c| c.usage_percent),
+        disk_total: resources.disk.as_ref().map(|d| d.total_bytes),
+        disk_available: resources.disk.as_ref().map(|d| d.available_bytes),
     }
 }
 

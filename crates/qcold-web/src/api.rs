@@ -4,6 +4,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod inbox;
+pub(crate) mod node;
 pub(crate) mod queue;
 mod request;
 pub(crate) mod tasks;

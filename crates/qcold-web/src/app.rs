@@ -21,7 +21,11 @@ use crate::token::{Access, SessionToken};
 pub(crate) fn App() -> impl IntoView {
     let fleet = Fleet::new();
     let (link, set_link) = signal(Link::Connecting);
-    let token = SessionToken::from_session();
+    let telegram = crate::telegram::detect();
+    if let Some(launch) = &telegram {
+        crate::telegram::start(launch);
+    }
+    let token = SessionToken::from_session(telegram.map(|l| l.init_data));
 
     leptos::task::spawn_local(async move {
         match api::fetch_state(token).await {
@@ -46,7 +50,7 @@ pub(crate) fn App() -> impl IntoView {
             <main>
                 <Routes fallback=|| view! { <p class="empty" data-testid="not-found">"No such page."</p> }>
                     <Route path=path!("/") view=move || view! { <Inbox fleet=fleet access=access /> } />
-                    <Route path=path!("/node") view=move || view! { <Overview repositories=fleet.repositories() node=fleet.node() /> } />
+                    <Route path=path!("/node") view=move || view! { <Overview repositories=fleet.repositories() node=fleet.node() token=token /> } />
                     <Route path=path!("/agents") view=move || view! { <AgentsPage fleet=fleet access=access /> } />
                     <Route path=path!("/queue") view=move || view! { <QueuePage fleet=fleet access=access /> } />
                     <Route path=path!("/tasks") view=move || view! { <TasksPage live=fleet.tasks repositories=fleet.repositories() access=access /> } />

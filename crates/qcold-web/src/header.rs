@@ -48,6 +48,11 @@ pub(crate) fn Header(build_id: Signal<String>, link: ReadSignal<Link>, access: A
                     ")."
                 </p>
             </Show>
+            <Show when=move || access.telegram() && access.token.get().is_none()>
+                <p class="telegram-note" data-testid="telegram-note">
+                    "Opened from Telegram: changes are signed with your Telegram account; the daemon accepts them only from allowed users."
+                </p>
+            </Show>
         </header>
     }
 }

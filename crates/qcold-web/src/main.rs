@@ -13,6 +13,7 @@ mod app;
 mod header;
 mod pages;
 mod store;
+mod telegram;
 mod token;
 
 fn main() {

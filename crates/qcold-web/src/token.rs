@@ -2,7 +2,8 @@
 //! (never `localStorage`, never in a URL), and whether the dashboard may write.
 //!
 //! The daemon never serves the token; it only says whether writes need one
-//! (`StateResponse::writes_need_token`). Without it the dashboard is read-only.
+//! (`StateResponse::writes_need_token`). Without it the dashboard is read-only — unless Telegram
+//! launched the page, whose `initData` the door takes in place of the token.
 
 use leptos::prelude::*;
 
@@ -11,17 +12,22 @@ const KEY: &str = "qcold-write-token";
 
 /// The session's write token, as a signal mirrored into `sessionStorage`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SessionToken(RwSignal<Option<String>>);
+pub(crate) struct SessionToken(RwSignal<Option<String>>, StoredValue<Option<String>>);
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.session_storage().ok().flatten()
 }
 
 impl SessionToken {
-    /// The token this session holds, if any.
-    pub(crate) fn from_session() -> Self {
+    /// The token this session holds, if any, and the `initData` of the Telegram launch, if any.
+    pub(crate) fn from_session(telegram_init_data: Option<String>) -> Self {
         let stored = storage().and_then(|s| s.get_item(KEY).ok().flatten()).filter(|t| !t.is_empty());
-        Self(RwSignal::new(stored))
+        Self(RwSignal::new(stored), StoredValue::new(telegram_init_data))
+    }
+
+    /// The Telegram launch's `initData`, sent on writes as `X-Telegram-Init-Data`.
+    pub(crate) fn telegram_init_data(self) -> Option<String> {
+        self.1.get_value()
     }
 
     /// The token, tracked.
@@ -68,8 +74,14 @@ pub(crate) struct Access {
 }
 
 impl Access {
-    /// Whether writes are off: the daemon needs a token the session lacks. Tracked.
+    /// Whether writes are off: the daemon needs a token the session lacks, and Telegram did not
+    /// launch the page. Tracked.
     pub(crate) fn read_only(self) -> bool {
-        self.writes_need_token.get() && self.token.get().is_none()
+        self.writes_need_token.get() && self.token.get().is_none() && !self.telegram()
+    }
+
+    /// Whether Telegram launched the page, so writes carry its `initData`.
+    pub(crate) fn telegram(self) -> bool {
+        self.token.1.with_value(Option::is_some)
     }
 }

@@ -111,6 +111,16 @@ pub struct HostSample {
     pub reserved_tasks: u32,
     /// Heavy tasks reserved at that time.
     pub reserved_heavy: u32,
+    /// CPU use across all CPUs, percent, when the node sampler measured it (the queue's own
+    /// samples, kept in the store for admission, leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_usage_percent: Option<f32>,
+    /// Installed disk on the state dir's file system, bytes, when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_total: Option<u64>,
+    /// Free disk on that file system, bytes, when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_available: Option<u64>,
 }
 
 /// What admission decided for one item.

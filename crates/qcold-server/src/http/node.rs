@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use qcold_core::NodeSnapshot;
 use qcold_core::api::node::NodeHistory;
+use qcold_core::queue::admission::HostSample;
 
 use super::{ApiError, Route};
 use crate::app::AppState;
@@ -28,7 +29,20 @@ async fn history(State(state): State<AppState>) -> Result<Json<NodeHistory>, Api
     let since = unix_now() - WINDOW_SECS;
     let stored = state.with_store(move |store| store.host_samples(since)).await?.map_err(ApiError::internal)?;
     let mut samples = state.node_history(since);
-    // The queue's samples carry its reservations; at the same second they win over the sampler's.
+    // The queue's samples carry its reservations; at the same second they win over the sampler's,
+    // keeping the sampler's CPU use and disk, which the store does not keep.
+    let stored: Vec<HostSample> = stored
+        .into_iter()
+        .map(|t| match samples.iter().find(|s| s.at == t.at) {
+            Some(s) => HostSample {
+                cpu_usage_percent: s.cpu_usage_percent,
+                disk_total: s.disk_total,
+                disk_available: s.disk_available,
+                ..t
+            },
+            None => t,
+        })
+        .collect();
     samples.retain(|s| !stored.iter().any(|t| t.at == s.at));
     samples.extend(stored);
     samples.sort_by_key(|s| s.at);

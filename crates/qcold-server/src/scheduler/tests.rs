@@ -43,6 +43,9 @@ fn idle_host() -> HostSample {
         memory_available: 64 << 30,
         reserved_tasks: 0,
         reserved_heavy: 0,
+        cpu_usage_percent: None,
+        disk_total: None,
+        disk_available: None,
     }
 }
 

@@ -184,6 +184,9 @@ impl Store {
                 memory_available: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
                 reserved_tasks: r.get(5)?,
                 reserved_heavy: r.get(6)?,
+                cpu_usage_percent: None,
+                disk_total: None,
+                disk_available: None,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

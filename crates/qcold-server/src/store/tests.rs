@@ -458,6 +458,9 @@ mod queue {
             memory_available: 4 << 30,
             reserved_tasks: 1,
             reserved_heavy: 0,
+            cpu_usage_percent: None,
+            disk_total: None,
+            disk_available: None,
         };
         for at in [0, 1800, 3600, 5400] {
             store.record_host_sample(&sample(at), 3600).unwrap();

@@ -1,7 +1,9 @@
 //! The one request builder: a method, a path and an optional JSON body. Sending a write
 //! (`POST`/`PUT`/`DELETE`) attaches the session's write token in `X-QCOLD-Write-Token`, the
 //! header the daemon's door checks; a read never carries it, so it cannot end up in a URL, a log
-//! line or a cache.
+//! line or a cache. Inside Telegram a write also carries the launch's `initData` in
+//! `X-Telegram-Init-Data`, which the door verifies in place of the token; reads never carry it
+//! either (the door would judge a read by it too, and a bad one must not blank the dashboard).
 
 use std::fmt;
 
@@ -14,6 +16,9 @@ use crate::token::SessionToken;
 
 /// The header the daemon reads the write token from (`qcold-server`'s `token::HEADER`).
 const TOKEN_HEADER: &str = "X-QCOLD-Write-Token";
+
+/// The header the daemon reads a Telegram WebApp's `initData` from (`qcold-server`'s `telegram`).
+const TELEGRAM_HEADER: &str = "X-Telegram-Init-Data";
 
 /// Why a call failed: no answer, a refusal (the daemon's own [`ErrorBody`]), or an answer that
 /// does not parse.
@@ -96,6 +101,11 @@ impl Call {
             && let Some(token) = token.get_untracked()
         {
             builder = builder.header(TOKEN_HEADER, &token);
+        }
+        if self.method.writes()
+            && let Some(init_data) = token.telegram_init_data()
+        {
+            builder = builder.header(TELEGRAM_HEADER, &init_data);
         }
         let request = match self.body {
             Some(body) => builder.header("Content-Type", "application/json").body(body),

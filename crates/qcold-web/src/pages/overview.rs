@@ -1,19 +1,27 @@
-//! The overview page (`/`): the registered repositories and the node's health.
+//! The node page (`/node`): the registered repositories, the node's health block by block, and
+//! its last hour as charts.
+
+mod charts;
 
 use leptos::prelude::*;
 use qcold_core::snapshot::BlockStatus;
 use qcold_core::units::{format_bytes, format_duration};
 use qcold_core::{NodeSnapshot, RepositoryList};
 
-/// The page: repositories next to node health.
+use self::charts::NodeCharts;
+use crate::token::SessionToken;
+
+/// The page: repositories next to node health, and the charts.
 #[component]
 pub(crate) fn Overview(
     repositories: Signal<Option<RepositoryList>>,
     node: Signal<Option<NodeSnapshot>>,
+    token: SessionToken,
 ) -> impl IntoView {
     view! {
         <Repositories list=repositories />
         <NodeHealth node=node />
+        <NodeCharts node=node token=token />
     }
 }
 
@@ -85,6 +93,20 @@ fn NodeHealth(node: Signal<Option<NodeSnapshot>>) -> impl IntoView {
         let uptime = node.heartbeat.uptime_seconds.map(format_duration).unwrap_or_default();
         let issues =
             node.issues.iter().map(|i| view! { <li>{format!("{}: {}", i.block, i.message)}</li> }).collect_view();
+        let blocks = [
+            ("heartbeat", node.heartbeat.status),
+            ("managed", node.managed.status),
+            ("queue", node.queue.status),
+            ("resources", node.resources.status),
+            ("proxy", node.proxy.status),
+        ]
+        .map(|(name, status)| {
+            view! {
+                <li data-testid=format!("block-{name}")>
+                    {name}" "<span class=format!("badge {}", status.as_str())>{status.as_str()}</span>
+                </li>
+            }
+        });
         view! {
             <section data-testid="node">
                 <h2>"Node " <StatusBadge status=node.status /></h2>
@@ -97,6 +119,7 @@ fn NodeHealth(node: Signal<Option<NodeSnapshot>>) -> impl IntoView {
                     <dt>"Memory"</dt><dd data-testid="memory">{memory}</dd>
                     <dt>"Disk"</dt><dd>{disk}</dd>
                 </dl>
+                <ul class="blocks" data-testid="node-blocks">{blocks.into_iter().collect_view()}</ul>
                 <ul class="issues">{issues}</ul>
             </section>
         }

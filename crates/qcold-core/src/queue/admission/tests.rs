@@ -14,6 +14,9 @@ fn host(cpus: u32, load: f64, total_gib: u64, avail_gib: u64) -> HostSample {
         memory_available: avail_gib * GIB,
         reserved_tasks: 0,
         reserved_heavy: 0,
+        cpu_usage_percent: None,
+        disk_total: None,
+        disk_available: None,
     }
 }
 
