@@ -6,9 +6,12 @@
 //! whenever something changes, never on a timer. A delta carries only what changed — one run's
 //! summary, one item, one task, one agent — and [`StateResponse::apply`] folds it into the state,
 //! so a client that applies every event holds what a fresh `GET /api/state` would return.
-//! [`crate::delta`] computes the deltas between two values of a collection.
+//! [`crate::delta`] computes the deltas between two values of a collection. Parsing requires
+//! `kind` before `data`, as the daemon writes them (see `event/de.rs` for why).
 
-use serde::{Deserialize, Serialize};
+mod de;
+
+use serde::Serialize;
 
 use crate::agent::AgentView;
 use crate::api::StateResponse;
@@ -18,7 +21,7 @@ use crate::task::TaskRecord;
 use crate::{AgentId, ItemId, NodeSnapshot, RepositoryList, RunId};
 
 /// A change the daemon announces.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
 pub enum Event {
@@ -201,6 +204,20 @@ mod tests {
         let mut listed = Event::NAMES.to_vec();
         listed.sort_unstable();
         assert_eq!(names, listed, "Event::NAMES lists every kind exactly once");
+    }
+
+    #[test]
+    fn parsing_reads_data_after_kind_ignores_unknown_keys_and_refuses_data_first() {
+        let parsed: Event =
+            serde_json::from_str(r#"{"kind":"run-removed","extra":[1,{"x":2}],"data":{"run_id":"run-1"},"later":0}"#)
+                .unwrap();
+        assert_eq!(parsed, Event::RunRemoved { run_id: "run-1".parse().unwrap() });
+        let err = serde_json::from_str::<Event>(r#"{"data":{"run_id":"run-1"},"kind":"run-removed"}"#).unwrap_err();
+        assert!(err.to_string().contains("`kind` must come before its `data`"), "{err}");
+        let err = serde_json::from_str::<Event>(r#"{"kind":"run-removed"}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `data`"), "{err}");
+        let err = serde_json::from_str::<Event>(r#"{"kind":"nope","data":1}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `nope`"), "{err}");
     }
 
     #[test]
