@@ -300,7 +300,7 @@ fn bad_requests_are_400_naming_the_parameter_and_change_nothing() {
 }
 
 /// Inserts tasks straight into the store's SQLite file: `(id, repo, sequence, slug, created_at)`.
-fn insert(conn: &mut rusqlite::Connection, rows: &[(String, &str, u32, String, i64)]) {
+pub(crate) fn insert(conn: &mut rusqlite::Connection, rows: &[(String, &str, u32, String, i64)]) {
     let tx = conn.transaction().unwrap();
     {
         let mut stmt = tx

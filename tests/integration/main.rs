@@ -4,6 +4,7 @@ mod agent_presets;
 mod agents;
 mod api_rooms;
 mod api_tasks;
+mod bench_dashboard;
 mod browser;
 mod browser_inbox;
 mod browser_node;

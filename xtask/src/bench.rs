@@ -3,11 +3,17 @@
 //! - idle CPU of a daemon holding many repositories (the original burns ≈24 % of a core idling);
 //! - `/api/state` latency, sequential, and the first read right after a write;
 //! - push latency: from `qcold repo add` returning to the `repositories` event reaching a client;
+//! - the dashboard's size: what the daemon serves for it (index, js, wasm, css), gzip-compressed,
+//!   against the 350 KiB budget of issue #12;
+//! - the dashboard in headless Chromium against a daemon holding 10,000 tasks and a 1,000-item
+//!   run: first meaningful paint (budget 500 ms) and one pushed item change reaching the page
+//!   (`tests/integration/bench_dashboard.rs`, built in release);
 //! - queue throughput: trivial items (a scripted agent that commits one file and closes out) run
 //!   end to end — worktree, tmux terminal, closeout with delivery — and the daemon's own CPU
 //!   time for them, then its idle CPU with that history in the store.
 //!
 //! It prints numbers and asserts nothing: speed is tracked here, never by timed test assertions.
+//! `cargo xtask bench web` measures only the dashboard (size, paint, push).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -30,10 +36,17 @@ git add \"$QCOLD_TASK_SLUG.txt\" && git commit -q -m \"$QCOLD_TASK_SLUG\"
 exec qcold task closeout --outcome success --message \"$QCOLD_TASK_SLUG\"
 ";
 
-pub(crate) fn run() -> anyhow::Result<()> {
+pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+    let web_only = match args.first().map(String::as_str) {
+        None => false,
+        Some("web") => true,
+        Some(other) => anyhow::bail!("unknown bench {other:?}: `cargo xtask bench [web]`"),
+    };
+    // The dashboard is built first, so the daemon embeds (and the size measures) today's code.
+    crate::web::build(&crate::setup::web_tools()?)?;
     crate::step("build qcold (release)");
     process::run(cargo().args(["build", "--release", "-p", "qcold-cli"]))?;
-    let qcold = crate::root().join("target/release/qcold");
+    let qcold = target_dir().join("release/qcold");
     let dir = crate::root().join("target/bench").join(std::process::id().to_string());
     std::fs::create_dir_all(&dir)?;
     let state = dir.join("state");
@@ -43,8 +56,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
         cmd
     };
 
-    crate::step(&format!("register {REPOSITORIES} repositories"));
-    for i in 0..REPOSITORIES {
+    let repositories = if web_only { 0 } else { REPOSITORIES };
+    crate::step(&format!("register {repositories} repositories"));
+    for i in 0..repositories {
         let repo = dir.join(format!("repo-{i}"));
         git_repo(&repo)?;
         process::run(qcold_cmd(&["repo", "add", &format!("r{i}")]).arg(&repo))?;
@@ -57,12 +71,42 @@ pub(crate) fn run() -> anyhow::Result<()> {
         .stdout(Stdio::piped())
         .spawn()?;
     let url = daemon_url(&mut daemon)?;
-    let result =
-        measure(&url, daemon.id(), &dir, &qcold_cmd).and_then(|()| measure_queue(&url, daemon.id(), &dir, &qcold_cmd));
+    let result = if web_only {
+        measure_bundle(&url)
+    } else {
+        measure(&url, daemon.id(), &dir, &qcold_cmd)
+            .and_then(|()| measure_bundle(&url))
+            .and_then(|()| measure_queue(&url, daemon.id(), &dir, &qcold_cmd))
+    };
     let _ = Command::new("kill").arg(daemon.id().to_string()).status();
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    result.and_then(|()| measure_browser())
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else the workspace's `target`.
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| crate::root().join("target"), Into::into)
+}
+
+/// Runs the browser benchmark, `tests/integration/bench_dashboard.rs` (ignored by `cargo test`),
+/// built in release like the daemon it starts; it prints its own lines.
+fn measure_browser() -> anyhow::Result<()> {
+    crate::step("dashboard in headless Chromium: 10,000 tasks, 1,000 queue items (release build)");
+    process::run(cargo().args([
+        "test",
+        "--release",
+        "-p",
+        "qcold-tests",
+        "--test",
+        "integration",
+        "bench_dashboard",
+        "--",
+        "--ignored",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]))
 }
 
 fn measure(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<()> {
@@ -191,6 +235,43 @@ fn measure_queue(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) ->
         "queue: {QUEUE_ITEMS} trivial items end to end        {elapsed:.1?} ({per_item:.0?} per item; daemon CPU {cpu:.2}s)"
     );
     println!("daemon idle CPU after the run, {}s        {idle:.2} % of one core", IDLE_WINDOW.as_secs());
+    Ok(())
+}
+
+/// The dashboard as served: `/` and every asset it names, each gzip-compressed (level 9), against
+/// the issue's budget of 350 KiB for wasm + js + css.
+fn measure_bundle(url: &str) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let fetch = |path: &str| -> anyhow::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        ureq::get(&format!("{url}{path}")).call()?.into_reader().read_to_end(&mut body)?;
+        Ok(body)
+    };
+    let gzipped = |bytes: &[u8]| -> anyhow::Result<usize> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(bytes)?;
+        Ok(encoder.finish()?.len())
+    };
+    let index = fetch("/")?;
+    let html = String::from_utf8_lossy(&index);
+    let assets: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|s| s.starts_with('/') && [".js", ".wasm", ".css"].iter().any(|e| s.ends_with(e)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    anyhow::ensure!(
+        assets.iter().any(|a| a.ends_with(".wasm")),
+        "the served index names no wasm: is the dashboard built in?"
+    );
+    let mut total = 0;
+    for asset in &assets {
+        let size = gzipped(&fetch(asset)?)?;
+        total += size;
+        println!("dashboard {asset:<40} {:>7.1} KiB gzip", size as f64 / 1024.0);
+    }
+    println!("dashboard wasm + js + css, gzip            {:.1} KiB (budget 350 KiB)", total as f64 / 1024.0);
+    println!("dashboard index.html, gzip                 {:.1} KiB", gzipped(&index)? as f64 / 1024.0);
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! - `demo`: builds everything and runs the daemon on a fresh state dir with a sample repository;
 //! - `web`: builds the dashboard with trunk into `crates/qcold-web/dist`;
 //! - `setup`: installs the tools the other tasks need, skipping what is present;
-//! - `bench`: measures the release daemon (idle CPU, read latency, push latency);
+//! - `bench`: measures the release daemon (idle CPU, read latency, push latency) and the
+//!   dashboard (bundle size, first paint, push to page); `bench web` only the dashboard;
 //! - `chaos`: the chaos suite's long form (random kills of a large graph run, every fault point);
 //! - `real-agents`: queues run by the pinned Codex and Claude Code CLIs against scripted models.
 
@@ -27,7 +28,8 @@ const USAGE: &str = "usage: cargo xtask <ci|demo|web|setup|bench|chaos|real-agen
           [--listen ADDR]  (default 127.0.0.1:8787)
   web     build the dashboard (trunk, offline) into crates/qcold-web/dist
   setup   install missing tools: wasm32 target, trunk, wasm-bindgen-cli, binaryen, chromium, tmux
-  bench   measure the release daemon: idle CPU, /api/state latency, push latency
+  bench   measure the release daemon: idle CPU, /api/state latency, push latency, and the
+          dashboard: bundle gzip size, first paint, push to page  [web: the dashboard only]
   real-agents
           install the pinned @openai/codex and @anthropic-ai/claude-code (npm) and run
           queues with their presets against scripted model endpoints on loopback";
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("web") => setup::web_tools().and_then(|tools| web::build(&tools)),
         Some("setup") => setup::all().map(|_| ()),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
         Some("real-agents") => real_agents::run(),
         Some("-h" | "--help" | "help") | None => {
