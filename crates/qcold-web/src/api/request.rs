@@ -91,8 +91,15 @@ impl Call {
         Ok(Self { method: Method::Post, path: path.into(), body: Some(body) })
     }
 
-    /// Sends the call, with `token` only when it is a write, and parses the answer.
+    /// Sends the call, with `token` only when it is a write, and parses the answer. Only the parse
+    /// is generic: the request and a refusal's handling are compiled once, not once per answer type.
     pub(super) async fn send<T: DeserializeOwned>(self, token: SessionToken) -> Result<T, ApiError> {
+        let body = self.answer(token).await?;
+        serde_json::from_str(&body).map_err(|err| ApiError::Malformed(err.to_string()))
+    }
+
+    /// Sends the call and returns the body of a success.
+    async fn answer(self, token: SessionToken) -> Result<String, ApiError> {
         let mut builder: RequestBuilder = match self.method {
             Method::Get => Request::get(&self.path),
             Method::Post => Request::post(&self.path),
@@ -121,6 +128,6 @@ impl Call {
                 .unwrap_or_else(|_| ErrorBody::new(ErrorKind::Internal, format!("{} answered {status}", self.path)));
             return Err(ApiError::Refused { status, body });
         }
-        response.json().await.map_err(|err| ApiError::Malformed(err.to_string()))
+        response.text().await.map_err(|err| ApiError::Malformed(err.to_string()))
     }
 }
