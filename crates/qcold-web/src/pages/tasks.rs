@@ -156,7 +156,7 @@ fn Filters(
                 }
             >
                 <option value="" selected=move || query.with(|q| q.status.is_none())>"any status"</option>
-                {TaskStatus::ALL.map(|s| view! { <option value=s.as_str() selected=move || query.with(|q| q.status == Some(s))>{s.as_str()}</option> }).to_vec()}
+                {TaskStatus::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=move || query.with(|q| q.status == Some(s))>{s.as_str()}</option> }).collect::<Vec<_>>()}
             </select>
             <select
                 aria-label="repository"
