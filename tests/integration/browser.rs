@@ -61,6 +61,33 @@ pub(crate) async fn connect(driver: &Driver, profile: &std::path::Path) -> Clien
         .expect("a Chromium session")
 }
 
+/// The element at `css`, once it is in the page (at most 30 s).
+pub(crate) async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+}
+
+/// Clicks the element at `css` once it is in the page.
+pub(crate) async fn click(client: &Client, css: &str) {
+    find(client, css).await.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+}
+
+/// Replaces the text of the input or textarea at `css` with `text`, as typed.
+pub(crate) async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = find(client, css).await;
+    field.clear().await.unwrap();
+    if text.is_empty() {
+        // `clear` fires no input event; a typed-and-erased character does.
+        field.send_keys("x\u{E003}").await.unwrap();
+    } else {
+        field.send_keys(text).await.unwrap();
+    }
+}
+
 pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     let element =
         client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| {

@@ -6,6 +6,7 @@ mod api_rooms;
 mod api_tasks;
 mod bench_dashboard;
 mod browser;
+mod browser_cockpit;
 mod browser_inbox;
 mod browser_node;
 mod browser_phone;

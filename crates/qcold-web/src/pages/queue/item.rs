@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 use qcold_core::queue::wire::{RemoveRequest, UpdateRequest};
 use qcold_core::queue::{ItemRecord, ItemStatus, TaskClass};
 
@@ -66,10 +67,26 @@ pub(super) fn ItemCard(item: ReadSignal<ItemRecord>, access: Access) -> impl Int
                 <span class="reason" data-testid="queue-item-reason">{text(|i| i.reason.clone())}</span>
                 {move || waiting_until.get().map(|at| view! { <Countdown at=at /> })}
             </div>
+            <Links item=item />
             {move || after().map(|after| view! { <div class="after" data-testid="queue-item-after">"after " {after}</div> })}
             {move || not_started.get().then(|| view! { <PendingActions item=item access=access /> })}
             <Attempts item=item access=access />
         </li>
+    }
+}
+
+/// Links to the item's agent terminal and its task, once it has them.
+#[component]
+fn Links(item: ReadSignal<ItemRecord>) -> impl IntoView {
+    let targets = Memo::new(move |_| item.with(|i| (i.agent_id.clone(), i.task_id.clone())));
+    move || {
+        let (agent, task) = targets.get();
+        view! {
+            <div class="links">
+                {agent.map(|a| view! { <A href=format!("/terminals/{a}") attr:data-testid="queue-item-terminal">"terminal"</A> })}
+                {task.map(|t| view! { <A href=format!("/tasks/{t}") attr:data-testid="queue-item-task">"task"</A> })}
+            </div>
+        }
     }
 }
 
