@@ -89,3 +89,32 @@ async fn inside_telegram_the_dashboard_writes_with_signed_init_data_and_says_whe
     assert!(refused.contains("not signed by this daemon's bot"), "{refused}");
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_telegram_a_terminal_takes_typing_without_the_token() {
+    let env = Env::new();
+    let daemon = daemon(&env);
+    let script = r#"while IFS= read -r line; do printf 'got:%s\n' "$line"; done"#;
+    let mut start = env.command();
+    start.args(["agent", "start", "--track", "t", "--id", "tg", "--terminal", "--", "bash", "-c", script]);
+    start.env("QCOLD_WEBAPP_WRITE_TOKEN", crate::telegram::WRITE_TOKEN);
+    let started = start.output().unwrap();
+    assert!(started.status.success(), "{started:?}");
+    let driver = Driver::start();
+    let client = connect(&driver, &env.path().join("chromium-profile")).await;
+    let launch = |data: &str| format!("{}/terminals/tg#tgWebAppData={}&tgWebAppVersion=7.0", daemon.url, encode(data));
+
+    // A WebSocket cannot carry headers: the initData rides as a subprotocol, and the door takes it.
+    client.goto(&launch(&init_data(BOT, ALLOWED, 30))).await.unwrap();
+    text_containing(&client, "[data-testid='terminal-link']", "connected").await;
+    let input = client.find(Locator::Css("[data-testid='terminal-input']")).await.unwrap();
+    input.send_keys("from the phone\u{E007}").await.unwrap();
+    text_containing(&client, "[data-testid='terminal-screen']", "got:from the phone").await;
+
+    // Forged initData opens nothing, and the page says why.
+    client.goto("about:blank").await.unwrap();
+    client.goto(&launch(&init_data("987654321:some-other-bot-token", ALLOWED, 30))).await.unwrap();
+    text_containing(&client, "[data-testid='terminal-link']", "not signed by this daemon's bot").await;
+    client.close().await.unwrap();
+    let _ = qcold_tests::tmux(&env, &["kill-server"]);
+}

@@ -16,7 +16,7 @@ use sha2::Sha256;
 use crate::security::{kind, raw};
 
 pub(crate) const BOT: &str = "123456789:integration-bot-token-Zq";
-const WRITE_TOKEN: &str = "integration-write-token-0123";
+pub(crate) const WRITE_TOKEN: &str = "integration-write-token-0123";
 pub(crate) const ALLOWED: i64 = 4242;
 
 fn now() -> i64 {

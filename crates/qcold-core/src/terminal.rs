@@ -28,6 +28,11 @@ pub const PROTOCOL: &str = "qcold";
 /// headers on a WebSocket: `qcold-token.<token>`, offered next to [`PROTOCOL`].
 pub const TOKEN_PROTOCOL_PREFIX: &str = "qcold-token.";
 
+/// The subprotocol prefix that carries a Telegram WebApp's `initData`, unpadded base64url (RFC
+/// 4648 §5) so it is a valid protocol token: `qcold-telegram.<base64url>`, offered next to
+/// [`PROTOCOL`] where a request would send the `X-Telegram-Init-Data` header.
+pub const TELEGRAM_PROTOCOL_PREFIX: &str = "qcold-telegram.";
+
 /// The terminal widths a `resize` may ask for.
 pub const COLS: RangeInclusive<u32> = 2..=1000;
 

@@ -25,6 +25,10 @@ use sha2::Sha256;
 /// The header a Mini App sends its `initData` in.
 pub const HEADER: &str = "x-telegram-init-data";
 
+/// A browser cannot set headers on a WebSocket, so a Mini App's terminal socket offers its
+/// `initData` as the subprotocol `qcold-telegram.<initData in unpadded base64url>` instead.
+pub const WS_PROTOCOL_PREFIX: &str = qcold_core::terminal::TELEGRAM_PROTOCOL_PREFIX;
+
 /// How far `auth_date` may lie in the future (clock skew between Telegram and this machine).
 const FUTURE_SKEW_SECS: i64 = 300;
 

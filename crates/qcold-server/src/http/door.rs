@@ -17,7 +17,8 @@
 //!    `X-QCOLD-Write-Token` (a browser's WebSocket offers it as the subprotocol
 //!    `qcold-token.<token>`); when the daemon listens beyond loopback, reads under `/api/` need it
 //!    too (401); with a Telegram bot token (`QCOLD_TELEGRAM_BOT_TOKEN`), a request carrying
-//!    `X-Telegram-Init-Data` is judged by that instead: a WebApp's `initData` signed by the bot,
+//!    `X-Telegram-Init-Data` (a WebSocket: the subprotocol `qcold-telegram.<base64url initData>`)
+//!    is judged by that instead: a WebApp's `initData` signed by the bot,
 //!    fresh, for an allowed user passes wherever the write token would (see [`crate::telegram`]);
 //!    anything else carrying the header is refused (401, or 403 for a genuine user who is not
 //!    allowed), even where no token would be needed;
@@ -34,6 +35,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use qcold_core::api::ErrorKind;
 
 use super::ApiError;
@@ -182,9 +185,10 @@ impl Door {
         let reads_api = self.reads_need_token && path.starts_with("/api/");
         // A request that says it comes from the Telegram WebApp is judged by that alone, so a
         // broken or foreign `initData` is reported as such rather than as a missing token.
-        let telegram = self.telegram.as_ref().filter(|_| headers.contains_key(telegram::HEADER));
+        let offered = telegram_offered(headers, websocket);
+        let telegram = self.telegram.as_ref().filter(|_| !offered.is_empty());
         if let Some(settings) = telegram {
-            check_telegram(settings, headers)?;
+            check_telegram(settings, &offered)?;
         } else if let Some(token) = &self.token
             && (mutating || websocket || reads_api)
         {
@@ -241,11 +245,29 @@ fn check_token(token: &WriteToken, headers: &HeaderMap, websocket: bool) -> Resu
     if matched { Ok(()) } else { Err(ApiError::new(ErrorKind::Unauthorized, "the write token is wrong")) }
 }
 
-fn check_telegram(settings: &telegram::Settings, headers: &HeaderMap) -> Result<(), ApiError> {
-    let mut values = headers.get_all(telegram::HEADER).iter();
-    let verdict = match (values.next().map(|v| v.to_str()), values.next()) {
-        (Some(Ok(init_data)), None) => telegram::verify(init_data, settings, crate::unix_now()),
-        _ => Err(telegram::InitDataError::Malformed("X-Telegram-Init-Data must be sent once, as text")),
+/// The `initData` a request offers: its `X-Telegram-Init-Data` headers and, on a WebSocket, its
+/// `qcold-telegram.` subprotocols decoded (one that does not decode is offered as nothing usable).
+fn telegram_offered(headers: &HeaderMap, websocket: bool) -> Vec<Option<String>> {
+    let mut offered: Vec<Option<String>> =
+        headers.get_all(telegram::HEADER).iter().map(|v| v.to_str().ok().map(str::to_owned)).collect();
+    if websocket {
+        let protocols = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
+        offered.extend(
+            protocols
+                .flat_map(|v| v.split(','))
+                .filter_map(|p| p.trim().strip_prefix(telegram::WS_PROTOCOL_PREFIX))
+                .map(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok().and_then(|bytes| String::from_utf8(bytes).ok())),
+        );
+    }
+    offered
+}
+
+fn check_telegram(settings: &telegram::Settings, offered: &[Option<String>]) -> Result<(), ApiError> {
+    let verdict = match offered {
+        [Some(init_data)] => telegram::verify(init_data, settings, crate::unix_now()),
+        _ => Err(telegram::InitDataError::Malformed(
+            "initData must be sent once, as text (X-Telegram-Init-Data, or a WebSocket's qcold-telegram. subprotocol in base64url)",
+        )),
     };
     match verdict {
         Ok(_) => Ok(()),

@@ -77,18 +77,26 @@ pub(super) struct Call {
     method: Method,
     path: String,
     body: Option<String>,
+    /// Whether a read carries the credentials anyway, as the WebSocket on the same path does.
+    credentials: bool,
 }
 
 impl Call {
     /// A read.
     pub(super) fn get(path: impl Into<String>) -> Self {
-        Self { method: Method::Get, path: path.into(), body: None }
+        Self { method: Method::Get, path: path.into(), body: None, credentials: false }
+    }
+
+    /// This read carries the credentials a WebSocket offers on its path, so the door judges it as
+    /// it judged the socket: for asking why a socket was refused.
+    pub(super) fn with_socket_credentials(self) -> Self {
+        Self { credentials: true, ..self }
     }
 
     /// A write with a JSON body.
     pub(super) fn post(path: impl Into<String>, body: &impl Serialize) -> Result<Self, ApiError> {
         let body = serde_json::to_string(body).map_err(|err| ApiError::Malformed(err.to_string()))?;
-        Ok(Self { method: Method::Post, path: path.into(), body: Some(body) })
+        Ok(Self { method: Method::Post, path: path.into(), body: Some(body), credentials: false })
     }
 
     /// Sends the call, with `token` only when it is a write, and parses the answer. Only the parse
@@ -104,14 +112,11 @@ impl Call {
             Method::Get => Request::get(&self.path),
             Method::Post => Request::post(&self.path),
         };
-        if self.method.writes()
-            && let Some(token) = token.get_untracked()
-        {
+        let credentials = self.credentials || self.method.writes();
+        if credentials && let Some(token) = token.get_untracked() {
             builder = builder.header(TOKEN_HEADER, &token);
         }
-        if self.method.writes()
-            && let Some(init_data) = token.telegram_init_data()
-        {
+        if credentials && let Some(init_data) = token.telegram_init_data() {
             builder = builder.header(TELEGRAM_HEADER, &init_data);
         }
         let request = match self.body {

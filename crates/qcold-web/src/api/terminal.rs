@@ -1,6 +1,7 @@
 //! A terminal agent's live socket (`/api/agents/{id}/terminal`) and its label: the only code that
 //! opens a WebSocket. The write token, when the session has one, rides as the second offered
-//! subprotocol `qcold-token.<token>`, since a browser cannot set headers on a WebSocket.
+//! subprotocol `qcold-token.<token>`, since a browser cannot set headers on a WebSocket; inside
+//! Telegram the launch's `initData` rides the same way, as `qcold-telegram.<base64url>`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,7 +9,7 @@ use std::rc::Rc;
 use qcold_core::AgentId;
 use qcold_core::agent::AgentRecord;
 use qcold_core::api::agents::LabelRequest;
-use qcold_core::terminal::{ClientMessage, PROTOCOL, ServerMessage, TOKEN_PROTOCOL_PREFIX};
+use qcold_core::terminal::{ClientMessage, PROTOCOL, ServerMessage, TELEGRAM_PROTOCOL_PREFIX, TOKEN_PROTOCOL_PREFIX};
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
@@ -23,11 +24,16 @@ pub(crate) async fn label(token: SessionToken, id: &AgentId, request: &LabelRequ
 }
 
 /// Why the socket for `id` cannot open: a browser learns nothing from a refused upgrade, so the
-/// same path is asked again as a plain GET, which the daemon refuses with its reason: 404 for an
-/// unknown agent, 409 for one without a terminal. The daemon checks the session itself only for a
+/// same path is asked again as a plain GET with the socket's credentials, which the daemon refuses
+/// with its reason: 401/403 for a bad Telegram `initData`, 404 for an unknown agent, 409 for one
+/// without a terminal. The daemon checks the session itself only for a
 /// real upgrade, so a 400 "this route is a WebSocket" leaves an ended session to the agent's state.
 pub(crate) async fn refusal(token: SessionToken, id: &AgentId) -> String {
-    match Call::get(format!("/api/agents/{id}/terminal")).send::<serde_json::Value>(token).await {
+    match Call::get(format!("/api/agents/{id}/terminal"))
+        .with_socket_credentials()
+        .send::<serde_json::Value>(token)
+        .await
+    {
         Err(ApiError::Refused { status: 400, .. }) => {
             "the daemon refused the terminal (its session may have ended: see the agent's state)".to_owned()
         }
@@ -51,6 +57,13 @@ pub(crate) enum Frame {
 
 type Handlers = (Closure<dyn FnMut()>, Closure<dyn FnMut(MessageEvent)>, Closure<dyn FnMut(CloseEvent)>);
 
+/// `text` (ASCII: `initData` is URL-encoded) as unpadded base64url, with the browser's `btoa`.
+fn base64url(text: &str) -> Result<String, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let standard = window.btoa(text).map_err(|e| format!("cannot encode initData: {e:?}"))?;
+    Ok(standard.trim_end_matches('=').replace('+', "-").replace('/', "_"))
+}
+
 /// An open (or opening) terminal socket; closed when dropped.
 pub(crate) struct TerminalSocket {
     socket: WebSocket,
@@ -61,7 +74,7 @@ impl TerminalSocket {
     /// Opens the socket of agent `id`, calling `on_frame` for everything it delivers.
     pub(crate) fn open(
         id: &AgentId,
-        token: Option<String>,
+        token: SessionToken,
         on_frame: impl FnMut(Frame) + 'static,
     ) -> Result<Self, String> {
         let location = web_sys::window().ok_or("no window")?.location();
@@ -70,8 +83,11 @@ impl TerminalSocket {
         let url = format!("{scheme}://{host}/api/agents/{id}/terminal");
         let protocols = js_sys::Array::new();
         protocols.push(&PROTOCOL.into());
-        if let Some(token) = token {
+        if let Some(token) = token.get_untracked() {
             protocols.push(&format!("{TOKEN_PROTOCOL_PREFIX}{token}").into());
+        }
+        if let Some(init_data) = token.telegram_init_data() {
+            protocols.push(&format!("{TELEGRAM_PROTOCOL_PREFIX}{}", base64url(&init_data)?).into());
         }
         let socket = WebSocket::new_with_str_sequence(&url, &protocols).map_err(|e| format!("{e:?}"))?;
         socket.set_binary_type(BinaryType::Arraybuffer);

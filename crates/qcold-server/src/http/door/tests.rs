@@ -231,6 +231,42 @@ fn telegram_init_data_stands_in_for_the_token_and_keeps_every_other_rule() {
 }
 
 #[test]
+fn a_websocket_offers_telegram_init_data_as_a_subprotocol() {
+    use base64::Engine as _;
+    let d = telegram_door("127.0.0.1:8787", true);
+    let host = ("host", "127.0.0.1:8787");
+    let ws = ("upgrade", "websocket");
+    let encode = |init: &str| {
+        format!(
+            "qcold, {}{}",
+            telegram::WS_PROTOCOL_PREFIX,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(init)
+        )
+    };
+    let (good, forged, stranger) = (
+        encode(&init_data(BOT, 4242, 5)),
+        encode(&init_data("987:another-bot", 4242, 5)),
+        encode(&init_data(BOT, 7, 5)),
+    );
+    let protocol = |p: &str| ("sec-websocket-protocol", p.to_owned());
+    let good_p = protocol(&good);
+    let table: [(&[(&str, &str)], &str); 6] = [
+        (&[host, ws, (good_p.0, &good_p.1)], "ok"),
+        (&[host, ws, ("sec-websocket-protocol", &forged)], "401 Unauthorized"),
+        (&[host, ws, ("sec-websocket-protocol", &stranger)], "403 Forbidden"),
+        (&[host, ws, ("sec-websocket-protocol", "qcold, qcold-telegram.not*base64")], "401 Unauthorized"),
+        (&[host, ws, ("sec-websocket-protocol", "qcold")], "401 Unauthorized"),
+        // Twice is refused, as the header twice is.
+        (&[host, ws, (good_p.0, &good_p.1), (good_p.0, &good_p.1)], "401 Unauthorized"),
+    ];
+    for (headers, want) in table {
+        assert_eq!(check(&d, "GET", "/api/agents/a/terminal", headers), want, "{headers:?}");
+    }
+    // The subprotocol counts only for a WebSocket: a write must use the header.
+    assert_eq!(check(&d, "POST", "/api/queue/run", &[host, JSON, (good_p.0, &good_p.1)]), "401 Unauthorized");
+}
+
+#[test]
 fn telegram_init_data_opens_reads_beyond_loopback_and_counts_only_when_configured() {
     let exposed = telegram_door("0.0.0.0:8787", true);
     let host = ("host", "127.0.0.1:8787");

@@ -77,7 +77,7 @@ impl Link {
         // reactive owner is disposed as soon as the state leaves `Ended`.
         let exited = std::rc::Rc::new(std::cell::Cell::new(false));
         let refused_id = id.clone();
-        let opened = TerminalSocket::open(id, access.token.get_untracked(), move |frame| match frame {
+        let opened = TerminalSocket::open(id, access.token, move |frame| match frame {
             Frame::Opened => {
                 self.state.set(State::Open);
                 self.send_size(emulator);
