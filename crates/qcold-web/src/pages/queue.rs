@@ -23,7 +23,8 @@ use crate::token::Access;
 /// The page.
 #[component]
 pub(crate) fn QueuePage(fleet: Fleet, access: Access) -> impl IntoView {
-    // The run the active tab shows, while the queue view has it: switching tabs swaps it.
+    // The run the active tab shows, while the queue view has it: switching tabs swaps it, and
+    // nothing else redraws it (the memo changes only with the id).
     let shown = Memo::new(move |_| {
         let id = fleet.tabs().with(|tabs| tabs.iter().find(|t| t.active).and_then(|t| t.run_id.clone()));
         id.filter(|id| fleet.runs.with_keys(|keys| keys.contains(id)))
@@ -47,7 +48,7 @@ pub(crate) fn QueuePage(fleet: Fleet, access: Access) -> impl IntoView {
                     }.into_any(),
                     (true, false) => ().into_any(),
                 }}
-                <For each=move || shown.get() key=|id| id.clone() children=run />
+                {move || shown.get().and_then(run)}
             </div>
             <div class="other-runs" data-testid="queue-other-runs">
                 {move || others.with(|o| !o.is_empty()).then(|| view! { <h3>"Other runs"</h3> })}
