@@ -97,7 +97,7 @@ async fn a_graph_composed_in_the_browser_is_checked_live_and_runs_by_waves() {
     let driver = Driver::start();
     let client = connect(&driver, &fx.env.path().join("chromium-profile")).await;
     client.goto(&format!("{}/queue", fx.daemon().url)).await.expect("open the queue page");
-    text_containing(&client, "[data-testid='queue-main']", "No run in this tab").await;
+    text_containing(&client, "[data-testid='queue-main']", "No runs in this tab").await;
 
     // The agent: a registered command, with its readiness; the first option is the first ready one.
     let agent = "[data-testid='composer-agent']";
@@ -328,7 +328,7 @@ async fn a_tab_shows_its_run_other_unfinished_runs_are_listed_and_stop_kills_age
     // A new tab shows no run; switching back shows the default tab's again.
     type_into(&client, "[data-testid='queue-tab-label']", "Empty").await;
     click(&client, "[data-testid='queue-tab-create']").await;
-    text_containing(&client, "[data-testid='queue-main']", "No run in this tab").await;
+    text_containing(&client, "[data-testid='queue-main']", "No runs in this tab").await;
     gone(&client, &main(&new)).await;
     assert!(client.find(Locator::Css(&format!("[data-testid='queue-other-{new}']"))).await.is_err(), "in a tab");
     click_enabled(&client, "[data-testid='queue-tab-default']").await;

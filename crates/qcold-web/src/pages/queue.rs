@@ -44,7 +44,7 @@ pub(crate) fn QueuePage(fleet: Fleet, access: Access) -> impl IntoView {
                 {move || match (fleet.loaded(), shown.with(Option::is_none)) {
                     (false, _) => view! { <p class="empty">"Loading…"</p> }.into_any(),
                     (true, true) => view! {
-                        <p class="empty">"No run in this tab. Compose one below, or start one with " <code>"qcold queue run --from queue.json"</code> "."</p>
+                        <p class="empty">"No runs in this tab. Compose one below, or start one with " <code>"qcold queue run --from queue.json"</code> "."</p>
                     }.into_any(),
                     (true, false) => ().into_any(),
                 }}
