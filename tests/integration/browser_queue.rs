@@ -7,43 +7,17 @@
 
 use std::time::{Duration, Instant};
 
-use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
 use qcold_tests::{Daemon, Env};
 use serde_json::{Value, json};
 
-use crate::browser::{Driver, connect, text_containing, text_of};
+use crate::browser::{Driver, click, connect, find, text_containing, text_of, type_into};
 use crate::queue::Fixture;
-
-async fn find(client: &Client, css: &str) -> Element {
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-}
-
-async fn click(client: &Client, css: &str) {
-    find(client, css).await.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
-}
 
 /// Clicks the button at `css` once it is enabled (a write in flight disables its neighbours).
 async fn click_enabled(client: &Client, css: &str) {
     disabled(client, css, false).await;
     click(client, css).await;
-}
-
-/// Replaces the text of the input or textarea at `css` with `text`, as typed.
-async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = find(client, css).await;
-    field.clear().await.unwrap();
-    if !text.is_empty() {
-        field.send_keys(text).await.unwrap();
-    } else {
-        // `clear` fires no input event; a typed-and-erased character does.
-        field.send_keys("x\u{E003}").await.unwrap();
-    }
 }
 
 /// Chooses `value` in the select at `css` once that option is there (the agent commands arrive
