@@ -1,30 +1,18 @@
 //! The dashboard's queue page in real headless Chromium: a two-item graph composed in the
-//! browser, checked live by qcold-core's graph checks and run by the scripted agent; a draft that
-//! survives a reload; tabs, a pending item's update and removal, stop and continue, each with its
-//! outcome inline; and every write off while the dashboard is read-only.
+//! browser (its agent chosen from the registered commands), checked live by qcold-core's graph
+//! checks (a cycle shown on its items) and run by the scripted agent; a draft that survives a
+//! reload; tabs, a pending item's update and removal, stop and continue, each with its outcome
+//! inline; a tab showing only its run, with unfinished runs of no tab listed below, and stop and
+//! kill; and every write off while the dashboard is read-only.
 
 use std::time::{Duration, Instant};
 
-use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
 use qcold_tests::{Daemon, Env};
 use serde_json::{Value, json};
 
-use crate::browser::{Driver, connect, text_containing, text_of};
+use crate::browser::{Driver, click, connect, find, text_containing, text_of, type_into};
 use crate::queue::Fixture;
-
-async fn find(client: &Client, css: &str) -> Element {
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-}
-
-async fn click(client: &Client, css: &str) {
-    find(client, css).await.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
-}
 
 /// Clicks the button at `css` once it is enabled (a write in flight disables its neighbours).
 async fn click_enabled(client: &Client, css: &str) {
@@ -32,16 +20,11 @@ async fn click_enabled(client: &Client, css: &str) {
     click(client, css).await;
 }
 
-/// Replaces the text of the input or textarea at `css` with `text`, as typed.
-async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = find(client, css).await;
-    field.clear().await.unwrap();
-    if !text.is_empty() {
-        field.send_keys(text).await.unwrap();
-    } else {
-        // `clear` fires no input event; a typed-and-erased character does.
-        field.send_keys("x\u{E003}").await.unwrap();
-    }
+/// Chooses `value` in the select at `css` once that option is there (the agent commands arrive
+/// after the page).
+async fn choose(client: &Client, css: &str, value: &str) {
+    find(client, &format!("{css} option[value='{value}']")).await;
+    find(client, css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("cannot choose {value}: {e}"));
 }
 
 /// Waits until nothing matches `css`.
@@ -88,9 +71,15 @@ async fn a_graph_composed_in_the_browser_is_checked_live_and_runs_by_waves() {
     let driver = Driver::start();
     let client = connect(&driver, &fx.env.path().join("chromium-profile")).await;
     client.goto(&format!("{}/queue", fx.daemon().url)).await.expect("open the queue page");
-    text_containing(&client, "[data-testid='queue']", "No runs").await;
+    text_containing(&client, "[data-testid='queue-main']", "No runs in this tab").await;
 
-    type_into(&client, "[data-testid='composer-agent']", "scripted").await;
+    // The agent: a registered command, with its readiness; the first option is the first ready one.
+    let agent = "[data-testid='composer-agent']";
+    choose(&client, agent, "scripted").await;
+    let option = text_of(&client, &format!("{agent} option[value='scripted']")).await;
+    assert!(option.starts_with("scripted · "), "{option}");
+    let first_option = find(&client, &format!("{agent} option")).await;
+    assert_eq!(first_option.attr("value").await.unwrap().as_deref(), Some(""));
     let first = "[data-testid='composer-item-1']";
     type_into(&client, &format!("{first} [data-testid='composer-item-id']"), "first").await;
     type_into(&client, &format!("{first} [data-testid='composer-item-prompt']"), "the first step").await;
@@ -112,6 +101,17 @@ async fn a_graph_composed_in_the_browser_is_checked_live_and_runs_by_waves() {
         "the first item is fine"
     );
     type_into(&client, &format!("{second} [data-testid='composer-item-depends']"), "first").await;
+    gone(&client, "[data-testid='composer-diagnostic']").await;
+    // A cycle: qcold-core's error on each item of it, none composer-wide.
+    type_into(&client, &format!("{first} [data-testid='composer-item-depends']"), "second").await;
+    for item in [first, second] {
+        let cycle = text_containing(&client, &format!("{item} [data-testid='composer-diagnostic']"), "cycle").await;
+        assert!(cycle.contains("first -> second -> first"), "{cycle}");
+    }
+    let general = "[data-testid='composer-diagnostics'] [data-testid='composer-diagnostic']";
+    assert!(client.find(Locator::Css(general)).await.is_err(), "the cycle is shown on its items only");
+    disabled(&client, "[data-testid='composer-run']", true).await;
+    type_into(&client, &format!("{first} [data-testid='composer-item-depends']"), "").await;
     gone(&client, "[data-testid='composer-diagnostic']").await;
     disabled(&client, "[data-testid='composer-run']", false).await;
     click(&client, "[data-testid='composer-run']").await;
@@ -150,11 +150,12 @@ async fn a_graph_composed_in_the_browser_is_checked_live_and_runs_by_waves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_survives_a_reload() {
     let env = Env::new();
+    env.qcold(&["agent", "command", "add", "scripted", "--probe", "true", "--", "true"]).ok();
     let daemon = Daemon::start(&env);
     let driver = Driver::start();
     let client = connect(&driver, &env.path().join("chromium-profile")).await;
     client.goto(&format!("{}/queue", daemon.url)).await.expect("open the queue page");
-    type_into(&client, "[data-testid='composer-agent']", "scripted").await;
+    choose(&client, "[data-testid='composer-agent']", "scripted").await;
     type_into(&client, "[data-testid='composer-item-1'] [data-testid='composer-item-prompt']", "keep me").await;
     click(&client, "[data-testid='composer-add']").await;
     type_into(&client, "[data-testid='composer-item-2'] [data-testid='composer-item-prompt']", "and me").await;
@@ -257,6 +258,73 @@ async fn tabs_pending_items_and_stop_continue_are_driven_from_the_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_shows_its_run_other_unfinished_runs_are_listed_and_stop_kills_agents() {
+    let fx = Fixture::new(&[]);
+    // A run that fails three times, then (continued) waits on a gate.
+    let gate = fx.file("gate");
+    let flaky = format!("x directive: fail-times 3 directive: wait-for {}", gate.display());
+    let package = json!({"agent": "scripted", "items": [{"id": "flaky", "prompt": flaky}]});
+    let (fx, old) = blocking(fx, move |fx| {
+        let run = fx.run(&package);
+        fx.wait_status(&run, "failed", Duration::from_secs(90));
+        run
+    })
+    .await;
+    let driver = Driver::start();
+    let client = connect(&driver, &fx.env.path().join("chromium-profile")).await;
+    client.goto(&format!("{}/queue", fx.daemon().url)).await.expect("open the queue page");
+    let main = |run: &str| format!("[data-testid='queue-main'] [data-testid='queue-run-{run}']");
+    text_containing(&client, &format!("{} h3", main(&old)), "failed").await;
+
+    // A new run in the default tab replaces the finished one there, live.
+    let hold = fx.file("hold");
+    let package = json!({"agent": "scripted", "items": [{"id": "held", "prompt": format!("slow directive: wait-for {}", hold.display())}]});
+    let (fx, new) = blocking(fx, move |fx| fx.run(&package)).await;
+    text_containing(
+        &client,
+        &format!("[data-testid='queue-run-{new}'] [data-testid='queue-item-{new}-held']"),
+        "running",
+    )
+    .await;
+    gone(&client, &format!("[data-testid='queue-run-{old}']")).await;
+    // Continued, the old run is unfinished and shown by no tab: listed below, folded.
+    let (fx, (code, answer)) = blocking(fx, {
+        let old = old.clone();
+        move |fx| fx.post("continue", &json!({"run_id": old}))
+    })
+    .await;
+    assert_eq!(code, 200, "{answer}");
+    let other = format!("[data-testid='queue-other-runs'] [data-testid='queue-other-{old}']");
+    text_containing(&client, &format!("{other} summary"), "running").await;
+    assert!(client.find(Locator::Css(&main(&old))).await.is_err(), "not the tab's run");
+    assert!(client.find(Locator::Css(&format!("[data-testid='queue-other-{new}']"))).await.is_err(), "in a tab");
+
+    // A new tab shows no run; switching back shows the default tab's again.
+    type_into(&client, "[data-testid='queue-tab-label']", "Empty").await;
+    click(&client, "[data-testid='queue-tab-create']").await;
+    text_containing(&client, "[data-testid='queue-main']", "No runs in this tab").await;
+    gone(&client, &main(&new)).await;
+    assert!(client.find(Locator::Css(&format!("[data-testid='queue-other-{new}']"))).await.is_err(), "in a tab");
+    click_enabled(&client, "[data-testid='queue-tab-default']").await;
+    text_containing(&client, &format!("{} h3", main(&new)), "running").await;
+
+    // Stop and kill: the agents waiting on their gates are stopped; their runs end stopped.
+    click(&client, &format!("{} [data-testid='queue-run-kill']", main(&new))).await;
+    let ok = text_of(&client, &format!("{} [data-testid='queue-run-outcome-ok']", main(&new))).await;
+    assert!(ok.contains("kill"), "{ok}");
+    text_containing(&client, &format!("{} h3", main(&new)), "stopped").await;
+    click(&client, &format!("{other} summary")).await;
+    click(&client, &format!("{other} [data-testid='queue-run-kill']")).await;
+    text_of(&client, &format!("{other} [data-testid='queue-run-outcome-ok']")).await;
+    text_containing(&client, &format!("{other} summary"), "stopped").await;
+    let (fx, (held, flaky)) = blocking(fx, move |fx| (fx.item(&new, "held"), fx.item(&old, "flaky"))).await;
+    assert_eq!((held["status"].as_str(), flaky["status"].as_str()), (Some("stopped"), Some("stopped")));
+    assert!(!hold.exists() && !gate.exists(), "stopped by the kill, not by their gates");
+    drop(fx);
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_dashboard_turns_every_queue_write_off() {
     let token = "queue-page-token-0123456789abcdef";
     let fx = Fixture::new(&[("QCOLD_WEBAPP_WRITE_TOKEN", token)]);
@@ -266,7 +334,7 @@ async fn a_read_only_dashboard_turns_every_queue_write_off() {
     // With the token, compose and run a graph whose second item stays pending.
     find(&client, "[data-testid='token-input']").await.send_keys(token).await.unwrap();
     click(&client, "[data-testid='token-save']").await;
-    type_into(&client, "[data-testid='composer-agent']", "scripted").await;
+    choose(&client, "[data-testid='composer-agent']", "scripted").await;
     let gate = fx.file("never");
     let prompt = format!("slow directive: wait-for {}", gate.display());
     type_into(&client, "[data-testid='composer-item-1'] [data-testid='composer-item-prompt']", &prompt).await;
@@ -283,6 +351,7 @@ async fn a_read_only_dashboard_turns_every_queue_write_off() {
         "[data-testid='composer-run']".to_owned(),
         "[data-testid='composer-append']".to_owned(),
         format!("[data-testid='queue-run-{run}'] [data-testid='queue-run-stop']"),
+        format!("[data-testid='queue-run-{run}'] [data-testid='queue-run-kill']"),
         format!("[data-testid='queue-run-{run}'] [data-testid='queue-run-continue']"),
         format!("[data-testid='queue-run-{run}'] [data-testid='queue-run-clear']"),
         format!("{pending} [data-testid='queue-item-edit-open']"),

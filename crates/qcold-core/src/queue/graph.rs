@@ -4,7 +4,8 @@
 //! Rules: item ids default to `item-<position>`; slugs default to the id when it is a valid slug,
 //! else to words of the prompt. Dependencies resolve by id, then by slug. Empty, self, duplicate
 //! and missing dependencies are dropped with warnings; duplicate ids or slugs, invalid ids or slugs,
-//! empty prompts and cycles are errors (the cycle is listed). The canonical wave index of an item
+//! empty prompts and cycles are errors (a cycle is one error per item on it, each naming the
+//! item and listing the whole cycle). The canonical wave index of an item
 //! is the length of the longest dependency chain leading to it. In sequence mode dependencies are
 //! ignored (with a warning when given) and every wave index is 0.
 
@@ -116,10 +117,21 @@ pub struct Normalized {
 /// A package that cannot become a run; every diagnostic, errors and warnings, is kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[error("the queue package was rejected: {}", .diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
+#[error("the queue package was rejected: {}", errors(.diagnostics))]
 pub struct Rejected {
     /// Every diagnostic.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The error messages, each once (a cycle's is on every item of it), joined by `; `.
+fn errors(diagnostics: &[Diagnostic]) -> String {
+    let mut messages: Vec<&str> = Vec::new();
+    for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+        if !messages.contains(&d.message.as_str()) {
+            messages.push(&d.message);
+        }
+    }
+    messages.join("; ")
 }
 
 /// Normalises a package. `first_position` numbers default ids (1 for a new run; after the last
@@ -204,7 +216,11 @@ pub fn normalize(package: &Package, first_position: usize) -> Result<Normalized,
         return Err(Rejected { diagnostics });
     }
     if let Err(cycle) = assign_waves(&mut items) {
-        diagnostics.push(error(DiagnosticKind::Cycle, None, format!("dependency cycle: {}", cycle.join(" -> "))));
+        // One error per item on the cycle, each naming it, so an editor can show it on each.
+        let message = format!("dependency cycle: {}", cycle.join(" -> "));
+        for id in &cycle[..cycle.len() - 1] {
+            diagnostics.push(error(DiagnosticKind::Cycle, Some(id), message.clone()));
+        }
         return Err(Rejected { diagnostics });
     }
     for (item, raw) in items.iter().zip(package.items.iter()) {
@@ -364,6 +380,17 @@ mod tests {
         ]}"#)
         .unwrap_err();
         assert_eq!(cycle.to_string(), "the queue package was rejected: dependency cycle: a -> c -> b -> a");
+        let on: Vec<(DiagnosticKind, Option<&str>)> =
+            cycle.diagnostics.iter().map(|d| (d.kind, d.item.as_deref())).collect();
+        assert_eq!(
+            on,
+            [
+                (DiagnosticKind::Cycle, Some("a")),
+                (DiagnosticKind::Cycle, Some("c")),
+                (DiagnosticKind::Cycle, Some("b"))
+            ],
+            "one error per item on the cycle, each naming it"
+        );
         let dup = run(r#"{"items": [{"id": "a", "prompt": "x"}, {"id": "a", "prompt": "y"}, {"id": "bad id", "prompt": "z"}, {"id": "e", "prompt": " "}]}"#)
             .unwrap_err();
         assert_eq!(

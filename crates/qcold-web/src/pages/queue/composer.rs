@@ -3,6 +3,7 @@
 //! the item it concerns; then run it as a new run or append it to the active tab's run.
 
 use leptos::prelude::*;
+use qcold_core::agent::command::CommandStatus;
 use qcold_core::queue::graph::{self, Diagnostic, Severity};
 use qcold_core::queue::package;
 use qcold_core::queue::wire::{AppendRequest, RunRequest};
@@ -128,6 +129,37 @@ pub(super) fn Composer(fleet: Fleet, access: Access) -> impl IntoView {
             .collect_view()
     };
 
+    // The registered commands with their readiness, fetched once; the draft's choice (also one
+    // set by a reset or a pasted package) stays selected, kept as an option even when no such
+    // command is registered.
+    let commands = RwSignal::new(Vec::<CommandStatus>::new());
+    leptos::task::spawn_local(async move {
+        if let Ok(list) = api::agents::commands(access.token).await {
+            commands.set(list);
+        }
+    });
+    let agents = move || {
+        let chosen = agent.get();
+        commands.with(|list| {
+            let unknown = (!chosen.is_empty() && !list.iter().any(|s| s.command.name.as_str() == chosen))
+                .then(|| (chosen.clone(), "not registered".to_owned()));
+            let known = list.iter().map(|s| {
+                let r = &s.readiness;
+                (
+                    s.command.name.to_string(),
+                    if r.ready { "ready".to_owned() } else { format!("not ready: {}", r.reason) },
+                )
+            });
+            known
+                .chain(unknown)
+                .map(|(name, readiness)| {
+                    let selected = name == chosen;
+                    view! { <option value=name.clone() selected=selected>{format!("{name} · {readiness}")}</option> }
+                })
+                .collect_view()
+        })
+    };
+
     view! {
         <section class="composer" data-testid="queue-composer">
             <h2>"Compose"</h2>
@@ -139,8 +171,10 @@ pub(super) fn Composer(fleet: Fleet, access: Access) -> impl IntoView {
                     </select>
                 </label>
                 <label>"Agent "
-                    <input type="text" data-testid="composer-agent" placeholder="first ready command"
-                        prop:value=agent.get_untracked() on:input=move |ev| agent.set(event_target_value(&ev)) />
+                    <select data-testid="composer-agent" on:change=move |ev| agent.set(event_target_value(&ev))>
+                        <option value="" selected=move || agent.get().is_empty()>"first ready command"</option>
+                        {agents}
+                    </select>
                 </label>
                 <label>"Mode "
                     <select data-testid="composer-mode" on:change=move |ev| if let Some(m) = parse(event_target_value(&ev)) { mode.set(m) }>

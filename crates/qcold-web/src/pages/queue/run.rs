@@ -1,5 +1,6 @@
-//! One run: its status and reason, the tab showing it, stop / continue / clear, its graph by
-//! waves, and its items — keyed, and paged so a run of a thousand items renders a page of them.
+//! One run: its status and reason, the tab showing it, stop / stop and kill / continue / clear,
+//! its graph by waves, and its items — keyed, and paged so a run of a thousand items renders a
+//! page of them.
 
 use leptos::prelude::*;
 use qcold_core::queue::wire::{RunSelector, RunSummary, StopRequest};
@@ -17,6 +18,8 @@ const PAGE: usize = 50;
 #[derive(Debug, Clone, Copy)]
 enum Write {
     Stop,
+    /// Stop and kill the agents of its items in flight (also for a run already stopping).
+    Kill,
     Continue,
     Clear,
 }
@@ -61,6 +64,7 @@ pub(super) fn RunView(fleet: Fleet, run: ReadSignal<RunSummary>, access: Access)
                 async move {
                     match what {
                         Write::Stop => api::queue::stop(token, &StopRequest { run_id, kill: false }).await,
+                        Write::Kill => api::queue::stop(token, &StopRequest { run_id, kill: true }).await,
                         Write::Continue => api::queue::resume(token, &RunSelector { run_id }).await,
                         Write::Clear => api::queue::clear(token, &RunSelector { run_id }).await,
                     }
@@ -83,6 +87,7 @@ pub(super) fn RunView(fleet: Fleet, run: ReadSignal<RunSummary>, access: Access)
             {move || tab().map(|label| view! { <p class="shown-in">"shown in " <span class="tab">{label}</span></p> })}
             <div class="actions">
                 {button(Write::Stop, "Stop", "queue-run-stop")}
+                {button(Write::Kill, "Stop and kill agents", "queue-run-kill")}
                 {button(Write::Continue, "Continue", "queue-run-continue")}
                 {button(Write::Clear, "Clear", "queue-run-clear")}
                 <OutcomeNote outcome=outcome testid="queue-run-outcome" />
