@@ -76,6 +76,12 @@ pub(crate) async fn click(client: &Client, css: &str) {
     find(client, css).await.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
 }
 
+/// Selects the option of value `value` in the `<select>` at `css`, once that option exists.
+pub(crate) async fn choose(client: &Client, css: &str, value: &str) {
+    find(client, &format!("{css} option[value='{value}']")).await;
+    find(client, css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("cannot choose {value}: {e}"));
+}
+
 /// Replaces the text of the input or textarea at `css` with `text`, as typed.
 pub(crate) async fn type_into(client: &Client, css: &str, text: &str) {
     let field = find(client, css).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use qcold_tests::{git, wait_until};
 
-use crate::browser::{Driver, click, connect, find, text_containing, type_into};
+use crate::browser::{Driver, choose, click, connect, find, text_containing, type_into};
 use crate::queue::Fixture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +22,7 @@ async fn a_graph_composed_in_the_browser_runs_and_its_agent_is_answered_in_its_t
     client.goto(&format!("{url}/queue")).await.expect("open the queue page");
 
     // Compose: the first item asks the operator, the second runs after it.
-    type_into(&client, "[data-testid='composer-agent']", "asking").await;
+    choose(&client, "[data-testid='composer-agent']", "asking").await;
     let first = "[data-testid='composer-item-1']";
     type_into(&client, &format!("{first} [data-testid='composer-item-id']"), "ask").await;
     type_into(&client, &format!("{first} [data-testid='composer-item-prompt']"), "directive: ask").await;

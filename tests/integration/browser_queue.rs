@@ -11,20 +11,13 @@ use fantoccini::{Client, Locator};
 use qcold_tests::{Daemon, Env};
 use serde_json::{Value, json};
 
-use crate::browser::{Driver, click, connect, find, text_containing, text_of, type_into};
+use crate::browser::{Driver, choose, click, connect, find, text_containing, text_of, type_into};
 use crate::queue::Fixture;
 
 /// Clicks the button at `css` once it is enabled (a write in flight disables its neighbours).
 async fn click_enabled(client: &Client, css: &str) {
     disabled(client, css, false).await;
     click(client, css).await;
-}
-
-/// Chooses `value` in the select at `css` once that option is there (the agent commands arrive
-/// after the page).
-async fn choose(client: &Client, css: &str, value: &str) {
-    find(client, &format!("{css} option[value='{value}']")).await;
-    find(client, css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("cannot choose {value}: {e}"));
 }
 
 /// Waits until nothing matches `css`.
