@@ -223,16 +223,21 @@ pub async fn admit(State(door): State<Arc<Door>>, request: Request, next: Next) 
     }
 }
 
+/// What follows `prefix` in each subprotocol a WebSocket offers (`Sec-WebSocket-Protocol`, one
+/// or more comma-separated lists): how a browser's socket carries what a request puts in a header.
+fn subprotocols<'a>(headers: &'a HeaderMap, prefix: &'static str) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(move |p| p.trim().strip_prefix(prefix))
+}
+
 fn check_token(token: &WriteToken, headers: &HeaderMap, websocket: bool) -> Result<(), ApiError> {
     let mut offered: Vec<&[u8]> = headers.get_all(token::HEADER).iter().map(|v| v.as_bytes()).collect();
     if websocket {
-        let protocols = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
-        offered.extend(
-            protocols
-                .flat_map(|v| v.split(','))
-                .filter_map(|p| p.trim().strip_prefix(token::WS_PROTOCOL_PREFIX))
-                .map(str::as_bytes),
-        );
+        offered.extend(subprotocols(headers, token::WS_PROTOCOL_PREFIX).map(str::as_bytes));
     }
     if offered.is_empty() {
         return Err(ApiError::new(
@@ -251,11 +256,8 @@ fn telegram_offered(headers: &HeaderMap, websocket: bool) -> Vec<Option<String>>
     let mut offered: Vec<Option<String>> =
         headers.get_all(telegram::HEADER).iter().map(|v| v.to_str().ok().map(str::to_owned)).collect();
     if websocket {
-        let protocols = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
         offered.extend(
-            protocols
-                .flat_map(|v| v.split(','))
-                .filter_map(|p| p.trim().strip_prefix(telegram::WS_PROTOCOL_PREFIX))
+            subprotocols(headers, telegram::WS_PROTOCOL_PREFIX)
                 .map(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok().and_then(|bytes| String::from_utf8(bytes).ok())),
         );
     }
