@@ -48,6 +48,33 @@ fn routes_serve_core_types() {
     let (code, page) = daemon.get("/");
     assert_eq!(code, 200, "the dashboard is embedded: {page}");
     assert!(page.contains("<title>Q-COLD</title>") && page.contains(".wasm"), "{page}");
+
+    // The wasm goes gzip-encoded to a browser that accepts it, and as it is to any other client.
+    let wasm = page.split('"').find(|s| s.starts_with('/') && s.ends_with(".wasm")).expect("the wasm's path");
+    let fetch = |accept: Option<&str>| {
+        let request = ureq::get(&format!("{}{wasm}", daemon.url));
+        let response = match accept {
+            Some(accept) => request.set("Accept-Encoding", accept),
+            None => request,
+        }
+        .call()
+        .unwrap();
+        let encoding = response.header("Content-Encoding").map(str::to_owned);
+        let vary = response.header("Vary").map(str::to_owned);
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
+        (encoding, vary, body)
+    };
+    let (encoding, vary, plain) = fetch(None);
+    assert_eq!((encoding, vary.as_deref()), (None, Some("accept-encoding")));
+    assert_eq!(&plain[..4], b"\0asm", "the identity response is the wasm itself");
+    let (encoding, _, packed) = fetch(Some("gzip, deflate, br, zstd"));
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert!(packed.len() * 2 < plain.len(), "{} bytes gzip of {}", packed.len(), plain.len());
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut unpacked).unwrap();
+    assert!(unpacked == plain, "the gzip copy decompresses to the asset");
+    assert_eq!(fetch(Some("gzip;q=0, br")).0, None, "a refused gzip is not sent");
 }
 
 #[test]
