@@ -2,10 +2,9 @@
 
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
 
 /// How a command with a deadline ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,18 +18,8 @@ pub enum Ended {
 /// Spawns `cmd` in a new process group and waits up to `timeout` for it; on timeout the whole
 /// group gets SIGKILL. Stdio is whatever the caller configured on `cmd`.
 pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Ended> {
-    let mut child = cmd.process_group(0).spawn()?;
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Ended::Exited(status));
-        }
-        if started.elapsed() > timeout {
-            kill_group(&mut child);
-            return Ok(Ended::TimedOut);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let watched = Watched::spawn(cmd.process_group(0))?;
+    watched.wait(timeout)
 }
 
 /// What [`capture`] collected.
@@ -54,22 +43,20 @@ const STDERR_BOUND: u64 = 64 * 1024;
 /// more, its process group is killed and the output is reported as truncated, so neither a
 /// stuck nor a very talkative command holds the caller longer than `timeout`.
 pub fn capture(cmd: &mut Command, timeout: Duration, max_stdout: usize) -> std::io::Result<Captured> {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).spawn()?;
-    let full = Arc::new(AtomicBool::new(false));
-    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let mut watched =
+        Watched::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0))?;
+    let (stdout, stderr) = (watched.stdout.take(), watched.stderr.take());
     let bound = u64::try_from(max_stdout).unwrap_or(u64::MAX).saturating_add(1);
-    let out_reader = std::thread::spawn({
-        let full = Arc::clone(&full);
-        move || {
-            let mut bytes = Vec::new();
-            if let Some(stdout) = stdout {
-                let _ = stdout.take(bound).read_to_end(&mut bytes);
-            }
-            if bytes.len() > max_stdout {
-                full.store(true, Ordering::SeqCst);
-            }
-            bytes
+    let full = watched.events.0.clone();
+    let out_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(stdout) = stdout {
+            let _ = stdout.take(bound).read_to_end(&mut bytes);
         }
+        if bytes.len() > max_stdout {
+            let _ = full.send(Heard::Full);
+        }
+        bytes
     });
     let err_reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -78,21 +65,7 @@ pub fn capture(cmd: &mut Command, timeout: Duration, max_stdout: usize) -> std::
         }
         bytes
     });
-    let started = Instant::now();
-    let ended = loop {
-        if let Some(status) = child.try_wait()? {
-            break Ended::Exited(status);
-        }
-        if full.load(Ordering::SeqCst) {
-            kill_group(&mut child);
-            break child.try_wait()?.map_or(Ended::TimedOut, Ended::Exited);
-        }
-        if started.elapsed() > timeout {
-            kill_group(&mut child);
-            break Ended::TimedOut;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let ended = watched.wait(timeout)?;
     // The group is gone or exited, so both pipes reach their end and the readers return.
     let mut stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
@@ -101,17 +74,112 @@ pub fn capture(cmd: &mut Command, timeout: Duration, max_stdout: usize) -> std::
     Ok(Captured { ended, stdout, truncated, stderr })
 }
 
-/// SIGKILL to the child's whole process group, then reaps the child.
-fn kill_group(child: &mut std::process::Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+/// What the caller of [`Watched::wait`] is woken by.
+enum Heard {
+    /// The child exited (and was reaped) with this status.
+    Exited(std::io::Result<ExitStatus>),
+    /// The child's output filled its bound.
+    Full,
+}
+
+/// A child whose exit is awaited by a thread of its own, so that the caller sleeps on a channel
+/// and wakes the moment the child exits, its output fills the bound, or the deadline passes:
+/// a command that takes 1 ms costs 1 ms, not a polling interval. That thread is the only one
+/// that reaps the child.
+struct Watched {
+    pid: nix::unistd::Pid,
+    events: (Sender<Heard>, Receiver<Heard>),
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+}
+
+impl Watched {
+    /// Spawns `cmd` (already in its own process group). The waiting thread is started first, so
+    /// a machine out of threads refuses the command instead of leaving a child no one reaps.
+    fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel();
+        let (hand_over, handed) = mpsc::channel::<Child>();
+        let exited = sender.clone();
+        std::thread::Builder::new().name("deadline-wait".to_owned()).spawn(move || {
+            if let Ok(mut child) = handed.recv() {
+                let _ = exited.send(Heard::Exited(child.wait()));
+            }
+        })?;
+        let mut child = cmd.spawn()?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        if let Err(mpsc::SendError(mut child)) = hand_over.send(child) {
+            // The waiting thread is gone (it cannot be, short of a panic): wait here instead.
+            let _ = sender.send(Heard::Exited(child.wait()));
+        }
+        Ok(Self { pid, events: (sender, receiver), stdout, stderr })
     }
-    let _ = child.wait();
+
+    /// Waits for the child's exit until `timeout`; a full output bound or the deadline kills its
+    /// whole process group, and the child is reaped before this returns in every case.
+    fn wait(self, timeout: Duration) -> std::io::Result<Ended> {
+        let heard = self.events.1.recv_timeout(timeout);
+        match heard {
+            Ok(Heard::Exited(status)) => Ok(Ended::Exited(status?)),
+            Ok(Heard::Full) => {
+                self.kill_group();
+                Ok(self.reaped()?.map_or(Ended::TimedOut, Ended::Exited))
+            }
+            // `self` holds a sender, so the channel cannot disconnect; treat it as the deadline.
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                self.kill_group();
+                self.reaped()?;
+                Ok(Ended::TimedOut)
+            }
+        }
+    }
+
+    /// SIGKILL to the child's whole process group.
+    fn kill_group(&self) {
+        let _ = nix::sys::signal::killpg(self.pid, nix::sys::signal::Signal::SIGKILL);
+    }
+
+    /// Blocks until the waiting thread has reaped the child; its status, if it reported one.
+    fn reaped(&self) -> std::io::Result<Option<ExitStatus>> {
+        loop {
+            match self.events.1.recv() {
+                Ok(Heard::Exited(status)) => return status.map(Some),
+                Ok(Heard::Full) => {}
+                Err(mpsc::RecvError) => return Ok(None),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
+
+    #[test]
+    fn run_reports_the_exit_and_kills_the_whole_group_at_the_deadline() {
+        let ended = run(Command::new("sh").args(["-c", "exit 3"]), Duration::from_secs(10)).unwrap();
+        assert!(matches!(ended, Ended::Exited(s) if s.code() == Some(3)), "{ended:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let ended = run(Command::new("sh").args(["-c", &script]), Duration::from_millis(300)).unwrap();
+        assert_eq!(ended, Ended::TimedOut);
+        let grandchild: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let gone = (0..500).any(|_| {
+            // A killed process not yet reaped by whoever inherited it is a zombie: dead too.
+            let zombie = std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')));
+            let alive = !zombie && nix::sys::signal::kill(nix::unistd::Pid::from_raw(grandchild), None).is_ok();
+            if alive {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !alive
+        });
+        assert!(gone, "the grandchild {grandchild} in the command's group was killed with it");
+    }
 
     #[test]
     fn capture_bounds_output_and_time() {
