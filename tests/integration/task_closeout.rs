@@ -285,3 +285,65 @@ fn clearing_a_task_whose_worktree_was_deleted_keeps_its_commits() {
     assert_eq!(git(&repo, &["show", &format!("{reference}:kept.txt")]), "committed before the accident\n");
     assert!(git(&repo, &["branch", "--list", "task/lost"]).trim().is_empty(), "the branch itself is gone");
 }
+
+/// Every git process a GIT_TRACE2_EVENT file saw start, as (the argv of the git that started
+/// it, its own argv); a process started by something other than git has an empty parent argv.
+fn traced_git_starts(trace: &Path) -> Vec<(Vec<String>, Vec<String>)> {
+    let text = std::fs::read_to_string(trace).unwrap_or_default();
+    let events: Vec<serde_json::Value> = text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let argv = |event: &serde_json::Value| -> Vec<String> {
+        event["argv"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|w| w.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let starts: std::collections::HashMap<&str, Vec<String>> =
+        events.iter().filter(|e| e["event"] == "start").filter_map(|e| Some((e["sid"].as_str()?, argv(e)))).collect();
+    // A process's sid is its parent's sid, a slash, and its own part.
+    starts
+        .iter()
+        .map(|(sid, own)| {
+            let parent = sid.rsplit_once('/').and_then(|(parent, _)| starts.get(parent)).cloned().unwrap_or_default();
+            (parent, own.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn qcold_git_never_starts_auto_maintenance_and_repo_maintain_runs_it_on_purpose() {
+    let env = Env::new();
+    let (repo, _origin) = env.git_repo_with_origin("web");
+    env.qcold(&["repo", "add", "web", "web", "--set-active", "--verify-command", "test -f feature.txt"]).ok();
+    let trace = env.path().join("trace2.json");
+    let traced = |args: &[&str], cwd: &Path| {
+        Run::from(env.command().args(args).current_dir(cwd).env("GIT_TRACE2_EVENT", &trace).output().unwrap())
+    };
+    let out = traced(&["task", "open", "feature"], env.path()).ok();
+    let worktree = PathBuf::from(out.lines().find_map(|l| l.strip_prefix("TASK_WORKTREE=")).unwrap());
+    std::fs::write(worktree.join("feature.txt"), "new feature\n").unwrap();
+    traced(&["task", "closeout", "--outcome", "success", "--message", "Add the feature"], &worktree).ok();
+
+    let starts = traced_git_starts(&trace);
+    assert!(starts.iter().any(|(_, a)| a.iter().any(|w| w == "commit")), "the trace saw Q-COLD's commit: {starts:?}");
+    // The bare origin's receive-pack runs its own housekeeping (its receive.autoGc), as a remote
+    // server does; what counts is the operator's repository.
+    let maintenance: Vec<_> = starts
+        .iter()
+        .filter(|(parent, _)| !parent.first().is_some_and(|p| p.ends_with("receive-pack")))
+        .filter(|(_, a)| {
+            a.iter().any(|w| w == "maintenance") || (a.iter().any(|w| w == "gc") && a.iter().any(|w| w == "--auto"))
+        })
+        .collect();
+    assert!(maintenance.is_empty(), "Q-COLD's git started git's auto-maintenance: {maintenance:?}");
+
+    // On purpose, it runs: git's own trace shows `maintenance run` and its gc.
+    std::fs::remove_file(&trace).unwrap();
+    let out = traced(&["repo", "maintain"], env.path()).ok();
+    assert!(out.contains("maintained repository web at"), "{out}");
+    let starts = traced_git_starts(&trace);
+    assert!(starts.iter().any(|(_, a)| a.iter().any(|w| w == "gc")), "the gc ran: {starts:?}");
+    assert!(git(&repo, &["count-objects", "-v"]).contains("count: 0"), "gc packed the loose objects");
+
+    let refused = env.qcold(&["repo", "maintain", "nope"]).fails_with("nope");
+    assert!(!refused.is_empty());
+}

@@ -251,6 +251,13 @@ pub(crate) enum RepoCommand {
     },
     /// Show the active repository.
     Current(JsonFlag),
+    /// Run git's maintenance (`git maintenance run`: gc unless the repository's configuration
+    /// names other tasks) in the repository now. Q-COLD's own git commands never start git's
+    /// automatic maintenance, so this is when it happens.
+    Maintain {
+        /// The repository id [default: the active repository].
+        id: Option<RepoId>,
+    },
 }
 
 #[derive(Debug, Args)]

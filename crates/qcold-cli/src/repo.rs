@@ -66,6 +66,15 @@ pub(crate) fn run(config: &Config, command: RepoCommand) -> anyhow::Result<()> {
             let repo = repos::resolve(&store, None)?;
             if flag.json { output::json(&repo, false) } else { describe(&repo) }
         }
+        RepoCommand::Maintain { id } => {
+            let repo = repos::resolve(&store, id.as_ref())?;
+            drop(store);
+            let printed = qcold_server::git::maintenance(std::path::Path::new(&repo.root))?;
+            if !printed.is_empty() {
+                output::line(&printed)?;
+            }
+            output::line(format_args!("maintained repository {} at {}", repo.id, repo.root))
+        }
     }
 }
 

@@ -6,7 +6,10 @@
 //! one, and a shorter one for commands that talk to a remote, whose transports are also told to
 //! give up on a stalled peer; a git past its deadline is killed with its process group and
 //! reported as [`GitError::TimedOut`]. No git Q-COLD runs can prompt (`GIT_TERMINAL_PROMPT=0`,
-//! stdin closed, ssh in batch mode).
+//! stdin closed, ssh in batch mode). None starts git's auto-maintenance or `gc --auto` in the
+//! operator's repository (`maintenance.auto=false`, `gc.auto=0`): a commit would otherwise spawn
+//! `git maintenance run --auto` every time, and a gc could start in the middle of a run; the
+//! operator runs maintenance when they choose, with [`maintenance`] (`qcold repo maintain`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,10 +70,15 @@ pub struct BoundedDiff {
     pub truncated: bool,
 }
 
+/// The configuration every git Q-COLD runs gets before its subcommand (git passes it on to the
+/// git processes it starts itself, such as the commits of a rebase).
+const NO_AUTO_MAINTENANCE: [&str; 4] = ["-c", "maintenance.auto=false", "-c", "gc.auto=0"];
+
 fn command(cwd: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("git");
     // No git Q-COLD runs may ask anyone anything: a prompt for a password would wait forever.
-    cmd.args(args)
+    cmd.args(NO_AUTO_MAINTENANCE)
+        .args(args)
         .current_dir(cwd)
         .env("GIT_OPTIONAL_LOCKS", "0")
         .env("LC_ALL", "C")
@@ -418,6 +426,30 @@ pub fn worktree_of_branch(root: &Path, branch: &str) -> Result<Option<PathBuf>, 
 pub fn holds_more_than_task_dir(worktree: &Path) -> Result<bool, GitError> {
     let out = run(worktree, &["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored"])?;
     Ok(parse_porcelain_z(&out).iter().any(|f| f.path != ".task" && !f.path.starts_with(".task/")))
+}
+
+/// How long [`maintenance`] may take: a gc of a large repository takes minutes, not hours.
+pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(3_600);
+
+/// Runs git's maintenance (`git maintenance run`: the tasks the repository's configuration
+/// enables, gc by default) in `root` now, within [`MAINTENANCE_DEADLINE`]; what it printed.
+pub fn maintenance(root: &Path) -> Result<String, GitError> {
+    let args = ["maintenance", "run"];
+    let captured = crate::deadline::capture(&mut command(root, &args), MAINTENANCE_DEADLINE, 1024 * 1024)?;
+    let stderr = String::from_utf8_lossy(&captured.stderr).trim().to_owned();
+    match captured.ended {
+        crate::deadline::Ended::Exited(status) if status.success() => {
+            Ok(format!("{}{stderr}", String::from_utf8_lossy(&captured.stdout)).trim().to_owned())
+        }
+        crate::deadline::Ended::Exited(_) => {
+            Err(GitError::Failed { args: args.join(" "), cwd: root.to_owned(), stderr })
+        }
+        crate::deadline::Ended::TimedOut => Err(GitError::TimedOut {
+            args: args.join(" "),
+            cwd: root.to_owned(),
+            seconds: MAINTENANCE_DEADLINE.as_secs(),
+        }),
+    }
 }
 
 /// Drops the metadata of worktrees whose directories are gone.
