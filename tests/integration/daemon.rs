@@ -75,6 +75,19 @@ fn routes_serve_core_types() {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut unpacked).unwrap();
     assert!(unpacked == plain, "the gzip copy decompresses to the asset");
     assert_eq!(fetch(Some("gzip;q=0, br")).0, None, "a refused gzip is not sent");
+
+    // API answers are gzip-encoded on the fly for a client that accepts it; the event stream never.
+    let response = ureq::get(&format!("{}/api/state", daemon.url)).set("Accept-Encoding", "gzip").call().unwrap();
+    assert_eq!(response.header("Content-Encoding"), Some("gzip"));
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(response.into_reader()), &mut json).unwrap();
+    let unpacked: StateResponse = serde_json::from_str(&json).unwrap();
+    assert_eq!(unpacked.repositories, state.repositories);
+    let plain = ureq::get(&format!("{}/api/state", daemon.url)).call().unwrap();
+    assert_eq!(plain.header("Content-Encoding"), None, "no Accept-Encoding, no gzip");
+    let events = ureq::get(&format!("{}/api/events", daemon.url)).set("Accept-Encoding", "gzip").call().unwrap();
+    assert_eq!(events.header("Content-Type"), Some("text/event-stream"));
+    assert_eq!(events.header("Content-Encoding"), None, "events are pushed as they happen, uncompressed");
 }
 
 #[test]

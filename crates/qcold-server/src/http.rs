@@ -38,6 +38,8 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use qcold_core::api::{ErrorKind, StateResponse};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use door::Door;
@@ -86,7 +88,8 @@ pub fn router(state: AppState, door: Door) -> Router {
     let api = api
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(compression());
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
@@ -94,6 +97,18 @@ pub fn router(state: AppState, door: Door) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(Arc::new(door), door::admit))
         .with_state(state)
+}
+
+/// gzip for API answers to a client that accepts it (`/api/state` is ≈1 MB of JSON with 10,000
+/// tasks); never for the event stream (a compressor would hold its events back) or a WebSocket's
+/// upgrade. The dashboard's assets have their own pre-compressed copies ([`assets`]).
+fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
+    let not_an_upgrade =
+        |status: axum::http::StatusCode,
+         _: axum::http::Version,
+         _: &axum::http::HeaderMap,
+         _: &axum::http::Extensions| { status != axum::http::StatusCode::SWITCHING_PROTOCOLS };
+    CompressionLayer::new().no_br().no_deflate().no_zstd().compress_when(DefaultPredicate::new().and(not_an_upgrade))
 }
 
 async fn healthz() -> &'static str {
