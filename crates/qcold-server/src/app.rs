@@ -107,7 +107,6 @@ impl AppState {
                 let tasks = state_tasks(&store)?;
                 let agents = agents::list(&store)?;
                 let mut sampler = NodeSampler::new(&config);
-                std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
                 let first = sampler.sample(&store, unix_now());
                 Ok((store, repositories, queue, tasks, agents, sampler, first))
             }

@@ -2,8 +2,10 @@
 //!
 //! A [`NodeSampler`] keeps its `sysinfo` handles between samples, so CPU usage is measured over
 //! the interval since the previous sample and each sample only refreshes what it reports.
-//! Two facts sysinfo does not expose are read from `/proc` directly: the kernel boot id and the
-//! pid limit.
+//! Three facts are read from `/proc` directly: the kernel boot id, the pid limit, and the CPU
+//! times of `/proc/stat`, from which CPU usage is the busy share of the time since the previous
+//! reading — the sampler's last sample, or for a one-shot snapshot the reading the last one left
+//! in the state dir (`node-cpu`), or else the time since boot. No sample ever sleeps to measure.
 
 use std::path::{Path, PathBuf};
 
@@ -28,14 +30,71 @@ pub struct NodeSampler {
     system: System,
     disks: Disks,
     networks: Networks,
+    /// The CPU times of the previous sample (`None`: measure since boot).
+    previous_cpu: Option<CpuTimes>,
+}
+
+/// Jiffies the CPUs spent in all, and busy (all but idle and I/O wait), since boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    /// The first line of `/proc/stat`: `cpu user nice system idle iowait irq softirq steal …`
+    /// (guest time is already counted in user and nice).
+    fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().next()?;
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let values: Vec<u64> = fields.take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+        let (idle, iowait) = (*values.get(3)?, values.get(4).copied().unwrap_or(0));
+        let total: u64 = values.iter().sum();
+        Some(Self { busy: total.saturating_sub(idle + iowait), total })
+    }
+
+    fn read() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The busy share since `earlier` (or since boot), in percent; `None` when no time passed.
+    fn usage_since(self, earlier: Option<Self>) -> Option<f32> {
+        let earlier = earlier.filter(|e| e.total <= self.total && e.busy <= self.busy);
+        let (busy, total) = match earlier {
+            Some(e) => (self.busy - e.busy, self.total - e.total),
+            None => (self.busy, self.total),
+        };
+        #[allow(clippy::cast_precision_loss)] // a percentage to one decimal
+        (total > 0).then(|| (busy as f64 / total as f64 * 100.0) as f32)
+    }
+
+    fn load(path: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let (busy, total) = text.trim().split_once(' ')?;
+        Some(Self { busy: busy.parse().ok()?, total: total.parse().ok()? })
+    }
+
+    /// Leaves the reading for the next one-shot snapshot (best effort: a missing reading only
+    /// means that snapshot measures since boot). Written aside and renamed, so never half.
+    fn store(self, path: &Path) {
+        let aside = path.with_extension("tmp");
+        if std::fs::write(&aside, format!("{} {}\n", self.busy, self.total)).is_ok() {
+            let _ = std::fs::rename(&aside, path);
+        }
+    }
 }
 
 impl NodeSampler {
-    /// A sampler for this process; takes a first CPU reading so the next sample has a baseline.
+    /// A sampler for this process. Its first sample's CPU usage covers the time since the
+    /// reading a one-shot snapshot left in the state dir, or else since boot.
     pub fn new(config: &Config) -> Self {
         let mut system = System::new();
-        system.refresh_cpu_usage();
+        system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
         Self {
+            previous_cpu: CpuTimes::load(&cpu_reading_path(&config.state_dir)),
             build_id: config.build_id.clone(),
             state_dir: config.state_dir.clone(),
             proxy_env: config.proxy_env.clone(),
@@ -65,7 +124,6 @@ impl NodeSampler {
 
     fn resources(&mut self) -> Resources {
         let mut issues = Vec::new();
-        self.system.refresh_cpu_usage();
         self.system.refresh_memory();
         self.system.refresh_processes_specifics(ProcessesToUpdate::All, true, ProcessRefreshKind::nothing());
         self.disks.refresh(true);
@@ -79,7 +137,7 @@ impl NodeSampler {
             Some(Cpu {
                 logical_cpus: u32::try_from(cpus.len()).unwrap_or(u32::MAX),
                 physical_cores: System::physical_core_count().and_then(|n| u32::try_from(n).ok()),
-                usage_percent: self.system.global_cpu_usage(),
+                usage_percent: self.cpu_usage(),
             })
         };
         let load = System::load_average();
@@ -122,6 +180,18 @@ impl NodeSampler {
             issues,
         }
         .with_derived_status()
+    }
+
+    /// The busy share of the CPUs since the previous sample; where `/proc/stat` cannot be read,
+    /// sysinfo's figure (since its previous refresh).
+    fn cpu_usage(&mut self) -> f32 {
+        let Some(now) = CpuTimes::read() else {
+            self.system.refresh_cpu_usage();
+            return self.system.global_cpu_usage();
+        };
+        let usage = now.usage_since(self.previous_cpu).or_else(|| now.usage_since(None)).unwrap_or(0.0);
+        self.previous_cpu = Some(now);
+        usage
     }
 
     /// The file system holding the state dir: the mount point that is the longest prefix of it.
@@ -184,12 +254,21 @@ impl NodeSampler {
     }
 }
 
-/// Collects a snapshot without a running daemon: two CPU readings a short interval apart, so
-/// the usage figure means something.
+/// Collects a snapshot without a running daemon, at once: CPU usage covers the time since the
+/// previous one-shot snapshot (whose reading it finds in the state dir), or since boot; the
+/// reading it takes is left there for the next one.
 pub fn collect_once(config: &Config, store: &Store, now: i64) -> NodeSnapshot {
     let mut sampler = NodeSampler::new(config);
-    std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-    sampler.sample(store, now)
+    let snapshot = sampler.sample(store, now);
+    if let Some(reading) = sampler.previous_cpu {
+        reading.store(&cpu_reading_path(&config.state_dir));
+    }
+    snapshot
+}
+
+/// Where a one-shot snapshot leaves its CPU reading.
+fn cpu_reading_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("node-cpu")
 }
 
 /// The `managed` block: registered agents with their liveness, and their terminal sessions.
@@ -278,5 +357,24 @@ mod tests {
         assert!(snapshot.resources.memory.as_ref().expect("memory block").total_bytes > 0);
         assert!(snapshot.resources.disk.is_some(), "the temp dir lives on some mounted file system");
         assert_eq!(snapshot.proxy.env[0].value, "http://[redacted]@proxy:1");
+        let left = CpuTimes::load(&cpu_reading_path(&config.state_dir)).expect("the reading left for the next one");
+        let usage = collect_once(&config, &store, 1_001).resources.cpu.expect("cpu block").usage_percent;
+        assert!((0.0..=100.0).contains(&usage), "{usage}");
+        let after = CpuTimes::load(&cpu_reading_path(&config.state_dir)).unwrap();
+        assert!(after.total >= left.total, "the next snapshot measured from the last one's reading");
+    }
+
+    #[test]
+    fn cpu_usage_is_the_busy_share_since_the_previous_reading() {
+        let stat = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 100 0 50 800 50 0 0 0 0 0\nintr 1\n";
+        let first = CpuTimes::parse(stat).unwrap();
+        assert_eq!(first, CpuTimes { busy: 150, total: 1_000 });
+        assert_eq!(first.usage_since(None), Some(15.0), "since boot");
+        let later = CpuTimes::parse("cpu  200 0 100 850 50 0 0 0 0 0\n").unwrap();
+        assert_eq!(later.usage_since(Some(first)), Some(75.0), "150 busy of 200");
+        assert_eq!(later.usage_since(Some(later)), None, "no time passed");
+        assert_eq!(first.usage_since(Some(later)), Some(15.0), "a reading from before a reboot is ignored");
+        assert_eq!(CpuTimes::parse("intr 1\n"), None);
+        assert_eq!(CpuTimes::parse("cpu  a b c\n"), None);
     }
 }
