@@ -330,6 +330,30 @@ pub fn list(store: &Store) -> Result<Vec<AgentView>, AgentError> {
     Ok(store.agents()?.into_iter().map(view).collect())
 }
 
+/// [`list`], recording in the store the exit of every agent it finds ended that has none yet
+/// (when its exit file was written, or now for a vanished one): a recorded agent's state is read
+/// off its record, with no look at `/proc` or its files, so the agents that ever ran cost the
+/// daemon's reloads and node samples nothing once they end.
+pub fn list_recording_exits(store: &mut Store) -> Result<Vec<AgentView>, AgentError> {
+    let mut views = list(store)?;
+    for view in views.iter_mut().filter(|v| v.state != AgentState::Running && v.agent.exited_at.is_none()) {
+        let code = match view.state {
+            AgentState::Exited { code } => Some(code),
+            AgentState::Running | AgentState::Vanished => None,
+        };
+        let written = std::fs::metadata(&view.agent.exit_file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
+        let at = written.filter(|_| code.is_some()).unwrap_or_else(crate::unix_now);
+        store.set_agent_exit(&view.agent.id, at, code)?;
+        view.agent.exited_at = Some(at);
+        view.agent.exit_code = view.agent.exit_code.or(code);
+    }
+    Ok(views)
+}
+
 /// Derives an agent's state from its exit file and its wrapper's liveness.
 pub fn view(agent: AgentRecord) -> AgentView {
     let code = agent.exit_code.or_else(|| wrapper::recorded(Path::new(&agent.exit_file)));
@@ -581,6 +605,39 @@ mod tests {
             exited_at: None,
             exit_code: None,
         }
+    }
+
+    #[test]
+    fn an_ended_agent_is_recorded_once_and_then_read_off_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state"), Duration::from_secs(5)).unwrap();
+        let running = pane(dir.path(), crate::unix_now());
+        store.insert_agent(&running).unwrap();
+        let exited_dir = dir.path().join("exited");
+        std::fs::create_dir_all(&exited_dir).unwrap();
+        // A pid that cannot be alive, and the exit code its wrapper wrote.
+        let exited = AgentRecord {
+            id: "q-exited".parse().unwrap(),
+            pid: u32::MAX / 2,
+            pgid: u32::MAX / 2,
+            terminal: None,
+            ..pane(&exited_dir, crate::unix_now() - 100)
+        };
+        std::fs::write(&exited.exit_file, "7\n").unwrap();
+        store.insert_agent(&exited).unwrap();
+
+        let views = list_recording_exits(&mut store).unwrap();
+        let state = |id: &str| views.iter().find(|v| v.agent.id.as_str() == id).unwrap().state;
+        assert_eq!(state("q-pane"), AgentState::Running);
+        assert_eq!(state("q-exited"), AgentState::Exited { code: 7 });
+        let stored = find(&store, "q-exited").unwrap();
+        assert_eq!(stored.exit_code, Some(7), "the exit is in the store");
+        assert!(stored.exited_at.is_some_and(|at| at <= crate::unix_now()));
+        assert_eq!(find(&store, "q-pane").unwrap().exited_at, None, "a running agent is left alone");
+
+        // From now on its record answers: the exit file is no longer needed.
+        std::fs::remove_file(&exited.exit_file).unwrap();
+        assert_eq!(view(stored).state, AgentState::Exited { code: 7 });
     }
 
     #[test]

@@ -100,12 +100,12 @@ impl AppState {
         let (store, repositories, queue, tasks, agents, sampler, first) = tokio::task::spawn_blocking({
             let config = config.clone();
             move || -> anyhow::Result<_> {
-                let store = Store::open(&config.state_dir, config.sqlite_busy_timeout)
+                let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout)
                     .with_context(|| format!("cannot open the store in {}", config.state_dir.display()))?;
                 let repositories = store.repositories()?;
                 let queue = store.queue_view()?;
                 let tasks = state_tasks(&store)?;
-                let agents = agents::list(&store)?;
+                let agents = agents::list_recording_exits(&mut store)?;
                 let mut sampler = NodeSampler::new(&config);
                 let first = sampler.sample(&store, unix_now());
                 Ok((store, repositories, queue, tasks, agents, sampler, first))
@@ -322,13 +322,18 @@ impl Publisher {
 
     /// Re-reads the state's tasks from the store and pushes those that changed.
     pub async fn reload_tasks(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.tasks, state_tasks, |old, new| delta::tasks(old, new)).await
+        self.reload(&self.inner.tasks, |store| state_tasks(store), |old, new| delta::tasks(old, new)).await
     }
 
-    /// Re-reads the agents from the store, derives their states from evidence, and pushes those
-    /// that changed.
+    /// Re-reads the agents from the store, derives their states from evidence (recording the
+    /// exits it finds, so an ended agent is never examined again), and pushes those that changed.
     pub async fn reload_agents(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.agents, |store| Ok(agents::list(store)?), |old, new| delta::agents(old, new)).await
+        self.reload(
+            &self.inner.agents,
+            |store| Ok(agents::list_recording_exits(store)?),
+            |old, new| delta::agents(old, new),
+        )
+        .await
     }
 
     /// Reloads the state's tasks and the agents; a failure is logged, and the next reload
@@ -353,7 +358,7 @@ impl Publisher {
     async fn reload<T: PartialEq + Send + Sync + 'static>(
         &self,
         cache: &Cache<T>,
-        read: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+        read: impl FnOnce(&mut Store) -> anyhow::Result<T> + Send + 'static,
         diff: impl Fn(&T, &T) -> Vec<Event>,
     ) -> anyhow::Result<()> {
         let _one_at_a_time = cache.reload.lock().await;
