@@ -430,4 +430,4 @@ fn agent_entry(state: &StateResponse, view: &AgentView) -> Option<Attention> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use qcold_core::api::{STATE_CLOSED_TASKS, StateResponse, bound_tasks};
 use qcold_core::queue::admission::HostSample;
 use qcold_core::queue::wire::QueueView;
+use qcold_core::snapshot::QueueBlock;
 use qcold_core::task::TaskRecord;
 use qcold_core::{Event, NodeSnapshot, RepositoryList, delta};
 use tokio::sync::{Notify, broadcast, watch};
@@ -107,7 +108,7 @@ impl AppState {
                 let tasks = state_tasks(&store)?;
                 let agents = agents::list_recording_exits(&mut store)?;
                 let mut sampler = NodeSampler::new(&config);
-                let first = sampler.sample(&store, unix_now());
+                let first = sampler.sample(&store, QueueBlock::of(&queue), unix_now());
                 Ok((store, repositories, queue, tasks, agents, sampler, first))
             }
         })
@@ -381,10 +382,16 @@ impl Publisher {
     pub fn publish_node(&self, snapshot: NodeSnapshot) {
         {
             let mut history = self.inner.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let sample = crate::node::host_sample(&snapshot, snapshot.heartbeat.sampled_at);
+            // The history has a resolution of a second: a sample delayed into its successor's
+            // second (a busy store, a loaded host) is replaced by the newer one, never doubled.
+            if history.back().is_some_and(|last| last.at >= sample.at) {
+                history.pop_back();
+            }
             if history.len() == HISTORY_CAP {
                 history.pop_front();
             }
-            history.push_back(crate::node::host_sample(&snapshot, snapshot.heartbeat.sampled_at));
+            history.push_back(sample);
         }
         let _hub = self.inner.hub();
         self.inner.node.send_replace(Arc::new(snapshot.clone()));
@@ -429,10 +436,11 @@ impl Publisher {
             }
             let Some(mut taken) = sampler.take() else { break };
             let store = Arc::clone(&self.inner.store);
+            let queue = self.inner.queue.get();
             let result = tokio::task::spawn_blocking(move || {
                 // A poisoned lock only means another blocking task panicked; the store itself is fine.
                 let store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let snapshot = taken.sample(&store, unix_now());
+                let snapshot = taken.sample(&store, QueueBlock::of(&queue), unix_now());
                 (taken, snapshot)
             })
             .await;

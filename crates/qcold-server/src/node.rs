@@ -104,8 +104,9 @@ impl NodeSampler {
         }
     }
 
-    /// Takes one sample at `now` (Unix seconds); the managed agents come from `store`.
-    pub fn sample(&mut self, store: &Store, now: i64) -> NodeSnapshot {
+    /// Takes one sample at `now` (Unix seconds); the managed agents come from `store`. The
+    /// daemon passes the `queue` block of its published queue view, so nothing is re-read for it.
+    pub fn sample(&mut self, store: &Store, queue: QueueBlock, now: i64) -> NodeSnapshot {
         let heartbeat = Heartbeat::new(
             self.build_id.clone(),
             System::host_name(),
@@ -115,8 +116,6 @@ impl NodeSampler {
             std::process::id(),
         );
         let managed = managed(store);
-        // The queue does not run in this build: no runs, no tabs, which is what this block says.
-        let queue = QueueBlock::new(QueueCounts::default(), None, Vec::new(), Vec::new(), Vec::new());
         let resources = self.resources();
         let proxy = Proxy::new(self.proxy_env.iter().cloned(), Vec::new(), Vec::new());
         NodeSnapshot::assemble(heartbeat, managed, queue, resources, proxy)
@@ -259,7 +258,14 @@ impl NodeSampler {
 /// reading it takes is left there for the next one.
 pub fn collect_once(config: &Config, store: &Store, now: i64) -> NodeSnapshot {
     let mut sampler = NodeSampler::new(config);
-    let snapshot = sampler.sample(store, now);
+    let queue = store.queue_view().map_or_else(
+        |err| {
+            let issue = Issue::new("queue", BlockStatus::Partial, format!("cannot read the queue: {err}"));
+            QueueBlock::new(QueueCounts::default(), None, Vec::new(), Vec::new(), vec![issue])
+        },
+        |view| QueueBlock::of(&view),
+    );
+    let snapshot = sampler.sample(store, queue, now);
     if let Some(reading) = sampler.previous_cpu {
         reading.store(&cpu_reading_path(&config.state_dir));
     }

@@ -14,7 +14,7 @@ use crate::task::{CloseoutPhase, TaskRecord};
 /// The fixture's sample time plus ten seconds: its node is fresh.
 const NOW: i64 = 1_795_000_010;
 
-fn item(id: &str, position: u32, status: ItemStatus) -> ItemRecord {
+pub(crate) fn item(id: &str, position: u32, status: ItemStatus) -> ItemRecord {
     ItemRecord {
         run_id: "run-1".parse().unwrap(),
         id: id.parse().unwrap(),
@@ -41,7 +41,7 @@ fn item(id: &str, position: u32, status: ItemStatus) -> ItemRecord {
     }
 }
 
-fn run(id: &str, status: RunStatus, items: Vec<ItemRecord>) -> Run {
+pub(crate) fn run(id: &str, status: RunStatus, items: Vec<ItemRecord>) -> Run {
     let items = items.into_iter().map(|i| ItemRecord { run_id: id.parse().unwrap(), ..i }).collect();
     Run {
         id: id.parse().unwrap(),

@@ -176,3 +176,46 @@ fn minimal_snapshot_parses_with_defaults() {
     assert!(snapshot.issues.is_empty());
     assert_eq!(snapshot.resources.cpu, None);
 }
+
+#[test]
+fn the_queue_block_shows_the_active_tabs_run_with_its_counts_and_items_in_flight() {
+    use crate::inbox::tests::{item, run};
+    use crate::queue::wire::{QueueView, Tab};
+    use crate::queue::{ItemStatus as S, RunStatus};
+
+    assert_eq!(QueueBlock::of(&QueueView::default()), QueueBlock::default(), "no queue: an empty, fresh block");
+
+    let statuses = [S::Pending, S::Paused, S::Starting, S::Running, S::Waiting, S::Success, S::Blocked, S::Failed];
+    let items = statuses.iter().zip(1..).map(|(s, n)| item(&format!("i{n}"), n, *s)).collect();
+    let tab = |id: &str, run_id: &str, active: bool| Tab {
+        id: id.parse().unwrap(),
+        label: id.to_owned(),
+        run_id: Some(run_id.parse().unwrap()),
+        active,
+        created_at: 1,
+    };
+    let view = QueueView {
+        tabs: vec![tab("one", "run-a", true), tab("two", "run-b", false)],
+        runs: vec![run("run-a", RunStatus::Running, items), run("run-b", RunStatus::Success, Vec::new())],
+    };
+    let block = QueueBlock::of(&view);
+    assert_eq!(block.status, BlockStatus::Fresh);
+    assert_eq!(
+        block.counts,
+        QueueCounts { total: 8, pending: 2, running: 2, waiting: 1, succeeded: 1, failed: 2 },
+        "stopped and paused are pending, blocked is failed"
+    );
+    assert_eq!(block.active_run.as_ref().map(|r| (r.id.as_str(), r.status.as_str())), Some(("run-a", "running")));
+    assert_eq!(block.active_items, ["i3", "i4"]);
+    assert_eq!(
+        block.tabs.iter().map(|t| (t.id.as_str(), t.active)).collect::<Vec<_>>(),
+        [("one", true), ("two", false)]
+    );
+
+    let no_active_tab = QueueView { tabs: Vec::new(), ..view };
+    assert_eq!(
+        QueueBlock::of(&no_active_tab).active_run.map(|r| r.id),
+        Some("run-b".to_owned()),
+        "without an active tab's run, the newest run"
+    );
+}

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{BlockStatus, Issue, worst};
+use crate::queue::ItemStatus;
+use crate::queue::wire::{QueueView, Run};
 
 /// An agent process the node manages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,5 +149,51 @@ impl QueueBlock {
     ) -> Self {
         let status = worst(issues.iter().map(|i| i.status));
         Self { status, counts, active_run, active_items, tabs, issues }
+    }
+
+    /// The block for a queue: every tab, and the active run — the active tab's run, or, when
+    /// that tab holds none, the newest run — with its item counts and the items in flight.
+    pub fn of(view: &QueueView) -> Self {
+        let tabs = view
+            .tabs
+            .iter()
+            .map(|t| QueueTabSummary {
+                id: t.id.to_string(),
+                label: t.label.clone(),
+                active: t.active,
+                run_id: t.run_id.as_ref().map(ToString::to_string),
+            })
+            .collect();
+        let shown = view.tabs.iter().find(|t| t.active).and_then(|t| t.run_id.as_ref()).and_then(|id| view.run(id));
+        let Some(run) = shown.or_else(|| view.runs.last()) else {
+            return Self::new(QueueCounts::default(), None, Vec::new(), tabs, Vec::new());
+        };
+        let active_items = run.items.iter().filter(|i| i.status.is_in_flight()).map(|i| i.id.to_string()).collect();
+        let summary = QueueRunSummary {
+            id: run.id.to_string(),
+            status: run.status.as_str().to_owned(),
+            updated_at: run.updated_at,
+        };
+        Self::new(QueueCounts::of(run), Some(summary), active_items, tabs, Vec::new())
+    }
+}
+
+impl QueueCounts {
+    /// A run's items by coarse state: stopped and paused items count as pending (they go on
+    /// when the run is continued), blocked ones as failed.
+    pub fn of(run: &Run) -> Self {
+        let mut counts = Self::default();
+        for item in &run.items {
+            counts.total += 1;
+            let bucket = match item.status {
+                ItemStatus::Pending | ItemStatus::Stopped | ItemStatus::Paused => &mut counts.pending,
+                ItemStatus::Admitted | ItemStatus::Starting | ItemStatus::Running => &mut counts.running,
+                ItemStatus::Waiting => &mut counts.waiting,
+                ItemStatus::Success => &mut counts.succeeded,
+                ItemStatus::Failed | ItemStatus::Blocked => &mut counts.failed,
+            };
+            *bucket += 1;
+        }
+        counts
     }
 }
