@@ -65,6 +65,29 @@ struct Inner {
     /// Whether the door requires the write token for writes; told by [`crate::http::router`],
     /// served in the state so the dashboard knows to stay read-only without it.
     writes_need_token: AtomicBool,
+    /// `GET /api/state`'s last answer, serialized once and shared by every read until a part
+    /// of it changes or the second turns.
+    state_json: Mutex<Option<SerializedState>>,
+}
+
+/// What a serialized state was made of: the cached parts (their `Arc`s, held so that an
+/// unchanged part is the same pointer), the token setting and the second it was made in.
+#[derive(Debug)]
+struct SerializedState {
+    parts: StateParts,
+    json: axum::body::Bytes,
+}
+
+type StateParts =
+    (Arc<RepositoryList>, Arc<NodeSnapshot>, Arc<QueueView>, Arc<Vec<TaskRecord>>, Arc<Vec<AgentView>>, bool, i64);
+
+fn same_parts(a: &StateParts, b: &StateParts) -> bool {
+    Arc::ptr_eq(&a.0, &b.0)
+        && Arc::ptr_eq(&a.1, &b.1)
+        && Arc::ptr_eq(&a.2, &b.2)
+        && Arc::ptr_eq(&a.3, &b.3)
+        && Arc::ptr_eq(&a.4, &b.4)
+        && (a.5, a.6) == (b.5, b.6)
 }
 
 /// A cached collection of the state.
@@ -123,6 +146,7 @@ impl AppState {
                 tasks: Cache::new(tasks),
                 agents: Cache::new(agents),
                 history: Mutex::new(VecDeque::new()),
+                state_json: Mutex::new(None),
                 scheduler: Arc::new(Notify::new()),
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 hub: Mutex::new(()),
@@ -186,6 +210,39 @@ impl AppState {
     /// The latest node snapshot, aged to now: a sample older than three intervals is `stale`.
     pub fn node(&self) -> NodeSnapshot {
         self.inner.node()
+    }
+
+    /// [`AppState::state`] as JSON. Serialized once per change of any of its parts (and at most
+    /// once a second, for `generated_at` and the node's age) and shared: a read between changes
+    /// clones a pointer, not a megabyte.
+    pub fn state_json(&self) -> Result<axum::body::Bytes, serde_json::Error> {
+        let inner = &self.inner;
+        let parts: StateParts = (
+            inner.repositories.get(),
+            Arc::clone(&inner.node.borrow()),
+            inner.queue.get(),
+            inner.tasks.get(),
+            inner.agents.get(),
+            inner.writes_need_token.load(Ordering::Relaxed),
+            unix_now(),
+        );
+        let mut cached = inner.state_json.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = cached.as_ref().filter(|c| same_parts(&c.parts, &parts)) {
+            return Ok(hit.json.clone());
+        }
+        let state = StateResponse {
+            build_id: inner.config.build_id.clone(),
+            generated_at: parts.6,
+            repositories: RepositoryList::clone(&parts.0),
+            node: NodeSnapshot::clone(&parts.1).aged(parts.6, inner.node_max_age()),
+            queue: QueueView::clone(&parts.2),
+            tasks: parts.3.to_vec(),
+            agents: parts.4.to_vec(),
+            writes_need_token: parts.5,
+        };
+        let json = axum::body::Bytes::from(serde_json::to_vec(&state)?);
+        *cached = Some(SerializedState { parts, json: json.clone() });
+        Ok(json)
     }
 
     /// The full state, assembled from the caches; bounded as [`StateResponse`] describes.
@@ -262,8 +319,12 @@ impl Inner {
     /// The latest node snapshot, aged to now: a sample older than three intervals is `stale`.
     fn node(&self) -> NodeSnapshot {
         let snapshot = NodeSnapshot::clone(&self.node.borrow());
-        let max_age = i64::try_from(self.config.node_sample_interval.as_secs().saturating_mul(3)).unwrap_or(i64::MAX);
-        snapshot.aged(unix_now(), max_age)
+        snapshot.aged(unix_now(), self.node_max_age())
+    }
+
+    /// How old a node sample may be before it reads as stale: three sampling intervals.
+    fn node_max_age(&self) -> i64 {
+        i64::try_from(self.config.node_sample_interval.as_secs().saturating_mul(3)).unwrap_or(i64::MAX)
     }
 
     /// Runs `f` on the store in a blocking task. A poisoned lock only means another blocking

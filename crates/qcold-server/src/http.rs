@@ -33,10 +33,10 @@ pub mod terminal;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
-use axum::{Json, Router};
 use qcold_core::api::{ErrorKind, StateResponse};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
@@ -115,8 +115,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn get_state(State(state): State<AppState>) -> Json<StateResponse> {
-    Json(state.state())
+async fn get_state(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    let json = state
+        .state_json()
+        .map_err(|err| ApiError::internal(anyhow::Error::new(err).context("cannot serialize the state")))?;
+    Ok(axum::response::IntoResponse::into_response((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )))
 }
 
 async fn api_not_found(uri: axum::http::Uri) -> ApiError {

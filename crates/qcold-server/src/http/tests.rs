@@ -326,3 +326,36 @@ async fn every_post_route_refuses_bodies_that_are_not_its_object_and_stores_noth
     assert!(posts >= 15, "the walk covers every POST route, found {posts}");
     cancel.cancel();
 }
+
+#[tokio::test]
+async fn the_state_is_serialized_once_per_change_and_shared_between_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let config = Config::new(dir.path().join("state"), "9.9.9.1 abcdefabcdef");
+    let (state, _sampler) = AppState::open(config, cancel.clone()).await.unwrap();
+    let parse = |json: &axum::body::Bytes| serde_json::from_slice::<StateResponse>(json).unwrap();
+
+    // Two reads in one second with nothing changed share one serialization.
+    let (first, second) = loop {
+        let (a, b) = (state.state_json().unwrap(), state.state_json().unwrap());
+        if parse(&a).generated_at == parse(&b).generated_at {
+            break (a, b);
+        }
+    };
+    assert_eq!(first.as_ptr(), second.as_ptr(), "the second read is the first one's bytes");
+    let served = parse(&first);
+    let assembled = state.state();
+    assert_eq!(
+        StateResponse { generated_at: assembled.generated_at, ..served.clone() },
+        assembled,
+        "what state() says"
+    );
+
+    // A change is served at once.
+    let mut sample = served.node.clone();
+    sample.heartbeat.sampled_at += 1;
+    state.publisher().publish_node(sample.clone());
+    let changed = parse(&state.state_json().unwrap());
+    assert_eq!(changed.node.heartbeat.sampled_at, sample.heartbeat.sampled_at);
+    cancel.cancel();
+}
