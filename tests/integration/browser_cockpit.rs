@@ -59,8 +59,11 @@ async fn a_graph_composed_in_the_browser_runs_and_its_agent_is_answered_in_its_t
     text_containing(&client, "[data-testid='terminal-screen']", "waiting for the operator").await;
 
     // The answer typed into the terminal reaches the agent, which commits it.
+    // What the agent does with it streams into the same terminal: its closeout, ending in the
+    // closed task. (The echoed answer itself may already have scrolled off the screen by then;
+    // that it arrived is proven by what reaches main below.)
     find(&client, "[data-testid='terminal-input']").await.send_keys("ship it\u{E007}").await.unwrap();
-    text_containing(&client, "[data-testid='terminal-screen']", "ship it").await;
+    text_containing(&client, "[data-testid='terminal-screen']", "as closed:success").await;
 
     click(&client, "[data-testid='nav'] a[href='/queue']").await;
     text_containing(&client, &format!("[data-testid='queue-run-{run}'] h3"), "success").await;

@@ -77,6 +77,7 @@ impl Scheduler {
             candidates.iter().map(|(_, item)| (item.id.clone(), item.task_class)).collect();
         let decisions = admission::admit(policy, &sample, &history, &live, &classes, now);
         let mut stuck: Option<anyhow::Error> = None;
+        let mut refusals = Vec::new();
         for ((run, item), (_, decision)) in candidates.into_iter().zip(decisions) {
             match decision {
                 Decision::Admit => {
@@ -97,13 +98,11 @@ impl Scheduler {
                         ..ItemUpdate::of(item, ItemStatus::Waiting, format!("waiting for admission: {reason}"))
                     };
                     // Unleased: the current epoch fences the write against a concurrent grant.
-                    match store.update_item(&item.run_id, &item.id, item.lease.epoch, &update, now) {
-                        Ok(()) | Err(crate::store::StoreError::Fenced { .. }) => {}
-                        Err(err) => return Err(err.into()),
-                    }
+                    refusals.push((item.run_id.clone(), item.id.clone(), item.lease.epoch, update));
                 }
             }
         }
+        store.update_items_unleased(&refusals, now)?;
         stuck.map_or(Ok(()), Err)
     }
 

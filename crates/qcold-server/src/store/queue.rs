@@ -130,6 +130,29 @@ impl Store {
         write_item(&self.conn, run, item, epoch, update, now)
     }
 
+    /// Writes updates that hold no lease — a pass's admission refusals — in one transaction, so
+    /// a pass that refuses a thousand items commits once, not a thousand times. Each is fenced by
+    /// the epoch it was read with; one fenced by a concurrent grant is skipped, as it would be
+    /// alone.
+    pub fn update_items_unleased(
+        &mut self,
+        updates: &[(RunId, ItemId, u64, ItemUpdate)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (run, item, epoch, update) in updates {
+            match write_item(&tx, run, item, *epoch, update, now) {
+                Ok(()) | Err(StoreError::Fenced { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Makes items waiting for admission eligible now: capacity was freed.
     pub fn wake_admission_waiters(&mut self, now: i64) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
@@ -259,12 +282,15 @@ pub(super) fn write_item(
     update: &ItemUpdate,
     now: i64,
 ) -> Result<(), StoreError> {
-    let changed = conn.execute(
-        "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
+    // Cached: a pass writes this statement once per refused item.
+    let changed = conn
+        .prepare_cached(
+            "UPDATE queue_items SET status = ?4, reason = ?5, next_attempt_at = ?6, updated_at = ?7,
              launch_failures = ?8, iteration = ?9, task_id = ?10, agent_id = ?11, waiting_for = ?12,
          delivery_retries = ?13, stalled_since = ?14
          WHERE run_id = ?1 AND id = ?2 AND lease_epoch = ?3",
-        params![
+        )?
+        .execute(params![
             run.as_str(),
             item.as_str(),
             epoch,
@@ -279,8 +305,7 @@ pub(super) fn write_item(
             update.waiting_for.map(enum_text),
             update.delivery_retries,
             update.stalled_since
-        ],
-    )?;
+        ])?;
     if changed == 0 {
         return Err(StoreError::Fenced { item: item.to_string(), epoch });
     }

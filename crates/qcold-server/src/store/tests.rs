@@ -447,6 +447,25 @@ mod queue {
     }
 
     #[test]
+    fn a_passs_refusals_are_written_together_and_a_fenced_one_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let run = run_with_items(&mut store);
+        let items = store.run_items(&run).unwrap();
+        let waiting =
+            |i: &qcold_core::queue::ItemRecord| ItemUpdate::of(i, ItemStatus::Waiting, "waiting for admission: full");
+        // "b" was granted meanwhile (epoch 1): the refusal read at epoch 0 must not land on it.
+        let alive = |_: &str| true;
+        store.acquire_item_lease(&run, &items[1].id, "w1", 1000, &alive).unwrap();
+        let refusals: Vec<_> = items.iter().map(|i| (run.clone(), i.id.clone(), i.lease.epoch, waiting(i))).collect();
+        store.update_items_unleased(&refusals, 1001).unwrap();
+        let after = store.run_items(&run).unwrap();
+        assert_eq!((after[0].status, after[0].updated_at), (ItemStatus::Waiting, 1001));
+        assert_eq!(after[1].status, ItemStatus::Pending, "the granted item keeps its state");
+        store.update_items_unleased(&[], 1002).unwrap();
+    }
+
+    #[test]
     fn host_samples_keep_a_window() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = open(dir.path());
