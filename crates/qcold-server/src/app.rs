@@ -216,47 +216,19 @@ impl AppState {
     /// once a second, for `generated_at` and the node's age) and shared: a read between changes
     /// clones a pointer, not a megabyte.
     pub fn state_json(&self) -> Result<axum::body::Bytes, serde_json::Error> {
-        let inner = &self.inner;
-        let parts: StateParts = (
-            inner.repositories.get(),
-            Arc::clone(&inner.node.borrow()),
-            inner.queue.get(),
-            inner.tasks.get(),
-            inner.agents.get(),
-            inner.writes_need_token.load(Ordering::Relaxed),
-            unix_now(),
-        );
-        let mut cached = inner.state_json.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let parts = self.inner.state_parts();
+        let mut cached = self.inner.state_json.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hit) = cached.as_ref().filter(|c| same_parts(&c.parts, &parts)) {
             return Ok(hit.json.clone());
         }
-        let state = StateResponse {
-            build_id: inner.config.build_id.clone(),
-            generated_at: parts.6,
-            repositories: RepositoryList::clone(&parts.0),
-            node: NodeSnapshot::clone(&parts.1).aged(parts.6, inner.node_max_age()),
-            queue: QueueView::clone(&parts.2),
-            tasks: parts.3.to_vec(),
-            agents: parts.4.to_vec(),
-            writes_need_token: parts.5,
-        };
-        let json = axum::body::Bytes::from(serde_json::to_vec(&state)?);
+        let json = axum::body::Bytes::from(serde_json::to_vec(&self.inner.assemble(&parts))?);
         *cached = Some(SerializedState { parts, json: json.clone() });
         Ok(json)
     }
 
     /// The full state, assembled from the caches; bounded as [`StateResponse`] describes.
     pub fn state(&self) -> StateResponse {
-        StateResponse {
-            build_id: self.inner.config.build_id.clone(),
-            generated_at: unix_now(),
-            repositories: RepositoryList::clone(&self.inner.repositories.get()),
-            node: self.node(),
-            queue: QueueView::clone(&self.inner.queue.get()),
-            tasks: self.inner.tasks.get().to_vec(),
-            agents: self.inner.agents.get().to_vec(),
-            writes_need_token: self.inner.writes_need_token.load(Ordering::Relaxed),
-        }
+        self.inner.assemble(&self.inner.state_parts())
     }
 
     /// The state's tasks as last published.
@@ -320,6 +292,33 @@ impl Inner {
     fn node(&self) -> NodeSnapshot {
         let snapshot = NodeSnapshot::clone(&self.node.borrow());
         snapshot.aged(unix_now(), self.node_max_age())
+    }
+
+    /// What the state is made of now: the caches' current values and this second.
+    fn state_parts(&self) -> StateParts {
+        (
+            self.repositories.get(),
+            Arc::clone(&self.node.borrow()),
+            self.queue.get(),
+            self.tasks.get(),
+            self.agents.get(),
+            self.writes_need_token.load(Ordering::Relaxed),
+            unix_now(),
+        )
+    }
+
+    /// The state made of `parts`, its node aged to their second.
+    fn assemble(&self, parts: &StateParts) -> StateResponse {
+        StateResponse {
+            build_id: self.config.build_id.clone(),
+            generated_at: parts.6,
+            repositories: RepositoryList::clone(&parts.0),
+            node: NodeSnapshot::clone(&parts.1).aged(parts.6, self.node_max_age()),
+            queue: QueueView::clone(&parts.2),
+            tasks: parts.3.to_vec(),
+            agents: parts.4.to_vec(),
+            writes_need_token: parts.5,
+        }
     }
 
     /// How old a node sample may be before it reads as stale: three sampling intervals.
