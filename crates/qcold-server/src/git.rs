@@ -129,8 +129,19 @@ fn run_reaching(
     }
     // Output is not bounded here (a bundle's diff may be large); only time is.
     let captured = crate::deadline::capture(&mut cmd, timeout, usize::MAX)?;
+    Ok(succeeded(captured, cwd, args, timeout)?.stdout)
+}
+
+/// A captured git that exited zero, or the error naming how it did not: its stderr when it
+/// failed, `timeout` when the deadline killed it.
+fn succeeded(
+    captured: crate::deadline::Captured,
+    cwd: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<crate::deadline::Captured, GitError> {
     match captured.ended {
-        crate::deadline::Ended::Exited(status) if status.success() => Ok(captured.stdout),
+        crate::deadline::Ended::Exited(status) if status.success() => Ok(captured),
         crate::deadline::Ended::Exited(_) => Err(GitError::Failed {
             args: args.join(" "),
             cwd: cwd.to_owned(),
@@ -157,18 +168,10 @@ fn run_until(
     }
     let left = until.saturating_duration_since(Instant::now()).min(limits::current().local);
     let captured = crate::deadline::capture(&mut cmd, left, max_bytes)?;
-    match captured.ended {
-        _ if captured.truncated => Ok((captured.stdout, true)),
-        crate::deadline::Ended::Exited(status) if status.success() => Ok((captured.stdout, false)),
-        crate::deadline::Ended::Exited(_) => Err(GitError::Failed {
-            args: args.join(" "),
-            cwd: cwd.to_owned(),
-            stderr: String::from_utf8_lossy(&captured.stderr).trim().to_owned(),
-        }),
-        crate::deadline::Ended::TimedOut => {
-            Err(GitError::TimedOut { args: args.join(" "), cwd: cwd.to_owned(), seconds: left.as_secs() })
-        }
+    if captured.truncated {
+        return Ok((captured.stdout, true));
     }
+    Ok((succeeded(captured, cwd, args, left)?.stdout, false))
 }
 
 /// Runs git and reports only whether it exited zero; the deadline passing is an error.
@@ -436,20 +439,9 @@ pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(3_600);
 pub fn maintenance(root: &Path) -> Result<String, GitError> {
     let args = ["maintenance", "run"];
     let captured = crate::deadline::capture(&mut command(root, &args), MAINTENANCE_DEADLINE, 1024 * 1024)?;
-    let stderr = String::from_utf8_lossy(&captured.stderr).trim().to_owned();
-    match captured.ended {
-        crate::deadline::Ended::Exited(status) if status.success() => {
-            Ok(format!("{}{stderr}", String::from_utf8_lossy(&captured.stdout)).trim().to_owned())
-        }
-        crate::deadline::Ended::Exited(_) => {
-            Err(GitError::Failed { args: args.join(" "), cwd: root.to_owned(), stderr })
-        }
-        crate::deadline::Ended::TimedOut => Err(GitError::TimedOut {
-            args: args.join(" "),
-            cwd: root.to_owned(),
-            seconds: MAINTENANCE_DEADLINE.as_secs(),
-        }),
-    }
+    let done = succeeded(captured, root, &args, MAINTENANCE_DEADLINE)?;
+    let printed = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr).trim());
+    Ok(printed.trim().to_owned())
 }
 
 /// Drops the metadata of worktrees whose directories are gone.
