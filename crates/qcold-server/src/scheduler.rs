@@ -201,24 +201,34 @@ impl Scheduler {
         // must not hold up the others: its error is kept, the pass goes on, and the pass then
         // fails with it so the run loop backs off and tries again.
         let mut stuck: Option<anyhow::Error> = None;
-        for run in store.live_runs()? {
+        // The live runs are read once, and again only after a phase wrote to the store: a pass
+        // over unchanged evidence reads each item once and writes nothing.
+        let mut runs = store.live_runs()?;
+        let mark = store.rows_written();
+        for run in &runs {
             for item in &run.items {
-                if let Err(err) = self.reconcile(store, &run, item, now) {
+                if let Err(err) = self.reconcile(store, run, item, now) {
                     tracing::warn!("{}/{} cannot be advanced now: {err:#}", item.run_id, item.id);
                     stuck.get_or_insert(err);
                 }
             }
         }
-        self.stall.retain_running(&store.live_runs()?);
-        for run in store.live_runs()? {
-            settle::run(store, &run, now)?;
+        if store.rows_written() != mark {
+            runs = store.live_runs()?;
         }
-        if std::mem::take(&mut self.freed) {
-            // Capacity was given back: items refused for it need not wait out their timer.
-            let woken = store.wake_admission_waiters(now)?;
-            tracing::debug!("capacity freed: {woken} admission waiter(s) reconsidered");
+        self.stall.retain_running(&runs);
+        let mark = store.rows_written();
+        for run in &runs {
+            settle::run(store, run, now)?;
         }
-        if let Err(err) = self.launch_ready(store, host, now) {
+        if store.rows_written() != mark {
+            runs = store.live_runs()?;
+        }
+        // Capacity given back lets items refused for it be considered now rather than when
+        // their timer runs out; nothing is written for that, and one refused again for the same
+        // reason keeps its row.
+        let reconsider = std::mem::take(&mut self.freed);
+        if let Err(err) = self.launch_ready(store, &runs, host, reconsider, now) {
             stuck.get_or_insert(err);
         }
         if let Some(err) = stuck {
@@ -226,8 +236,7 @@ impl Scheduler {
         }
         // Only future retry times: a due item this pass could not take (another daemon leases it,
         // its run failed) must not turn the wait into a busy loop; reconciliation looks again.
-        let waiting = store.items_in(&[ItemStatus::Waiting])?;
-        let retry = waiting.iter().filter_map(|i| i.next_attempt_at).filter(|at| *at > now).min();
+        let retry = store.next_retry_after(now)?;
         // A stall recheck wakes the scheduler like a retry time does, and so does a cleanup that
         // waits for a busy repository.
         let cleanup = self.cleanup_waiting.then_some(now + CLEANUP_RETRY_SECS);

@@ -95,6 +95,12 @@ impl Store {
         Ok(store)
     }
 
+    /// How many rows this connection has inserted, updated or deleted since it opened: a pass
+    /// compares it before and after a phase to know whether the state it read is still current.
+    pub fn rows_written(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
     /// The schema as `sqlite_master` records it, one statement per line, for snapshot tests.
     pub fn schema(&self) -> Result<String, StoreError> {
         let mut stmt = self.conn.prepare(

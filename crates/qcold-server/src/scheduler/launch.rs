@@ -44,12 +44,30 @@ pub(super) fn agent_id(run: &Run, item: &ItemRecord, row: u32) -> Result<AgentId
 }
 
 impl Scheduler {
-    /// Admits ready items of running runs, oldest run first, and launches the admitted ones.
-    pub(super) fn launch_ready(&mut self, store: &mut Store, host: HostSample, now: i64) -> anyhow::Result<()> {
-        let runs: Vec<Run> = store.live_runs()?.into_iter().filter(|r| r.status == RunStatus::Running).collect();
+    /// Admits ready items of the running ones of `runs` (the live runs as the store holds them
+    /// now), oldest run first, and launches the admitted ones. With `reconsider`, items waiting
+    /// for admission are candidates whatever their retry time: capacity was given back.
+    pub(super) fn launch_ready(
+        &mut self,
+        store: &mut Store,
+        runs: &[Run],
+        host: HostSample,
+        reconsider: bool,
+        now: i64,
+    ) -> anyhow::Result<()> {
         let mut candidates = Vec::new();
-        for run in &runs {
-            let facts: Vec<_> = run.items.iter().map(|i| settle::facts(i, now)).collect();
+        for run in runs.iter().filter(|r| r.status == RunStatus::Running) {
+            let facts: Vec<_> = run
+                .items
+                .iter()
+                .map(|i| {
+                    let mut facts = settle::facts(i, now);
+                    if reconsider && matches!(i.waiting_for, Some(WaitingFor::Admission | WaitingFor::NeverFits)) {
+                        facts.next_attempt_at = None;
+                    }
+                    facts
+                })
+                .collect();
             for id in plan::ready(run.mode, &facts, now) {
                 if let Some(item) = run.items.iter().find(|i| i.id == id) {
                     candidates.push((run, item));
@@ -92,10 +110,21 @@ impl Scheduler {
                     }
                 }
                 Decision::Wait { reason, retry_at, never } => {
+                    let waiting_for = if never { WaitingFor::NeverFits } else { WaitingFor::Admission };
+                    let reason = format!("waiting for admission: {reason}");
+                    // Refused again for the same reason before its timer ran out (capacity was
+                    // freed, and another item took it): its row already says so.
+                    if item.status == ItemStatus::Waiting
+                        && item.waiting_for == Some(waiting_for)
+                        && item.reason == reason
+                        && item.next_attempt_at.is_some_and(|at| at > now)
+                    {
+                        continue;
+                    }
                     let update = ItemUpdate {
                         next_attempt_at: Some(retry_at),
-                        waiting_for: Some(if never { WaitingFor::NeverFits } else { WaitingFor::Admission }),
-                        ..ItemUpdate::of(item, ItemStatus::Waiting, format!("waiting for admission: {reason}"))
+                        waiting_for: Some(waiting_for),
+                        ..ItemUpdate::of(item, ItemStatus::Waiting, reason)
                     };
                     // Unleased: the current epoch fences the write against a concurrent grant.
                     refusals.push((item.run_id.clone(), item.id.clone(), item.lease.epoch, update));

@@ -196,3 +196,75 @@ fn a_failed_items_dependents_say_so_once() {
     scheduler.pass(&mut store, host, 200).unwrap();
     assert_eq!(store.queue_view().unwrap(), first, "the second pass wrote nothing, not even updated_at");
 }
+
+#[test]
+fn freed_capacity_reconsiders_refused_items_without_rewriting_those_refused_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().to_owned(), "test");
+    config.queue.admission.soft_max_tasks = 1;
+    config.queue.admission.hard_max_tasks = 1;
+    let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout).unwrap();
+    let ids = ["a", "b", "c", "d", "e", "f"];
+    let items: Vec<String> = ids.iter().map(|id| format!(r#"{{"id": "{id}", "prompt": "p"}}"#)).collect();
+    let package = parse_json(&format!(r#"{{"execution_mode": "graph", "items": [{}]}}"#, items.join(","))).unwrap();
+    let run: RunId = "run-1".parse().unwrap();
+    let repo: RepoId = "ghost".parse().unwrap();
+    store
+        .insert_run(&run, &repo, ExecutionMode::Graph, Some("scripted"), &normalize(&package, 1).unwrap().items, 1)
+        .unwrap();
+    // `a` runs: its task is open and its agent is a live process naming its exit file.
+    store.insert_task(&task(1, "a", TaskStatus::Open), &event(EventKind::Open, "opened", 1)).unwrap();
+    let exit_file = dir.path().join("exit-code");
+    let mut alive = std::process::Command::new("sh").args(["-c", "sleep 600; :"]).arg(&exit_file).spawn().unwrap();
+    let agent = AgentRecord {
+        id: "q-a".parse().unwrap(),
+        track: "queue-run-1".into(),
+        name: None,
+        scope: None,
+        argv: vec!["agent".into()],
+        cwd: "/".into(),
+        pid: alive.id(),
+        pgid: alive.id(),
+        terminal: None,
+        stdout_log: None,
+        stderr_log: None,
+        exit_file: exit_file.to_string_lossy().into_owned(),
+        started_at: 1,
+        exited_at: None,
+        exit_code: None,
+    };
+    store.insert_agent(&agent).unwrap();
+    let mut scheduler = Scheduler::new(config, "qcold".into());
+    let a = store.item(&run, &"a".parse().unwrap()).unwrap().unwrap();
+    let epoch = scheduler.lease(&mut store, &a, 10).unwrap().unwrap();
+    let update = ItemUpdate {
+        task_id: Some("ghost/001-a".into()),
+        agent_id: Some("q-a".into()),
+        iteration: 1,
+        ..ItemUpdate::of(&a, ItemStatus::Running, "running")
+    };
+    store.update_item(&run, &a.id, epoch, &update, 10).unwrap();
+
+    let host = idle_host();
+    scheduler.pass(&mut store, host, 100).unwrap();
+    let refused = store.run(&run).unwrap().unwrap();
+    for item in &refused.items[1..] {
+        assert_eq!(item.status, ItemStatus::Waiting, "{item:?}");
+        assert_eq!(item.waiting_for, Some(WaitingFor::Admission), "{item:?}");
+        assert_eq!(item.next_attempt_at, Some(160), "{item:?}");
+    }
+    let written = store.rows_written();
+    scheduler.pass(&mut store, host, 101).unwrap();
+    assert_eq!(store.rows_written(), written, "a pass over unchanged evidence writes no row");
+
+    // `a`'s agent exits before its timer: the slot it frees goes to `b` at once, and the items
+    // refused again for the same reason keep their rows as they were.
+    alive.kill().unwrap();
+    alive.wait().unwrap();
+    std::fs::write(&exit_file, "0\n").unwrap();
+    scheduler.pass(&mut store, host, 120).unwrap();
+    let after = store.run(&run).unwrap().unwrap();
+    assert_eq!(after.items[0].waiting_for, Some(WaitingFor::RecoveryBackoff), "{:?}", after.items[0]);
+    assert_ne!(after.items[1].waiting_for, Some(WaitingFor::Admission), "b was admitted: {:?}", after.items[1]);
+    assert_eq!(after.items[2..], refused.items[2..], "c–f were refused again and not rewritten");
+}

@@ -153,12 +153,13 @@ impl Store {
         Ok(())
     }
 
-    /// Makes items waiting for admission eligible now: capacity was freed.
-    pub fn wake_admission_waiters(&mut self, now: i64) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
-            "UPDATE queue_items SET next_attempt_at = ?1, updated_at = ?1
-             WHERE status = 'waiting' AND waiting_for = 'admission' AND next_attempt_at > ?1",
+    /// The earliest retry time after `now` of a waiting item, computed by SQLite: the pass needs
+    /// one number, not every waiting item.
+    pub fn next_retry_after(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(next_attempt_at) FROM queue_items WHERE status = 'waiting' AND next_attempt_at > ?1",
             [now],
+            |row| row.get(0),
         )?)
     }
 
