@@ -1,5 +1,7 @@
 //! Which items may start now, and what the items' statuses mean for the run.
 
+use std::collections::HashMap;
+
 use super::{ExecutionMode, ItemStatus, WaitingFor};
 use crate::ItemId;
 
@@ -28,15 +30,13 @@ pub struct ItemFacts {
 pub fn ready(mode: ExecutionMode, items: &[ItemFacts], now: i64) -> Vec<ItemId> {
     let mut sorted: Vec<&ItemFacts> = items.iter().collect();
     sorted.sort_by_key(|i| i.position);
+    let by_id = index(items);
     let startable = |item: &ItemFacts| {
         matches!(item.status, ItemStatus::Pending | ItemStatus::Waiting)
             && !item.leased
             && item.waiting_for != Some(WaitingFor::DeliveryRetry)
             && item.next_attempt_at.is_none_or(|t| t <= now)
-            && item
-                .depends_on
-                .iter()
-                .all(|dep| items.iter().find(|i| &i.id == dep).is_none_or(|i| i.status == ItemStatus::Success))
+            && item.depends_on.iter().all(|dep| by_id.get(dep).is_none_or(|i| i.status == ItemStatus::Success))
     };
     match mode {
         ExecutionMode::Sequence => sorted
@@ -47,6 +47,11 @@ pub fn ready(mode: ExecutionMode, items: &[ItemFacts], now: i64) -> Vec<ItemId> 
             .unwrap_or_default(),
         ExecutionMode::Graph => sorted.into_iter().filter(|i| startable(i)).map(|i| i.id.clone()).collect(),
     }
+}
+
+/// The items by id: each lookup is constant time, so a pass is linear in the run's size.
+fn index(items: &[ItemFacts]) -> HashMap<&ItemId, &ItemFacts> {
+    items.iter().map(|i| (&i.id, i)).collect()
 }
 
 /// Where a run stands, judged from its items.
@@ -116,34 +121,20 @@ pub fn blocked(mode: ExecutionMode, items: &[ItemFacts]) -> Vec<Blocked> {
                 .collect()
         }
         ExecutionMode::Graph => {
-            let by_id = |id: &ItemId| items.iter().find(|i| &i.id == id);
-            // The failed or blocked root an item waits on; `depth` bounds a malformed cycle.
-            fn root<'a>(
-                item: &'a ItemFacts,
-                by_id: &dyn Fn(&ItemId) -> Option<&'a ItemFacts>,
-                depth: usize,
-            ) -> Option<&'a ItemFacts> {
-                if depth == 0 {
-                    return None;
-                }
-                // A dependency that failed itself is named before one blocked further up.
-                let deps = || item.depends_on.iter().filter_map(by_id);
-                deps().find(|dep| matches!(dep.status, ItemStatus::Failed | ItemStatus::Blocked)).or_else(|| {
-                    deps().filter(|dep| dep.status == ItemStatus::Pending).find_map(|dep| root(dep, by_id, depth - 1))
-                })
-            }
+            let by_id = index(items);
+            let mut roots = HashMap::new();
             sorted
                 .iter()
                 .filter(|i| i.status == ItemStatus::Pending)
                 .filter_map(|item| {
-                    let bad = root(item, &by_id, items.len())?;
+                    let bad = root(item, &by_id, &mut roots)?;
                     let through = if item.depends_on.contains(&bad.id) {
                         None
                     } else {
                         item.depends_on
                             .iter()
-                            .filter_map(by_id)
-                            .find(|dep| dep.status == ItemStatus::Pending && root(dep, &by_id, items.len()).is_some())
+                            .filter_map(|dep| by_id.get(dep).copied())
+                            .find(|dep| dep.status == ItemStatus::Pending && root(dep, &by_id, &mut roots).is_some())
                             .map(|dep| dep.id.clone())
                     };
                     Some(Blocked { item: item.id.clone(), by: bad.id.clone(), by_status: bad.status, through })
@@ -151,6 +142,28 @@ pub fn blocked(mode: ExecutionMode, items: &[ItemFacts]) -> Vec<Blocked> {
                 .collect()
         }
     }
+}
+
+/// The failed or blocked item `item` waits on, if any: a dependency that failed or is blocked
+/// itself is named before one further up, through the first pending dependency that has one.
+/// Each item's answer is computed once (`roots`), so the walk is linear in the graph's size; an
+/// item met again while its own answer is being computed (a malformed cycle) has none.
+fn root<'a>(
+    item: &'a ItemFacts,
+    by_id: &HashMap<&ItemId, &'a ItemFacts>,
+    roots: &mut HashMap<&'a ItemId, Option<&'a ItemFacts>>,
+) -> Option<&'a ItemFacts> {
+    if let Some(known) = roots.get(&item.id) {
+        return *known;
+    }
+    roots.insert(&item.id, None);
+    let deps = || item.depends_on.iter().filter_map(|dep| by_id.get(dep).copied());
+    let found = match deps().find(|dep| matches!(dep.status, ItemStatus::Failed | ItemStatus::Blocked)) {
+        Some(bad) => Some(bad),
+        None => deps().filter(|dep| dep.status == ItemStatus::Pending).find_map(|dep| root(dep, by_id, roots)),
+    };
+    roots.insert(&item.id, found);
+    found
 }
 
 #[cfg(test)]
@@ -245,6 +258,29 @@ mod tests {
         assert!(blocked(ExecutionMode::Graph, &[item("a", 1, Success, &[]), item("b", 2, Pending, &["a"])]).is_empty());
         let cycle = [item("x", 1, Pending, &["y"]), item("y", 2, Pending, &["x"])];
         assert!(blocked(ExecutionMode::Graph, &cycle).is_empty(), "a malformed cycle ends");
+    }
+
+    #[test]
+    fn a_wide_pending_graph_beside_a_failure_is_walked_once_per_item() {
+        use ItemStatus::*;
+        // A ladder: each item needs the two before it, so it has Fibonacci-many paths to its
+        // start (≈10^41 for 200 items). None leads to a failure: a walk that followed each path
+        // would not end; one that answers each item once ends at once.
+        let names: Vec<String> = (0..200).map(|n| format!("i{n}")).collect();
+        let mut graph = vec![item("bad", 1, Failed, &[])];
+        for (n, name) in names.iter().enumerate() {
+            let deps: Vec<&str> = names[n.saturating_sub(2)..n].iter().map(String::as_str).collect();
+            graph.push(item(name, u32::try_from(n).unwrap() + 2, Pending, &deps));
+        }
+        graph.push(item("child", 300, Pending, &["i199", "bad"]));
+        let found = blocked(ExecutionMode::Graph, &graph);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].reason(), "blocked by bad (failed)");
+        graph[1].status = Blocked;
+        let found = blocked(ExecutionMode::Graph, &graph);
+        assert_eq!(found.len(), 200, "every later rung and the child wait on i0");
+        assert_eq!(found[198].reason(), "blocked by i0 (blocked) through i197", "{:?}", found[198]);
+        assert_eq!(found[199].reason(), "blocked by bad (failed)", "its own failed dependency first");
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! point therefore resumes where the dead one stopped: one task, one agent start and one ledger
 //! row per iteration.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use qcold_core::AgentId;
 use qcold_core::TaskStatus;
 use qcold_core::queue::admission::{self, Decision, HostSample};
 use qcold_core::queue::budget::LaunchFailure;
@@ -17,6 +17,7 @@ use qcold_core::queue::launch::{self, AgentTrace, LaunchEvidence, Step, TaskTrac
 use qcold_core::queue::plan;
 use qcold_core::queue::wire::Run;
 use qcold_core::queue::{Attempt, ItemRecord, ItemStatus, RunStatus, TaskClass, WaitingFor};
+use qcold_core::{AgentId, ItemId};
 
 use super::steps::Failure;
 use super::{Scheduler, settle};
@@ -68,11 +69,10 @@ impl Scheduler {
                     facts
                 })
                 .collect();
-            for id in plan::ready(run.mode, &facts, now) {
-                if let Some(item) = run.items.iter().find(|i| i.id == id) {
-                    candidates.push((run, item));
-                }
-            }
+            let by_id: HashMap<&ItemId, &ItemRecord> = run.items.iter().map(|i| (&i.id, i)).collect();
+            candidates.extend(
+                plan::ready(run.mode, &facts, now).iter().filter_map(|id| by_id.get(id)).map(|item| (run, *item)),
+            );
         }
         if candidates.is_empty() {
             return Ok(());

@@ -2,6 +2,9 @@
 //! once nothing is in flight; a running run succeeds or fails by [`plan::outcome`], and the items
 //! a failure blocks say so ([`plan::blocked`]).
 
+use std::collections::HashMap;
+
+use qcold_core::ItemId;
 use qcold_core::queue::plan::{self, ItemFacts, RunOutcome};
 use qcold_core::queue::wire::Run;
 use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus};
@@ -78,8 +81,9 @@ pub(super) fn run(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreErr
 /// says so is not written again, so a second pass changes nothing.
 fn mark_blocked(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreError> {
     let facts: Vec<ItemFacts> = run.items.iter().map(|i| facts(i, now)).collect();
+    let by_id: HashMap<&ItemId, &ItemRecord> = run.items.iter().map(|i| (&i.id, i)).collect();
     for blocked in plan::blocked(run.mode, &facts) {
-        let Some(item) = run.items.iter().find(|i| i.id == blocked.item) else { continue };
+        let Some(item) = by_id.get(&blocked.item) else { continue };
         let reason = blocked.reason();
         if item.reason == reason {
             continue;
