@@ -11,7 +11,9 @@
 //!   (`tests/integration/bench_dashboard.rs`, built in release);
 //! - queue throughput: trivial items (a scripted agent that commits one file and closes out) run
 //!   end to end — worktree, tmux terminal, closeout with delivery — and the daemon's own CPU
-//!   time for them, then its idle CPU with that history in the store.
+//!   time for them, then its idle CPU with that history in the store;
+//! - the scheduler's pass over a run of 10,000 pending items with no capacity: the first pass,
+//!   passes over unchanged evidence and the pass after a slot frees, with the rows each writes.
 //!
 //! It prints numbers and asserts nothing: speed is tracked here, never by timed test assertions.
 //! `cargo xtask bench web` measures only the dashboard (size, paint, push).
@@ -82,7 +84,27 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let _ = Command::new("kill").arg(daemon.id().to_string()).status();
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    result.and_then(|()| measure_browser())
+    result.and_then(|()| measure_pass()).and_then(|()| measure_browser())
+}
+
+/// Runs the scheduler's pass-cost benchmark (a run of 10,000 pending items with no capacity,
+/// `scheduler::tests::bench_pass_with_10k_pending_items`, ignored by `cargo test`) in release;
+/// it prints its own lines.
+fn measure_pass() -> anyhow::Result<()> {
+    crate::step("scheduler pass cost: 10,000 pending items (release build)");
+    process::run(cargo().args([
+        "test",
+        "--release",
+        "-p",
+        "qcold-server",
+        "--lib",
+        "bench_pass_with_10k_pending_items",
+        "--",
+        "--ignored",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]))
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else the workspace's `target`.

@@ -197,56 +197,90 @@ fn a_failed_items_dependents_say_so_once() {
     assert_eq!(store.queue_view().unwrap(), first, "the second pass wrote nothing, not even updated_at");
 }
 
+/// A graph run of `items` independent items, one slot of capacity, and its first item running:
+/// its task open and its agent a live process (`sleep`) naming its exit file. The others are
+/// pending; killing the process and writing the exit file ends the first one.
+struct OneRunning {
+    _dir: tempfile::TempDir,
+    store: Store,
+    scheduler: Scheduler,
+    run: RunId,
+    agent: std::process::Child,
+    exit_file: std::path::PathBuf,
+}
+
+impl OneRunning {
+    fn new(items: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path().to_owned(), "test");
+        config.queue.admission.soft_max_tasks = 1;
+        config.queue.admission.hard_max_tasks = 1;
+        let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout).unwrap();
+        let items: Vec<String> = (0..items)
+            .map(|n| format!(r#"{{"id": "{}", "prompt": "p"}}"#, if n == 0 { "a".to_owned() } else { format!("i{n}") }))
+            .collect();
+        let package = parse_json(&format!(r#"{{"execution_mode": "graph", "items": [{}]}}"#, items.join(","))).unwrap();
+        let run: RunId = "run-1".parse().unwrap();
+        let repo: RepoId = "ghost".parse().unwrap();
+        store
+            .insert_run(&run, &repo, ExecutionMode::Graph, Some("scripted"), &normalize(&package, 1).unwrap().items, 1)
+            .unwrap();
+        store.insert_task(&task(1, "a", TaskStatus::Open), &event(EventKind::Open, "opened", 1)).unwrap();
+        let exit_file = dir.path().join("exit-code");
+        let agent = std::process::Command::new("sh").args(["-c", "sleep 600; :"]).arg(&exit_file).spawn().unwrap();
+        let record = AgentRecord {
+            id: "q-a".parse().unwrap(),
+            track: "queue-run-1".into(),
+            name: None,
+            scope: None,
+            argv: vec!["agent".into()],
+            cwd: "/".into(),
+            pid: agent.id(),
+            pgid: agent.id(),
+            terminal: None,
+            stdout_log: None,
+            stderr_log: None,
+            exit_file: exit_file.to_string_lossy().into_owned(),
+            started_at: 1,
+            exited_at: None,
+            exit_code: None,
+        };
+        store.insert_agent(&record).unwrap();
+        let mut scheduler = Scheduler::new(config, "qcold".into());
+        let a = store.item(&run, &"a".parse().unwrap()).unwrap().unwrap();
+        let epoch = scheduler.lease(&mut store, &a, 10).unwrap().unwrap();
+        let update = ItemUpdate {
+            task_id: Some("ghost/001-a".into()),
+            agent_id: Some("q-a".into()),
+            iteration: 1,
+            ..ItemUpdate::of(&a, ItemStatus::Running, "running")
+        };
+        store.update_item(&run, &a.id, epoch, &update, 10).unwrap();
+        Self { _dir: dir, store, scheduler, run, agent, exit_file }
+    }
+
+    /// The first item's agent exits with 0.
+    fn end_first(&mut self) {
+        self.agent.kill().unwrap();
+        self.agent.wait().unwrap();
+        std::fs::write(&self.exit_file, "0\n").unwrap();
+    }
+}
+
+impl Drop for OneRunning {
+    /// A failed assertion leaves no `sleep` behind.
+    fn drop(&mut self) {
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
+    }
+}
+
 #[test]
 fn freed_capacity_reconsiders_refused_items_without_rewriting_those_refused_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(dir.path().to_owned(), "test");
-    config.queue.admission.soft_max_tasks = 1;
-    config.queue.admission.hard_max_tasks = 1;
-    let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout).unwrap();
-    let ids = ["a", "b", "c", "d", "e", "f"];
-    let items: Vec<String> = ids.iter().map(|id| format!(r#"{{"id": "{id}", "prompt": "p"}}"#)).collect();
-    let package = parse_json(&format!(r#"{{"execution_mode": "graph", "items": [{}]}}"#, items.join(","))).unwrap();
-    let run: RunId = "run-1".parse().unwrap();
-    let repo: RepoId = "ghost".parse().unwrap();
-    store
-        .insert_run(&run, &repo, ExecutionMode::Graph, Some("scripted"), &normalize(&package, 1).unwrap().items, 1)
-        .unwrap();
-    // `a` runs: its task is open and its agent is a live process naming its exit file.
-    store.insert_task(&task(1, "a", TaskStatus::Open), &event(EventKind::Open, "opened", 1)).unwrap();
-    let exit_file = dir.path().join("exit-code");
-    let mut alive = std::process::Command::new("sh").args(["-c", "sleep 600; :"]).arg(&exit_file).spawn().unwrap();
-    let agent = AgentRecord {
-        id: "q-a".parse().unwrap(),
-        track: "queue-run-1".into(),
-        name: None,
-        scope: None,
-        argv: vec!["agent".into()],
-        cwd: "/".into(),
-        pid: alive.id(),
-        pgid: alive.id(),
-        terminal: None,
-        stdout_log: None,
-        stderr_log: None,
-        exit_file: exit_file.to_string_lossy().into_owned(),
-        started_at: 1,
-        exited_at: None,
-        exit_code: None,
-    };
-    store.insert_agent(&agent).unwrap();
-    let mut scheduler = Scheduler::new(config, "qcold".into());
-    let a = store.item(&run, &"a".parse().unwrap()).unwrap().unwrap();
-    let epoch = scheduler.lease(&mut store, &a, 10).unwrap().unwrap();
-    let update = ItemUpdate {
-        task_id: Some("ghost/001-a".into()),
-        agent_id: Some("q-a".into()),
-        iteration: 1,
-        ..ItemUpdate::of(&a, ItemStatus::Running, "running")
-    };
-    store.update_item(&run, &a.id, epoch, &update, 10).unwrap();
-
+    let mut fx = OneRunning::new(6);
+    let (store, scheduler, run) = (&mut fx.store, &mut fx.scheduler, fx.run.clone());
     let host = idle_host();
-    scheduler.pass(&mut store, host, 100).unwrap();
+    scheduler.pass(store, host, 100).unwrap();
     let refused = store.run(&run).unwrap().unwrap();
     for item in &refused.items[1..] {
         assert_eq!(item.status, ItemStatus::Waiting, "{item:?}");
@@ -254,17 +288,44 @@ fn freed_capacity_reconsiders_refused_items_without_rewriting_those_refused_agai
         assert_eq!(item.next_attempt_at, Some(160), "{item:?}");
     }
     let written = store.rows_written();
-    scheduler.pass(&mut store, host, 101).unwrap();
+    scheduler.pass(store, host, 101).unwrap();
     assert_eq!(store.rows_written(), written, "a pass over unchanged evidence writes no row");
 
-    // `a`'s agent exits before its timer: the slot it frees goes to `b` at once, and the items
-    // refused again for the same reason keep their rows as they were.
-    alive.kill().unwrap();
-    alive.wait().unwrap();
-    std::fs::write(&exit_file, "0\n").unwrap();
-    scheduler.pass(&mut store, host, 120).unwrap();
-    let after = store.run(&run).unwrap().unwrap();
+    // `a`'s agent exits before its timer: the slot it frees goes to the next item at once, and
+    // the items refused again for the same reason keep their rows as they were.
+    fx.end_first();
+    fx.scheduler.pass(&mut fx.store, host, 120).unwrap();
+    let after = fx.store.run(&run).unwrap().unwrap();
     assert_eq!(after.items[0].waiting_for, Some(WaitingFor::RecoveryBackoff), "{:?}", after.items[0]);
-    assert_ne!(after.items[1].waiting_for, Some(WaitingFor::Admission), "b was admitted: {:?}", after.items[1]);
-    assert_eq!(after.items[2..], refused.items[2..], "c–f were refused again and not rewritten");
+    assert_ne!(after.items[1].waiting_for, Some(WaitingFor::Admission), "i1 was admitted: {:?}", after.items[1]);
+    assert_eq!(after.items[2..], refused.items[2..], "the others were refused again and not rewritten");
+}
+
+/// A benchmark, not a test (`cargo xtask bench` runs it in release): the cost of a scheduler pass
+/// over a run of 10,000 pending items with no capacity — the first pass, which refuses them all,
+/// a pass over unchanged evidence, and the pass after the one running item ends.
+#[test]
+#[ignore = "a benchmark: `cargo xtask bench` runs it"]
+fn bench_pass_with_10k_pending_items() {
+    const ITEMS: usize = 10_001;
+    let mut fx = OneRunning::new(ITEMS);
+    let host = idle_host();
+    let timed = |fx: &mut OneRunning, label: &str, now: i64| {
+        let rows = fx.store.rows_written();
+        let started = std::time::Instant::now();
+        fx.scheduler.pass(&mut fx.store, host, now).unwrap();
+        let took = started.elapsed();
+        println!(
+            "scheduler pass, {} pending items, {label:<22} {took:>9.2?}, {} row(s) written",
+            ITEMS - 1,
+            fx.store.rows_written() - rows
+        );
+    };
+    timed(&mut fx, "first (refuses all)", 100);
+    for now in 101..104 {
+        timed(&mut fx, "unchanged evidence", now);
+    }
+    fx.end_first();
+    timed(&mut fx, "after a slot frees", 120);
+    timed(&mut fx, "the pass after", 121);
 }
