@@ -56,6 +56,8 @@ struct Inner {
     /// The node sampler's recent samples, oldest first, for `GET /api/node/history`.
     history: Mutex<VecDeque<HostSample>>,
     scheduler: Arc<Notify>,
+    /// Set by a wake-up that asks for a pass whatever the store's version (see [`Wake`]).
+    scheduler_asked: Arc<AtomicBool>,
     events: broadcast::Sender<Event>,
     /// Held while a cache changes and its events are published, and while a subscriber reads its
     /// first state.
@@ -148,6 +150,7 @@ impl AppState {
                 history: Mutex::new(VecDeque::new()),
                 state_json: Mutex::new(None),
                 scheduler: Arc::new(Notify::new()),
+                scheduler_asked: Arc::new(AtomicBool::new(false)),
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 hub: Mutex::new(()),
                 cancel,
@@ -170,7 +173,7 @@ impl AppState {
 
     /// What wakes the scheduler, for a background task.
     pub fn wake(&self) -> Wake {
-        Wake { notify: Arc::clone(&self.inner.scheduler) }
+        Wake { notify: Arc::clone(&self.inner.scheduler), asked: Arc::clone(&self.inner.scheduler_asked) }
     }
 
     /// The configuration the daemon runs with.
@@ -283,6 +286,7 @@ impl AppState {
 
     /// Asks the scheduler for a pass; wake-ups that arrive during a pass coalesce into one more.
     pub fn wake_scheduler(&self) {
+        self.inner.scheduler_asked.store(true, Ordering::SeqCst);
         self.inner.scheduler.notify_one();
     }
 }
@@ -465,17 +469,32 @@ impl Publisher {
 #[derive(Debug, Clone)]
 pub struct Wake {
     notify: Arc<Notify>,
+    /// Whether a wake-up since the last [`Wake::take_asked`] asked for a pass outright, rather
+    /// than only reporting that the store file changed.
+    asked: Arc<AtomicBool>,
 }
 
 impl Wake {
     /// Asks for a pass.
     pub fn wake(&self) {
+        self.asked.store(true, Ordering::SeqCst);
         self.notify.notify_one();
     }
 
-    /// Resolves when someone asked for a pass.
+    /// Reports that the store file changed: the scheduler passes only if a connection other than
+    /// its own committed since its last pass began (the change may be the daemon's own write).
+    pub fn store_changed(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Resolves when someone asked for a pass or reported a store change.
     pub async fn woken(&self) {
         self.notify.notified().await;
+    }
+
+    /// Whether a pass was asked for outright since the last call; clears it.
+    pub fn take_asked(&self) -> bool {
+        self.asked.swap(false, Ordering::SeqCst)
     }
 }
 

@@ -65,15 +65,21 @@ pub async fn run(publisher: Publisher, wake: Wake) {
     let sync = config.queue.sync_interval;
     let mut next_sync = tokio::time::Instant::now() + sync;
     let mut backoff = Backoff::default();
-    while let Some((mut taken, mut store)) = scheduler.take() {
+    // The store's version the last pass began at: a store change that leaves it so was the
+    // daemon's own write, seen already.
+    let mut seen: Option<i64>;
+    'passes: while let Some((mut taken, mut store)) = scheduler.take() {
         let host = crate::node::host_sample(&publisher.node(), unix_now());
         let result = tokio::task::spawn_blocking(move || {
+            // Taken before the pass reads: another connection's commit during the pass moves it.
+            let version = store.data_version().ok();
             let outcome = taken.pass(&mut store, host, unix_now());
-            (taken, store, outcome)
+            (taken, store, outcome, version)
         })
         .await;
         let (wake_at, failing) = match result {
-            Ok((back, store, outcome)) => {
+            Ok((back, store, outcome, version)) => {
+                seen = version;
                 let holding = !back.held.is_empty();
                 scheduler = Some((back, store));
                 match outcome {
@@ -107,10 +113,18 @@ pub async fn run(publisher: Publisher, wake: Wake) {
                 () = tokio::time::sleep_until(wake_at) => {}
             }
         } else {
-            tokio::select! {
-                () = publisher.cancelled() => break,
-                () = wake.woken() => {}
-                () = tokio::time::sleep_until(wake_at) => {}
+            loop {
+                tokio::select! {
+                    () = publisher.cancelled() => break 'passes,
+                    () = wake.woken() => {
+                        let version = scheduler.as_ref().and_then(|(_, store)| store.data_version().ok());
+                        if wake.take_asked() || version.is_none() || version != seen {
+                            break;
+                        }
+                        tracing::trace!("the store changed by the scheduler's own writes: no pass");
+                    }
+                    () = tokio::time::sleep_until(wake_at) => break,
+                }
             }
         }
         if tokio::time::Instant::now() >= next_sync {
@@ -228,19 +242,28 @@ impl Scheduler {
         // their timer runs out; nothing is written for that, and one refused again for the same
         // reason keeps its row.
         let reconsider = std::mem::take(&mut self.freed);
+        let mark = store.rows_written();
         if let Err(err) = self.launch_ready(store, &runs, host, reconsider, now) {
             stuck.get_or_insert(err);
+        }
+        // A launch that failed for good can end its run: the pass settles what it launched, as
+        // its own writes wake no second pass. Capacity it freed is offered right away.
+        if store.rows_written() != mark {
+            for run in &store.live_runs()? {
+                settle::run(store, run, now)?;
+            }
         }
         if let Some(err) = stuck {
             return Err(err);
         }
+        let again = self.freed.then_some(now);
         // Only future retry times: a due item this pass could not take (another daemon leases it,
         // its run failed) must not turn the wait into a busy loop; reconciliation looks again.
         let retry = store.next_retry_after(now)?;
         // A stall recheck wakes the scheduler like a retry time does, and so does a cleanup that
         // waits for a busy repository.
         let cleanup = self.cleanup_waiting.then_some(now + CLEANUP_RETRY_SECS);
-        Ok(retry.into_iter().chain(self.stall.next_recheck(now)).chain(cleanup).min())
+        Ok(retry.into_iter().chain(self.stall.next_recheck(now)).chain(cleanup).chain(again).min())
     }
 
     /// Extends every held lease when a heartbeat is due; a refused heartbeat means another

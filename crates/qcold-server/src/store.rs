@@ -101,6 +101,12 @@ impl Store {
         self.conn.total_changes()
     }
 
+    /// SQLite's `data_version` of this connection: it changes when another connection (another
+    /// process, or the daemon's other connection) commits, never on this connection's own writes.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |row| row.get(0))?)
+    }
+
     /// The schema as `sqlite_master` records it, one statement per line, for snapshot tests.
     pub fn schema(&self) -> Result<String, StoreError> {
         let mut stmt = self.conn.prepare(

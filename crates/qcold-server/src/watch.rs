@@ -7,10 +7,13 @@
 //! the state's tasks, agents), publishes the deltas and wakes the queue scheduler. A second watch
 //! on the agents' dirs sees an agent's exit file appear the moment its command ends. The daemon's
 //! own writes wake it too; a reload that finds nothing changed publishes nothing (see
-//! [`Publisher::reload_repositories`]), and the scheduler's pass is idempotent. No timer is
-//! involved.
+//! [`Publisher::reload_repositories`]), and a store change wakes the scheduler only to compare
+//! its connection's `data_version` (which its own writes never change) with the one its last
+//! pass began at, so the scheduler's writes do not cause a second pass. No timer is involved.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher as _};
@@ -27,8 +30,16 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// carries on without it.
 pub fn watch(publisher: Publisher, scheduler: Wake) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let (wake, mut woken) = mpsc::channel::<()>(1);
+    // An agent's exit changes no table: it asks for a pass outright.
+    let exited = Arc::new(AtomicBool::new(false));
+    let exit_seen = Arc::clone(&exited);
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| e.paths.iter().any(|p| is_store_file(p) || is_exit_file(p))) {
+        let Ok(event) = event else { return };
+        let exit = event.paths.iter().any(|p| is_exit_file(p));
+        if exit {
+            exit_seen.store(true, Ordering::SeqCst);
+        }
+        if exit || event.paths.iter().any(|p| is_store_file(p)) {
             // A full channel already holds a wake-up; one is enough.
             let _ = wake.try_send(());
         }
@@ -62,7 +73,11 @@ pub fn watch(publisher: Publisher, scheduler: Wake) -> Option<impl std::future::
                 tracing::error!("cannot reload repositories: {err:#}");
             }
             publisher.reload_tasks_and_agents().await;
-            scheduler.wake();
+            if exited.swap(false, Ordering::SeqCst) {
+                scheduler.wake();
+            } else {
+                scheduler.store_changed();
+            }
         }
     })
 }

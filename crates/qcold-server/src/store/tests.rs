@@ -491,3 +491,17 @@ mod queue {
 }
 
 mod tasks;
+
+#[test]
+fn data_version_moves_on_another_connections_commit_never_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut own = open(dir.path());
+    let mut other = open(dir.path());
+    let start = own.data_version().unwrap();
+    own.upsert_repo(&row("a", "/r/a"), false, 10).unwrap();
+    assert_eq!(own.data_version().unwrap(), start, "its own write");
+    let others = other.data_version().unwrap();
+    other.upsert_repo(&row("b", "/r/b"), false, 11).unwrap();
+    assert_ne!(own.data_version().unwrap(), start, "another connection's commit");
+    assert_eq!(other.data_version().unwrap(), others, "and not on the writer");
+}
