@@ -33,6 +33,27 @@ fn task(sequence: u32, slug: &str, status: TaskStatus) -> TaskRecord {
     }
 }
 
+/// A queue agent of run-1 with process `pid` (its group too) and its exit file.
+fn queue_agent(id: &str, pid: u32, exit_file: &std::path::Path) -> AgentRecord {
+    AgentRecord {
+        id: id.parse().unwrap(),
+        track: "queue-run-1".into(),
+        name: None,
+        scope: None,
+        argv: vec!["agent".into()],
+        cwd: "/".into(),
+        pid,
+        pgid: pid,
+        terminal: None,
+        stdout_log: None,
+        stderr_log: None,
+        exit_file: exit_file.to_string_lossy().into_owned(),
+        started_at: 1,
+        exited_at: None,
+        exit_code: None,
+    }
+}
+
 /// An 8-CPU, 64 GiB host with nothing running, sampled at 100.
 fn idle_host() -> HostSample {
     HostSample {
@@ -74,23 +95,7 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
     store.insert_task(&task(2, "quit", TaskStatus::Open), &opened).unwrap();
     let exit_file = dir.path().join("exit-code");
     std::fs::write(&exit_file, "0\n").unwrap();
-    let agent = AgentRecord {
-        id: "q-quit".parse().unwrap(),
-        track: "queue-run-1".into(),
-        name: None,
-        scope: None,
-        argv: vec!["agent".into()],
-        cwd: "/".into(),
-        pid: u32::MAX,
-        pgid: u32::MAX,
-        terminal: None,
-        stdout_log: None,
-        stderr_log: None,
-        exit_file: exit_file.to_string_lossy().into_owned(),
-        started_at: 1,
-        exited_at: None,
-        exit_code: None,
-    };
+    let agent = queue_agent("q-quit", u32::MAX, &exit_file);
     store.insert_agent(&agent).unwrap();
     let mut scheduler = Scheduler::new(config.clone(), "qcold".into());
     for (id, task_id, agent_id) in [("done", "ghost/001-done", None), ("quit", "ghost/002-quit", Some("q-quit"))] {
@@ -228,23 +233,7 @@ impl OneRunning {
         store.insert_task(&task(1, "a", TaskStatus::Open), &event(EventKind::Open, "opened", 1)).unwrap();
         let exit_file = dir.path().join("exit-code");
         let agent = std::process::Command::new("sh").args(["-c", "sleep 600; :"]).arg(&exit_file).spawn().unwrap();
-        let record = AgentRecord {
-            id: "q-a".parse().unwrap(),
-            track: "queue-run-1".into(),
-            name: None,
-            scope: None,
-            argv: vec!["agent".into()],
-            cwd: "/".into(),
-            pid: agent.id(),
-            pgid: agent.id(),
-            terminal: None,
-            stdout_log: None,
-            stderr_log: None,
-            exit_file: exit_file.to_string_lossy().into_owned(),
-            started_at: 1,
-            exited_at: None,
-            exit_code: None,
-        };
+        let record = queue_agent("q-a", agent.id(), &exit_file);
         store.insert_agent(&record).unwrap();
         let mut scheduler = Scheduler::new(config, "qcold".into());
         let a = store.item(&run, &"a".parse().unwrap()).unwrap().unwrap();
