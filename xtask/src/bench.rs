@@ -88,17 +88,16 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// Runs the scheduler's pass-cost benchmark (a run of 10,000 pending items with no capacity,
-/// `scheduler::tests::bench_pass_with_10k_pending_items`, ignored by `cargo test`) in release;
-/// it prints its own lines.
+/// `scheduler::tests::bench_pass_with_10k_pending_items`).
 fn measure_pass() -> anyhow::Result<()> {
     crate::step("scheduler pass cost: 10,000 pending items (release build)");
-    process::run(cargo().args([
-        "test",
-        "--release",
-        "-p",
-        "qcold-server",
-        "--lib",
-        "bench_pass_with_10k_pending_items",
+    ignored_bench(&["-p", "qcold-server", "--lib", "bench_pass_with_10k_pending_items"])
+}
+
+/// Runs the ignored benchmark test `selection` (cargo test's package, target and filter
+/// arguments) in release, one at a time; it prints its own lines.
+fn ignored_bench(selection: &[&str]) -> anyhow::Result<()> {
+    process::run(cargo().args(["test", "--release"]).args(selection).args([
         "--",
         "--ignored",
         "--nocapture",
@@ -113,23 +112,10 @@ fn target_dir() -> std::path::PathBuf {
 }
 
 /// Runs the browser benchmark, `tests/integration/bench_dashboard.rs` (ignored by `cargo test`),
-/// built in release like the daemon it starts; it prints its own lines.
+/// built in release like the daemon it starts.
 fn measure_browser() -> anyhow::Result<()> {
     crate::step("dashboard in headless Chromium: 10,000 tasks, 1,000 queue items (release build)");
-    process::run(cargo().args([
-        "test",
-        "--release",
-        "-p",
-        "qcold-tests",
-        "--test",
-        "integration",
-        "bench_dashboard",
-        "--",
-        "--ignored",
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ]))
+    ignored_bench(&["-p", "qcold-tests", "--test", "integration", "bench_dashboard"])
 }
 
 fn measure(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<()> {
