@@ -55,9 +55,7 @@ struct Inner {
     agents: Cache<Vec<AgentView>>,
     /// The node sampler's recent samples, oldest first, for `GET /api/node/history`.
     history: Mutex<VecDeque<HostSample>>,
-    scheduler: Arc<Notify>,
-    /// Set by a wake-up that asks for a pass whatever the store's version (see [`Wake`]).
-    scheduler_asked: Arc<AtomicBool>,
+    scheduler: Wake,
     events: broadcast::Sender<Event>,
     /// Held while a cache changes and its events are published, and while a subscriber reads its
     /// first state.
@@ -149,8 +147,7 @@ impl AppState {
                 agents: Cache::new(agents),
                 history: Mutex::new(VecDeque::new()),
                 state_json: Mutex::new(None),
-                scheduler: Arc::new(Notify::new()),
-                scheduler_asked: Arc::new(AtomicBool::new(false)),
+                scheduler: Wake { notify: Arc::new(Notify::new()), asked: Arc::new(AtomicBool::new(false)) },
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 hub: Mutex::new(()),
                 cancel,
@@ -173,7 +170,7 @@ impl AppState {
 
     /// What wakes the scheduler, for a background task.
     pub fn wake(&self) -> Wake {
-        Wake { notify: Arc::clone(&self.inner.scheduler), asked: Arc::clone(&self.inner.scheduler_asked) }
+        self.inner.scheduler.clone()
     }
 
     /// The configuration the daemon runs with.
@@ -286,8 +283,7 @@ impl AppState {
 
     /// Asks the scheduler for a pass; wake-ups that arrive during a pass coalesce into one more.
     pub fn wake_scheduler(&self) {
-        self.inner.scheduler_asked.store(true, Ordering::SeqCst);
-        self.inner.scheduler.notify_one();
+        self.inner.scheduler.wake();
     }
 }
 

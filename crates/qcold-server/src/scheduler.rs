@@ -170,6 +170,20 @@ fn wake_time(
     at
 }
 
+/// Reads the live runs into `runs` again if this connection wrote since `mark`
+/// ([`Store::rows_written`]); says whether it did.
+fn reread_if_written(
+    store: &Store,
+    mark: u64,
+    runs: &mut Vec<qcold_core::queue::wire::Run>,
+) -> Result<bool, StoreError> {
+    let written = store.rows_written() != mark;
+    if written {
+        *runs = store.live_runs()?;
+    }
+    Ok(written)
+}
+
 /// How soon a worktree removal that met a busy repository lock is tried again.
 const CLEANUP_RETRY_SECS: i64 = 2;
 
@@ -227,17 +241,13 @@ impl Scheduler {
                 }
             }
         }
-        if store.rows_written() != mark {
-            runs = store.live_runs()?;
-        }
+        reread_if_written(store, mark, &mut runs)?;
         self.stall.retain_running(&runs);
         let mark = store.rows_written();
         for run in &runs {
             settle::run(store, run, now)?;
         }
-        if store.rows_written() != mark {
-            runs = store.live_runs()?;
-        }
+        reread_if_written(store, mark, &mut runs)?;
         // Capacity given back lets items refused for it be considered now rather than when
         // their timer runs out; nothing is written for that, and one refused again for the same
         // reason keeps its row.
@@ -248,8 +258,8 @@ impl Scheduler {
         }
         // A launch that failed for good can end its run: the pass settles what it launched, as
         // its own writes wake no second pass. Capacity it freed is offered right away.
-        if store.rows_written() != mark {
-            for run in &store.live_runs()? {
+        if reread_if_written(store, mark, &mut runs)? {
+            for run in &runs {
                 settle::run(store, run, now)?;
             }
         }

@@ -7,9 +7,9 @@
 //! point therefore resumes where the dead one stopped: one task, one agent start and one ledger
 //! row per iteration.
 
-use std::collections::HashMap;
 use std::path::Path;
 
+use qcold_core::AgentId;
 use qcold_core::TaskStatus;
 use qcold_core::queue::admission::{self, Decision, HostSample};
 use qcold_core::queue::budget::LaunchFailure;
@@ -17,7 +17,6 @@ use qcold_core::queue::launch::{self, AgentTrace, LaunchEvidence, Step, TaskTrac
 use qcold_core::queue::plan;
 use qcold_core::queue::wire::Run;
 use qcold_core::queue::{Attempt, ItemRecord, ItemStatus, RunStatus, TaskClass, WaitingFor};
-use qcold_core::{AgentId, ItemId};
 
 use super::steps::Failure;
 use super::{Scheduler, settle};
@@ -69,7 +68,7 @@ impl Scheduler {
                     facts
                 })
                 .collect();
-            let by_id: HashMap<&ItemId, &ItemRecord> = run.items.iter().map(|i| (&i.id, i)).collect();
+            let by_id = settle::by_id(run);
             candidates.extend(
                 plan::ready(run.mode, &facts, now).iter().filter_map(|id| by_id.get(id)).map(|item| (run, *item)),
             );

@@ -24,6 +24,11 @@ pub(super) fn facts(item: &ItemRecord, now: i64) -> ItemFacts {
     }
 }
 
+/// The run's items by id, to map plan answers (ids) back to items in constant time.
+pub(super) fn by_id(run: &Run) -> HashMap<&ItemId, &ItemRecord> {
+    run.items.iter().map(|i| (&i.id, i)).collect()
+}
+
 /// Settles one run.
 pub(super) fn run(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreError> {
     match run.status {
@@ -81,7 +86,7 @@ pub(super) fn run(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreErr
 /// says so is not written again, so a second pass changes nothing.
 fn mark_blocked(store: &mut Store, run: &Run, now: i64) -> Result<(), StoreError> {
     let facts: Vec<ItemFacts> = run.items.iter().map(|i| facts(i, now)).collect();
-    let by_id: HashMap<&ItemId, &ItemRecord> = run.items.iter().map(|i| (&i.id, i)).collect();
+    let by_id = by_id(run);
     for blocked in plan::blocked(run.mode, &facts) {
         let Some(item) = by_id.get(&blocked.item) else { continue };
         let reason = blocked.reason();
