@@ -90,8 +90,12 @@ fn a_command_whose_program_is_missing_or_not_executable_fails_its_item_at_once()
         {"id": "gone", "prompt": "p", "agent": "ghost"},
         {"id": "noexec", "prompt": "p", "agent": "plain"}
     ]}));
-    // The first launch retry would wait 60 s: failing within 30 s means none was spent.
-    let failed = fx.wait_status(&run, "failed", Duration::from_secs(30));
+    // The first launch retry would wait 60 s: failing within 30 s means none was spent. The run
+    // fails with its first failed item; the other's launch, in parallel, may still be ending.
+    let failed = fx.wait_run(&run, Duration::from_secs(30), "both items failed", |r| {
+        r["status"] == "failed"
+            && r["items"].as_array().is_some_and(|items| items.iter().all(|i| i["status"] == "failed"))
+    });
     for item in failed["items"].as_array().unwrap() {
         assert_eq!(item["status"], "failed", "{item}");
         assert_eq!(item["launch_failures"], 1, "{item}");

@@ -30,7 +30,8 @@ const REPOSITORIES: usize = 200;
 const STATE_READS: usize = 1_000;
 const PUSHES: usize = 20;
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
-const QUEUE_ITEMS: usize = 50;
+/// The queue runs' sizes: per-item cost must not grow with the run.
+const QUEUE_SIZES: [usize; 2] = [100, 1_000];
 
 /// The benchmark's agent: commit one file, close the task out.
 const TRIVIAL_AGENT: &str = "#!/bin/sh
@@ -40,10 +41,11 @@ exec qcold task closeout --outcome success --message \"$QCOLD_TASK_SLUG\"
 ";
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
-    let web_only = match args.first().map(String::as_str) {
-        None => false,
-        Some("web") => true,
-        Some(other) => anyhow::bail!("unknown bench {other:?}: `cargo xtask bench [web]`"),
+    let only = match args.first().map(String::as_str) {
+        None => Only::All,
+        Some("web") => Only::Web,
+        Some("queue") => Only::Queue,
+        Some(other) => anyhow::bail!("unknown bench {other:?}: `cargo xtask bench [web|queue]`"),
     };
     // The dashboard is built first, so the daemon embeds (and the size measures) today's code.
     crate::web::build(&crate::setup::web_tools()?)?;
@@ -59,7 +61,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         cmd
     };
 
-    let repositories = if web_only { 0 } else { REPOSITORIES };
+    let repositories = if only == Only::All { REPOSITORIES } else { 0 };
     crate::step(&format!("register {repositories} repositories"));
     for i in 0..repositories {
         let repo = dir.join(format!("repo-{i}"));
@@ -74,17 +76,27 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         .stdout(Stdio::piped())
         .spawn()?;
     let url = daemon_url(&mut daemon)?;
-    let result = if web_only {
-        measure_bundle(&url)
-    } else {
-        measure(&url, daemon.id(), &dir, &qcold_cmd)
-            .and_then(|()| measure_bundle(&url))
-            .and_then(|()| measure_queue(&url, daemon.id(), &dir, &qcold_cmd))
+    let queues = |()| QUEUE_SIZES.iter().try_for_each(|n| measure_queue(&url, daemon.id(), &dir, &qcold_cmd, *n));
+    let result = match only {
+        Only::Web => measure_bundle(&url),
+        Only::Queue => queues(()),
+        Only::All => measure(&url, daemon.id(), &dir, &qcold_cmd).and_then(|()| measure_bundle(&url)).and_then(queues),
     };
     let _ = Command::new("kill").arg(daemon.id().to_string()).status();
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    result.and_then(|()| measure_pass()).and_then(|()| measure_browser())
+    match only {
+        Only::All => result.and_then(|()| measure_pass()).and_then(|()| measure_browser()),
+        Only::Web | Only::Queue => result,
+    }
+}
+
+/// Which part of the benchmark runs: all of it, or only the dashboard's or the queue's part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Only {
+    All,
+    Web,
+    Queue,
 }
 
 /// Runs the scheduler's pass-cost benchmark (a run of 10,000 pending items with no capacity,
@@ -182,9 +194,16 @@ fn measure(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Comma
     Ok(())
 }
 
-fn measure_queue(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<()> {
-    crate::step(&format!("queue: {QUEUE_ITEMS} trivial items"));
-    let repo = dir.join("queue-repo");
+fn measure_queue(
+    url: &str,
+    pid: u32,
+    dir: &Path,
+    qcold_cmd: &dyn Fn(&[&str]) -> Command,
+    size: usize,
+) -> anyhow::Result<()> {
+    crate::step(&format!("queue: {size} trivial items"));
+    let name = format!("qb{size}");
+    let repo = dir.join(&name);
     git_repo(&repo)?;
     let git = |args: &[&str]| {
         Command::new("git")
@@ -198,18 +217,22 @@ fn measure_queue(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) ->
     for (key, value) in [("user.name", "bench"), ("user.email", "bench@qcold.invalid")] {
         anyhow::ensure!(git(&["config", key, value])?.success());
     }
-    process::run(qcold_cmd(&["repo", "add", "qb", "--verify-command", "true"]).arg(&repo))?;
+    process::run(qcold_cmd(&["repo", "add", &name, "--verify-command", "true"]).arg(&repo))?;
     let agent = dir.join("trivial-agent.sh");
-    std::fs::write(&agent, TRIVIAL_AGENT)?;
-    process::run(Command::new("chmod").arg("+x").arg(&agent))?;
-    process::run(qcold_cmd(&["agent", "command", "add", "trivial", "--probe", "true", "--"]).arg(&agent))?;
-    let items: Vec<String> = (0..QUEUE_ITEMS)
-        .map(|i| format!(r#"{{"id": "t{i}", "prompt": "trivial {i}", "task_class": "cheap"}}"#))
-        .collect();
-    let package = dir.join("bench-queue.json");
+    if !agent.exists() {
+        std::fs::write(&agent, TRIVIAL_AGENT)?;
+        process::run(Command::new("chmod").arg("+x").arg(&agent))?;
+        process::run(qcold_cmd(&["agent", "command", "add", "trivial", "--probe", "true", "--"]).arg(&agent))?;
+    }
+    let items: Vec<String> =
+        (0..size).map(|i| format!(r#"{{"id": "t{i}", "prompt": "trivial {i}", "task_class": "cheap"}}"#)).collect();
+    let package = dir.join(format!("bench-queue-{size}.json"));
     std::fs::write(
         &package,
-        format!(r#"{{"repo": "qb", "agent": "trivial", "execution_mode": "graph", "items": [{}]}}"#, items.join(",")),
+        format!(
+            r#"{{"repo": "{name}", "agent": "trivial", "execution_mode": "graph", "items": [{}]}}"#,
+            items.join(",")
+        ),
     )?;
     let listen = url.trim_start_matches("http://");
     let cpu_before = cpu_ticks(pid)?;
@@ -220,14 +243,17 @@ fn measure_queue(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) ->
         let view: serde_json::Value = ureq::get(&format!("{url}/api/queue")).call()?.into_json()?;
         let status = view["runs"]
             .as_array()
-            .and_then(|runs| runs.iter().find(|r| r["repo"] == "qb"))
+            .and_then(|runs| runs.iter().find(|r| r["repo"] == name.as_str()))
             .map(|r| r["status"].clone());
         match status.as_ref().and_then(|s| s.as_str()) {
             Some("success") => break,
             Some("failed") => anyhow::bail!("the benchmark run failed: {view}"),
             _ => {}
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "the benchmark run did not finish in 10 minutes");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1_800),
+            "the benchmark run did not finish in 30 minutes"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let elapsed = started.elapsed();
@@ -239,9 +265,9 @@ fn measure_queue(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) ->
     #[allow(clippy::cast_precision_loss)]
     let idle = (cpu_ticks(pid)? - before) as f64 / clock_ticks_per_second() / IDLE_WINDOW.as_secs_f64() * 100.0;
     #[allow(clippy::cast_precision_loss)]
-    let per_item = elapsed / u32::try_from(QUEUE_ITEMS).unwrap_or(1);
+    let per_item = elapsed / u32::try_from(size).unwrap_or(1);
     println!(
-        "queue: {QUEUE_ITEMS} trivial items end to end        {elapsed:.1?} ({per_item:.0?} per item; daemon CPU {cpu:.2}s)"
+        "queue: {size} trivial items end to end        {elapsed:.1?} ({per_item:.0?} per item; daemon CPU {cpu:.2}s)"
     );
     println!("daemon idle CPU after the run, {}s        {idle:.2} % of one core", IDLE_WINDOW.as_secs());
     Ok(())

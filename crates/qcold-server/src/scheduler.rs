@@ -16,6 +16,7 @@
 mod deliver;
 mod halt;
 mod launch;
+mod launches;
 mod packet;
 mod reconcile;
 mod settle;
@@ -61,7 +62,9 @@ pub async fn run(publisher: Publisher, wake: Wake) {
             return;
         }
     };
-    let mut scheduler = Some((Scheduler::new(config.clone(), qcold), store));
+    let ended = wake.clone();
+    let scheduler = Scheduler::new(config.clone(), qcold).on_launch_end(std::sync::Arc::new(move || ended.wake()));
+    let mut scheduler = Some((scheduler, store));
     let sync = config.queue.sync_interval;
     let mut next_sync = tokio::time::Instant::now() + sync;
     let mut backoff = Backoff::default();
@@ -203,6 +206,8 @@ pub struct Scheduler {
     /// An ended iteration's worktree removal met a busy repository lock during this pass; its
     /// item is judged again shortly.
     cleanup_waiting: bool,
+    /// Launches running on threads of their own.
+    launches: launches::Launches,
 }
 
 impl Scheduler {
@@ -218,6 +223,7 @@ impl Scheduler {
             cleanup_waiting: false,
             freed: false,
             stall: stall::Watch::default(),
+            launches: launches::Launches::default(),
         }
     }
 
@@ -228,7 +234,7 @@ impl Scheduler {
         // One item that cannot be advanced (its launch met a busy store, a vanished directory)
         // must not hold up the others: its error is kept, the pass goes on, and the pass then
         // fails with it so the run loop backs off and tries again.
-        let mut stuck: Option<anyhow::Error> = None;
+        let mut stuck: Option<anyhow::Error> = self.absorb_launches(false);
         // The live runs are read once, and again only after a phase wrote to the store: a pass
         // over unchanged evidence reads each item once and writes nothing.
         let mut runs = store.live_runs()?;
@@ -252,20 +258,13 @@ impl Scheduler {
         // their timer runs out; nothing is written for that, and one refused again for the same
         // reason keeps its row.
         let reconsider = std::mem::take(&mut self.freed);
-        let mark = store.rows_written();
         if let Err(err) = self.launch_ready(store, &runs, host, reconsider, now) {
             stuck.get_or_insert(err);
-        }
-        // A launch that failed for good can end its run: the pass settles what it launched, as
-        // its own writes wake no second pass. Capacity it freed is offered right away.
-        if reread_if_written(store, mark, &mut runs)? {
-            for run in &runs {
-                settle::run(store, run, now)?;
-            }
         }
         if let Some(err) = stuck {
             return Err(err);
         }
+        // Capacity freed by this pass's own writes is offered by the next pass, right away.
         let again = self.freed.then_some(now);
         // Only future retry times: a due item this pass could not take (another daemon leases it,
         // its run failed) must not turn the wait into a busy loop; reconciliation looks again.

@@ -70,7 +70,11 @@ impl Scheduler {
                 .collect();
             let by_id = settle::by_id(run);
             candidates.extend(
-                plan::ready(run.mode, &facts, now).iter().filter_map(|id| by_id.get(id)).map(|item| (run, *item)),
+                plan::ready(run.mode, &facts, now)
+                    .iter()
+                    .filter_map(|id| by_id.get(id))
+                    .filter(|item| !self.launches.busy(item))
+                    .map(|item| (run, *item)),
             );
         }
         if candidates.is_empty() {
@@ -100,11 +104,10 @@ impl Scheduler {
                 Decision::Admit => {
                     let Some(epoch) = self.lease(store, item, now)? else { continue };
                     self.write(store, item, epoch, &ItemUpdate::of(item, ItemStatus::Admitted, "admitted"), now)?;
-                    let admitted = store.item(&item.run_id, &item.id)?.unwrap_or_else(|| item.clone());
-                    let admitted = ItemRecord { attempts: item.attempts.clone(), ..admitted };
-                    if let Err(err) = self.launch(store, run, &admitted, epoch, now) {
-                        // Left as it is for the next pass to re-drive; the other admitted items go on.
-                        tracing::warn!("{}/{}: launch interrupted: {err:#}", item.run_id, item.id);
+                    // The launch reads the item afresh; the pass goes on to the next one.
+                    if let Err(err) = self.hand_over(run, item, epoch, now) {
+                        // Left admitted for the next pass to re-drive; the other admitted items go on.
+                        tracing::warn!("{}/{}: cannot start its launch: {err:#}", item.run_id, item.id);
                         stuck.get_or_insert(err);
                     }
                 }

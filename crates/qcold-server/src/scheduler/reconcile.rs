@@ -28,10 +28,14 @@ impl Scheduler {
         item: &ItemRecord,
         now: i64,
     ) -> anyhow::Result<()> {
+        // An item whose launch is in flight is the launch's until it reports back.
+        if self.launches.busy(item) {
+            return Ok(());
+        }
         match item.status {
             ItemStatus::Admitted | ItemStatus::Starting => {
                 if let Some(epoch) = self.lease(store, item, now)? {
-                    self.launch(store, run, item, epoch, now)?;
+                    self.hand_over(run, item, epoch, now)?;
                 }
                 Ok(())
             }

@@ -54,6 +54,15 @@ fn queue_agent(id: &str, pid: u32, exit_file: &std::path::Path) -> AgentRecord {
     }
 }
 
+/// One pass, then the launches it handed over run to their end, and the next pass's absorption
+/// of them: what a test reads afterwards is what the launches wrote.
+fn settled_pass(scheduler: &mut Scheduler, store: &mut Store, host: HostSample, now: i64) {
+    scheduler.pass(store, host, now).unwrap();
+    if let Some(err) = scheduler.absorb_launches(true) {
+        panic!("a launch was interrupted: {err:#}");
+    }
+}
+
 /// An 8-CPU, 64 GiB host with nothing running, sampled at 100.
 fn idle_host() -> HostSample {
     HostSample {
@@ -111,7 +120,7 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
     }
 
     let host = idle_host();
-    scheduler.pass(&mut store, host, 100).unwrap();
+    settled_pass(&mut scheduler, &mut store, host, 100);
     let first = store.queue_view().unwrap();
     let status = |id: &str| first.runs[0].items.iter().find(|i| i.id.as_str() == id).unwrap().clone();
     assert_eq!(status("done").status, ItemStatus::Success);
@@ -126,10 +135,10 @@ fn a_second_pass_over_the_same_state_changes_nothing() {
     assert_eq!(quit.attempts.len(), 0, "no ledger row was opened for the test's hand-made iteration");
     assert_eq!(status("next").status, ItemStatus::Waiting, "its dependency succeeded, its launch failed");
 
-    scheduler.pass(&mut store, host, 100).unwrap();
+    settled_pass(&mut scheduler, &mut store, host, 100);
     assert_eq!(store.queue_view().unwrap(), first, "the second pass wrote nothing");
     let mut fresh = Scheduler::new(config, "qcold".into());
-    fresh.pass(&mut store, host, 100).unwrap();
+    settled_pass(&mut fresh, &mut store, host, 100);
     let third = store.queue_view().unwrap();
     let statuses = |v: &QueueView| v.runs[0].items.iter().map(|i| (i.status, i.next_attempt_at)).collect::<Vec<_>>();
     assert_eq!(statuses(&third), statuses(&first), "a restarted scheduler agrees");
@@ -187,7 +196,7 @@ fn a_failed_items_dependents_say_so_once() {
         .unwrap();
     store.release_item(&run, &root.id, epoch).unwrap();
     let host = idle_host();
-    scheduler.pass(&mut store, host, 100).unwrap();
+    settled_pass(&mut scheduler, &mut store, host, 100);
     let first = store.queue_view().unwrap();
     let reasons: Vec<(&str, &str)> = first.runs[0].items.iter().map(|i| (i.id.as_str(), i.reason.as_str())).collect();
     assert_eq!(
@@ -198,7 +207,7 @@ fn a_failed_items_dependents_say_so_once() {
             ("grandchild", "blocked by root (failed) through child")
         ]
     );
-    scheduler.pass(&mut store, host, 200).unwrap();
+    settled_pass(&mut scheduler, &mut store, host, 200);
     assert_eq!(store.queue_view().unwrap(), first, "the second pass wrote nothing, not even updated_at");
 }
 
@@ -269,7 +278,7 @@ fn freed_capacity_reconsiders_refused_items_without_rewriting_those_refused_agai
     let mut fx = OneRunning::new(6);
     let (store, scheduler, run) = (&mut fx.store, &mut fx.scheduler, fx.run.clone());
     let host = idle_host();
-    scheduler.pass(store, host, 100).unwrap();
+    settled_pass(scheduler, store, host, 100);
     let refused = store.run(&run).unwrap().unwrap();
     for item in &refused.items[1..] {
         assert_eq!(item.status, ItemStatus::Waiting, "{item:?}");
@@ -277,13 +286,13 @@ fn freed_capacity_reconsiders_refused_items_without_rewriting_those_refused_agai
         assert_eq!(item.next_attempt_at, Some(160), "{item:?}");
     }
     let written = store.rows_written();
-    scheduler.pass(store, host, 101).unwrap();
+    settled_pass(scheduler, store, host, 101);
     assert_eq!(store.rows_written(), written, "a pass over unchanged evidence writes no row");
 
     // `a`'s agent exits before its timer: the slot it frees goes to the next item at once, and
     // the items refused again for the same reason keep their rows as they were.
     fx.end_first();
-    fx.scheduler.pass(&mut fx.store, host, 120).unwrap();
+    settled_pass(&mut fx.scheduler, &mut fx.store, host, 120);
     let after = fx.store.run(&run).unwrap().unwrap();
     assert_eq!(after.items[0].waiting_for, Some(WaitingFor::RecoveryBackoff), "{:?}", after.items[0]);
     assert_ne!(after.items[1].waiting_for, Some(WaitingFor::Admission), "i1 was admitted: {:?}", after.items[1]);
@@ -304,6 +313,7 @@ fn bench_pass_with_10k_pending_items() {
         let started = std::time::Instant::now();
         fx.scheduler.pass(&mut fx.store, host, now).unwrap();
         let took = started.elapsed();
+        assert!(fx.scheduler.absorb_launches(true).is_none() || label == "after a slot frees");
         println!(
             "scheduler pass, {} pending items, {label:<22} {took:>9.2?}, {} row(s) written",
             ITEMS - 1,
@@ -317,4 +327,62 @@ fn bench_pass_with_10k_pending_items() {
     fx.end_first();
     timed(&mut fx, "after a slot frees", 120);
     timed(&mut fx, "the pass after", 121);
+}
+
+#[test]
+fn a_pass_hands_its_launches_over_and_returns_while_one_waits_for_its_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path().join("state"), "test");
+    let mut store = Store::open(&config.state_dir, config.sqlite_busy_timeout).unwrap();
+    let root = dir.path().join("web");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("README.md"), "web\n").unwrap();
+    for args in [&["init", "-q", "-b", "main"][..], &["add", "README.md"], &["commit", "-q", "-m", "first"]] {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@x"])
+            .args(args)
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "git {args:?}");
+    }
+    let repo: RepoId = "web".parse().unwrap();
+    let add = crate::repos::AddRepo {
+        id: repo.clone(),
+        root: root.clone(),
+        adapter: None,
+        xtask_manifest: None,
+        verify_command: Some("true".into()),
+        default_branch: None,
+        worktree_root: None,
+        set_active: false,
+    };
+    crate::repos::add(&mut store, &add, 1).unwrap();
+    let command = serde_json::from_str(r#"{"name": "scripted", "argv": ["true"], "probe": "true"}"#).unwrap();
+    crate::agents::commands::add(&mut store, command, 1).unwrap();
+    let package = parse_json(r#"{"items": [{"id": "a", "prompt": "p"}]}"#).unwrap();
+    let run: RunId = "run-1".parse().unwrap();
+    store
+        .insert_run(&run, &repo, ExecutionMode::Graph, Some("scripted"), &normalize(&package, 1).unwrap().items, 1)
+        .unwrap();
+    let mut scheduler = Scheduler::new(config.clone(), "qcold".into());
+
+    // Another process is delivering to the repository: the launch's task open waits for the
+    // lock. The pass does not wait with it.
+    let held = crate::lock::try_acquire(&config.state_dir, &format!("repo-{repo}"), "a delivery").unwrap();
+    scheduler.pass(&mut store, idle_host(), 100).unwrap();
+    let item = store.item(&run, &"a".parse().unwrap()).unwrap().unwrap();
+    assert!(
+        matches!(item.status, ItemStatus::Admitted | ItemStatus::Starting),
+        "the launch is still in flight when the pass returns: {item:?}"
+    );
+    drop(held);
+    if let Some(err) = scheduler.absorb_launches(true) {
+        panic!("the launch was interrupted: {err:#}");
+    }
+    let item = store.item(&run, &"a".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(item.status, ItemStatus::Running, "{item:?}");
+    let task = store.task(item.task_id.as_deref().unwrap()).unwrap().unwrap();
+    assert!(std::path::Path::new(&task.worktree).is_dir(), "its task was opened once the lock was free: {task:?}");
+    assert!(scheduler.held.contains_key(&(run, item.id)), "the running item's lease is held");
 }
