@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use crate::process::{self, cargo};
 
+mod peers;
+
 const REPOSITORIES: usize = 200;
 const STATE_READS: usize = 1_000;
 const PUSHES: usize = 20;
@@ -76,7 +78,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         .stdout(Stdio::piped())
         .spawn()?;
     let url = daemon_url(&mut daemon)?;
-    let queues = |()| QUEUE_SIZES.iter().try_for_each(|n| measure_queue(&url, daemon.id(), &dir, &qcold_cmd, *n));
+    let queues = |()| compare_queues(&url, daemon.id(), &dir, &qcold_cmd);
     let result = match only {
         Only::Web => measure_bundle(&url),
         Only::Queue => queues(()),
@@ -194,13 +196,54 @@ fn measure(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Comma
     Ok(())
 }
 
+/// The queue at each of [`QUEUE_SIZES`] beside pueue and the floor, then the table of ratios
+/// (markdown, as `docs/benchmarks.md` quotes it).
+fn compare_queues(url: &str, pid: u32, dir: &Path, qcold_cmd: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for size in QUEUE_SIZES {
+        let qcold = measure_queue(url, pid, dir, qcold_cmd, size)?;
+        let pueue = peers::pueue(dir, size)?;
+        let floor = peers::floor(dir, size, false)?;
+        let delivered = peers::floor(dir, size, true)?;
+        rows.push((size, qcold, pueue, floor, delivered));
+    }
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1_000.0);
+    let ratio = |a: Duration, b: Duration| format!("{:.2}", a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON));
+    println!("\nper item, parallel {}:\n", peers::PARALLEL);
+    println!(
+        "| items | Q-COLD | pueue, bare `true` | floor | floor with delivery | Q-COLD / pueue | Q-COLD overhead / floor with delivery |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (size, qcold, pueue, floor, delivered) in &rows {
+        println!(
+            "| {size} | {} | {} | {} | {} | {} | {} |",
+            ms(*qcold),
+            ms(*pueue),
+            ms(*floor),
+            ms(*delivered),
+            ratio(*qcold, *pueue),
+            ratio(qcold.saturating_sub(*delivered), *delivered)
+        );
+    }
+    if let [(_, small, ..), .., (_, large, ..)] = rows.as_slice() {
+        println!(
+            "\nQ-COLD per item at {} items / at {} items: {}",
+            QUEUE_SIZES[1],
+            QUEUE_SIZES[0],
+            ratio(*large, *small)
+        );
+    }
+    Ok(())
+}
+
+/// Per item: `size` trivial items run by the daemon at `url` end to end.
 fn measure_queue(
     url: &str,
     pid: u32,
     dir: &Path,
     qcold_cmd: &dyn Fn(&[&str]) -> Command,
     size: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Duration> {
     crate::step(&format!("queue: {size} trivial items"));
     let name = format!("qb{size}");
     let repo = dir.join(&name);
@@ -270,7 +313,7 @@ fn measure_queue(
         "queue: {size} trivial items end to end        {elapsed:.1?} ({per_item:.0?} per item; daemon CPU {cpu:.2}s)"
     );
     println!("daemon idle CPU after the run, {}s        {idle:.2} % of one core", IDLE_WINDOW.as_secs());
-    Ok(())
+    Ok(per_item)
 }
 
 /// The dashboard as served: `/` and every asset it names, each gzip-compressed (level 9), against
