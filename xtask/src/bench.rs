@@ -9,9 +9,10 @@
 //! - the dashboard in headless Chromium against a daemon holding 10,000 tasks and a 1,000-item
 //!   run: first meaningful paint (budget 500 ms) and one pushed item change reaching the page
 //!   (`tests/integration/bench_dashboard.rs`, built in release);
-//! - queue throughput: trivial items (a scripted agent that commits one file and closes out) run
-//!   end to end — worktree, tmux terminal, closeout with delivery — and the daemon's own CPU
-//!   time for them, then its idle CPU with that history in the store;
+//! - queue throughput: 100 and 1,000 trivial items (a scripted agent that commits one file and
+//!   closes out) run end to end — worktree, tmux terminal, closeout with delivery — and the
+//!   daemon's own CPU time for them, then its idle CPU with that history in the store; beside
+//!   them pueue and the git+tmux floor ([`peers`]), with a table of ratios;
 //! - the scheduler's pass over a run of 10,000 pending items with no capacity: the first pass,
 //!   passes over unchanged evidence and the pass after a slot frees, with the rows each writes.
 //!

@@ -81,8 +81,9 @@ pub(super) fn pueue(dir: &Path, size: usize) -> anyhow::Result<Duration> {
 
 /// Per item: the floor at parallel [`PARALLEL`] — for each item a worktree and branch off
 /// `main`, a tmux session started and killed, one file committed, with `deliver` a rebase onto
-/// `main` and its fast-forward (one at a time, as a repository lock would), then the worktree
-/// removed and the branch deleted. Git runs as Q-COLD runs it: no auto-maintenance.
+/// `main` and its fast-forward, then the worktree removed and the branch deleted; what changes
+/// the repository's worktree list or `main` is done one at a time, as under a repository lock.
+/// Git runs as Q-COLD runs it: no auto-maintenance.
 pub(super) fn floor(dir: &Path, size: usize, deliver: bool) -> anyhow::Result<Duration> {
     let what = if deliver { "with delivery" } else { "without delivery" };
     crate::step(&format!("floor: {size} items by hand, {what}"));
@@ -109,7 +110,7 @@ pub(super) fn floor(dir: &Path, size: usize, deliver: bool) -> anyhow::Result<Du
         Ok(())
     };
     let next = AtomicUsize::new(0);
-    let delivery = Mutex::new(());
+    let repository = Mutex::new(());
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     // One session keeps the server up, so the workers' sessions never race to start it.
     tmux(&["new-session", "-d", "-s", "keeper", "sleep 3600"])?;
@@ -121,15 +122,21 @@ pub(super) fn floor(dir: &Path, size: usize, deliver: bool) -> anyhow::Result<Du
                     let branch = format!("f/{i}");
                     let worktree = repo.with_extension(format!("wt-{i}"));
                     let path = worktree.to_string_lossy().into_owned();
-                    git(&repo, &["worktree", "add", "-q", "-b", &branch, &path, "main"])?;
+                    // git's worktree bookkeeping is not safe to change concurrently: Q-COLD
+                    // changes it under the repository lock, and so does the floor.
+                    let admin = || repository.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    {
+                        let _turn = admin();
+                        git(&repo, &["worktree", "add", "-q", "-b", &branch, &path, "main"])?;
+                    }
                     let session = format!("f{i}");
                     tmux(&["new-session", "-d", "-s", &session, "sleep 60"])?;
                     std::fs::write(worktree.join(format!("{i}.txt")), format!("{i}\n"))?;
                     git(&worktree, &["add", &format!("{i}.txt")])?;
                     git(&worktree, &["commit", "-q", "-m", &branch])?;
                     tmux(&["kill-session", "-t", &session])?;
+                    let _turn = admin();
                     if deliver {
-                        let _turn = delivery.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         git(&worktree, &["rebase", "-q", "main"])?;
                         git(&repo, &["merge", "-q", "--ff-only", &branch])?;
                     }
