@@ -35,6 +35,9 @@ pub fn watch(publisher: Publisher, scheduler: Wake) -> Option<impl std::future::
     let exit_seen = Arc::clone(&exited);
     let handler = move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
+        if !is_change(&event.kind) {
+            return;
+        }
         let exit = event.paths.iter().any(|p| is_exit_file(p));
         if exit {
             exit_seen.store(true, Ordering::SeqCst);
@@ -82,10 +85,47 @@ pub fn watch(publisher: Publisher, scheduler: Wake) -> Option<impl std::future::
     })
 }
 
+/// Whether an event says a file changed. Opening or reading one is no change: a reload reads
+/// agents' exit files and a new connection opens the store, and waking on those would make
+/// every reload wake the next one.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Other => true,
+    }
+}
+
 fn is_exit_file(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n == "exit-code")
 }
 
 fn is_store_file(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n == "qcold.sqlite3" || n == "qcold.sqlite3-wal")
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind};
+
+    use super::is_change;
+
+    #[test]
+    fn reading_a_file_is_no_change_writing_one_is() {
+        for read in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+        ] {
+            assert!(!is_change(&read), "{read:?}");
+        }
+        for write in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ] {
+            assert!(is_change(&write), "{write:?}");
+        }
+    }
 }
