@@ -2,13 +2,14 @@
 //!
 //! Each *pass* gathers evidence, asks the pure decisions of [`qcold_core::queue`] what it means,
 //! and applies the answer: reconcile items in flight ([`reconcile`](qcold_core::queue::reconcile)),
-//! settle runs (stop, success, failure), then admit and launch ready items ([`launch`]). A pass
-//! is idempotent: over unchanged evidence it writes nothing.
+//! settle runs (stop, success, failure), then admit ready items and hand each launch ([`launch`])
+//! to a thread of its own ([`launches`]). A pass is idempotent: over unchanged evidence it
+//! writes nothing.
 //!
 //! Passes are event-driven. The scheduler sleeps until one of: an operator command or a store
-//! write by another process (an agent closing out its task), an agent's exit file appearing, the
-//! earliest `next_attempt_at` of a waiting item, the next lease heartbeat while it holds leases,
-//! or the reconciliation interval (`QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS`), which catches
+//! write by another process (an agent closing out its task), a launch reporting back, an agent's
+//! exit file appearing, the earliest `next_attempt_at` of a waiting item, the next lease
+//! heartbeat while it holds leases, or the reconciliation interval (`QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS`), which catches
 //! what leaves no trace (an agent killed with its wrapper). The first pass after start-up is the
 //! start-up reconciliation: it re-attaches to agents that are still alive and re-drives launches
 //! a killed daemon left half done, so nothing is launched twice.
@@ -174,17 +175,12 @@ fn wake_time(
 }
 
 /// Reads the live runs into `runs` again if this connection wrote since `mark`
-/// ([`Store::rows_written`]); says whether it did.
-fn reread_if_written(
-    store: &Store,
-    mark: u64,
-    runs: &mut Vec<qcold_core::queue::wire::Run>,
-) -> Result<bool, StoreError> {
-    let written = store.rows_written() != mark;
-    if written {
+/// ([`Store::rows_written`]).
+fn reread_if_written(store: &Store, mark: u64, runs: &mut Vec<qcold_core::queue::wire::Run>) -> Result<(), StoreError> {
+    if store.rows_written() != mark {
         *runs = store.live_runs()?;
     }
-    Ok(written)
+    Ok(())
 }
 
 /// How soon a worktree removal that met a busy repository lock is tried again.
