@@ -253,8 +253,7 @@ pub fn clean_all(worktree: &Path) -> Result<(), GitError> {
 /// Whether a worktree holds a change or an untracked file beyond Q-COLD's own `.task/`
 /// (ignored files do not count).
 pub fn has_changes_besides_task_dir(worktree: &Path) -> Result<bool, GitError> {
-    let out = run(worktree, &["status", "--porcelain=v1", "-z", "--untracked-files=all"])?;
-    Ok(parse_porcelain_z(&out).iter().any(|f| f.path != ".task" && !f.path.starts_with(".task/")))
+    status_besides_task_dir(worktree, &[])
 }
 
 /// Whether a worktree holds anything at all besides its commit: a change, an untracked file or
@@ -462,7 +461,15 @@ pub fn worktree_of_branch(root: &Path, branch: &str) -> Result<Option<PathBuf>, 
 /// Whether a worktree holds anything beyond Q-COLD's own `.task/`: a change, an untracked file
 /// or an ignored one (ignored files may be work too: a `.env`, a local database).
 pub fn holds_more_than_task_dir(worktree: &Path) -> Result<bool, GitError> {
-    let out = run(worktree, &["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored"])?;
+    status_besides_task_dir(worktree, &["--ignored"])
+}
+
+/// Whether `git status` (untracked files listed one by one, plus `extra` options) names any
+/// path outside `.task/`.
+fn status_besides_task_dir(worktree: &Path, extra: &[&str]) -> Result<bool, GitError> {
+    let mut args = vec!["status", "--porcelain=v1", "-z", "--untracked-files=all"];
+    args.extend_from_slice(extra);
+    let out = run(worktree, &args)?;
     Ok(parse_porcelain_z(&out).iter().any(|f| f.path != ".task" && !f.path.starts_with(".task/")))
 }
 
