@@ -94,40 +94,18 @@ fn same_parts(a: &StateParts, b: &StateParts) -> bool {
 #[derive(Debug)]
 struct Cache<T> {
     value: watch::Sender<Arc<T>>,
-    /// Held for a whole reload (read, diff, publish), so reloads run one at a time; holds the
-    /// store's [`StoreMark`] as the last successful read of this collection began.
-    reload: tokio::sync::Mutex<Option<StoreMark>>,
+    /// Held for a whole reload (read, diff, publish), so reloads run one at a time.
+    reload: tokio::sync::Mutex<()>,
 }
 
 impl<T> Cache<T> {
     fn new(value: T) -> Self {
-        Self { value: watch::Sender::new(Arc::new(value)), reload: tokio::sync::Mutex::new(None) }
+        Self { value: watch::Sender::new(Arc::new(value)), reload: tokio::sync::Mutex::new(()) }
     }
 
     fn get(&self) -> Arc<T> {
         Arc::clone(&self.value.borrow())
     }
-}
-
-/// Where the store stands, as seen by the daemon's connection: SQLite's `data_version` (moved by
-/// every other connection's commit) and the rows this connection changed. Two equal marks mean
-/// nothing was committed in between.
-type StoreMark = (i64, u64);
-
-fn store_mark(store: &Store) -> Option<StoreMark> {
-    store.data_version().ok().map(|version| (version, store.rows_written()))
-}
-
-/// What a cached collection is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    /// The store alone: a reload over an unchanged store reads nothing (a pass and the store
-    /// watcher reload after every change, and at 1,000 live items a read is most of the
-    /// daemon's work per change).
-    Store,
-    /// The store and evidence outside it (agents' exit files and processes), which can change
-    /// while the store does not: always read.
-    StoreAndEvidence,
 }
 
 /// The tasks of the state, read from the store: every unfinished one and the most recent closed.
@@ -400,14 +378,12 @@ impl Publisher {
 
     /// Re-reads the repositories from the store and pushes them if they changed.
     pub async fn reload_repositories(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.repositories, Source::Store, |store| Ok(store.repositories()?), delta::repositories)
-            .await
+        self.reload(&self.inner.repositories, |store| Ok(store.repositories()?), delta::repositories).await
     }
 
     /// Re-reads the state's tasks from the store and pushes those that changed.
     pub async fn reload_tasks(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.tasks, Source::Store, |store| state_tasks(store), |old, new| delta::tasks(old, new))
-            .await
+        self.reload(&self.inner.tasks, |store| state_tasks(store), |old, new| delta::tasks(old, new)).await
     }
 
     /// Re-reads the agents from the store, derives their states from evidence (recording the
@@ -415,7 +391,6 @@ impl Publisher {
     pub async fn reload_agents(&self) -> anyhow::Result<()> {
         self.reload(
             &self.inner.agents,
-            Source::StoreAndEvidence,
             |store| Ok(agents::list_recording_exits(store)?),
             |old, new| delta::agents(old, new),
         )
@@ -436,35 +411,19 @@ impl Publisher {
     /// Re-reads the queue from the store and pushes what changed in more than lease heartbeats
     /// (which only refresh the cache).
     pub async fn reload_queue(&self) -> anyhow::Result<()> {
-        self.reload(&self.inner.queue, Source::Store, |store| Ok(store.queue_view()?), delta::queue).await
+        self.reload(&self.inner.queue, |store| Ok(store.queue_view()?), delta::queue).await
     }
 
     /// Re-reads one cached collection, replaces the cache when it changed and publishes the
-    /// deltas from the old value to the new one (none when only lease heartbeats moved). A
-    /// collection read from the store alone is not read again while the store is unchanged.
+    /// deltas from the old value to the new one (none when only lease heartbeats moved).
     async fn reload<T: PartialEq + Send + Sync + 'static>(
         &self,
         cache: &Cache<T>,
-        source: Source,
         read: impl FnOnce(&mut Store) -> anyhow::Result<T> + Send + 'static,
         diff: impl Fn(&T, &T) -> Vec<Event>,
     ) -> anyhow::Result<()> {
-        let mut last_read = cache.reload.lock().await;
-        let seen = *last_read;
-        let read = self
-            .inner
-            .with_store(move |store| {
-                // Taken before the read: a commit during it moves the mark, and the next reload
-                // reads again.
-                let mark = store_mark(store);
-                if source == Source::Store && mark.is_some() && mark == seen {
-                    return Ok(None);
-                }
-                read(store).map(|value| Some((value, mark)))
-            })
-            .await??;
-        let Some((new, mark)) = read else { return Ok(()) };
-        *last_read = mark;
+        let _one_at_a_time = cache.reload.lock().await;
+        let new = self.inner.with_store(move |store| read(store)).await??;
         // Only a reload changes the cache, and this one holds the reload lock.
         let old = cache.get();
         if *old == new {
@@ -571,62 +530,5 @@ impl Publisher {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicUsize;
-
-    use qcold_core::TabId;
-
-    use super::*;
-
-    /// Reloads the tasks' cache with `source`, counting the reads.
-    async fn counted(publisher: &Publisher, source: Source, reads: &Arc<AtomicUsize>) {
-        let reads = Arc::clone(reads);
-        let read = move |store: &mut Store| {
-            reads.fetch_add(1, Ordering::SeqCst);
-            state_tasks(store)
-        };
-        publisher.reload(&publisher.inner.tasks, source, read, |old, new| delta::tasks(old, new)).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_reload_reads_the_store_again_only_after_a_commit_of_any_connection() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::new(dir.path().join("state"), "9.9.9.1 abcdefabcdef");
-        let (state, _sampler) = AppState::open(config.clone(), CancellationToken::new()).await.unwrap();
-        let publisher = state.publisher();
-        let reads = Arc::new(AtomicUsize::new(0));
-        let count = || reads.load(Ordering::SeqCst);
-
-        counted(&publisher, Source::Store, &reads).await;
-        assert_eq!(count(), 1, "the first reload reads");
-        counted(&publisher, Source::Store, &reads).await;
-        assert_eq!(count(), 1, "nothing was committed: no read");
-
-        // Another connection's commit (another process, or the scheduler's connection).
-        let mut other = Store::open(&config.state_dir, config.sqlite_busy_timeout).unwrap();
-        other.create_tab(&TabId::new("t-1").unwrap(), "one", 1).unwrap();
-        counted(&publisher, Source::Store, &reads).await;
-        assert_eq!(count(), 2, "another connection committed: read");
-        counted(&publisher, Source::Store, &reads).await;
-        assert_eq!(count(), 2);
-
-        // A write through the daemon's own connection, which does not move `data_version`.
-        publisher
-            .inner
-            .with_store(|store| store.create_tab(&TabId::new("t-2").unwrap(), "two", 2))
-            .await
-            .unwrap()
-            .unwrap();
-        counted(&publisher, Source::Store, &reads).await;
-        assert_eq!(count(), 3, "the daemon's connection wrote: read");
-
-        // Evidence outside the store can change while the store does not.
-        counted(&publisher, Source::StoreAndEvidence, &reads).await;
-        counted(&publisher, Source::StoreAndEvidence, &reads).await;
-        assert_eq!(count(), 5, "a collection with evidence outside the store is always read");
     }
 }
