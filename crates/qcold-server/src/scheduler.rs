@@ -3,7 +3,7 @@
 //! Each *pass* gathers evidence, asks the pure decisions of [`qcold_core::queue`] what it means,
 //! and applies the answer: reconcile items in flight ([`reconcile`](qcold_core::queue::reconcile)),
 //! settle runs (stop, success, failure), then admit ready items and hand each launch ([`launch`])
-//! to a thread of its own (`launches`). A pass is idempotent: over unchanged evidence it
+//! to a thread of its own ([`launches`]). A pass is idempotent: over unchanged evidence it
 //! writes nothing.
 //!
 //! Passes are event-driven. The scheduler sleeps until one of: an operator command or a store
