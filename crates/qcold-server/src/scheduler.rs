@@ -3,16 +3,17 @@
 //! Each *pass* gathers evidence, asks the pure decisions of [`qcold_core::queue`] what it means,
 //! and applies the answer: reconcile items in flight ([`reconcile`](qcold_core::queue::reconcile)),
 //! settle runs (stop, success, failure), then admit ready items and hand each launch ([`launch`])
-//! to a thread of its own ([`launches`]). A pass is idempotent: over unchanged evidence it
-//! writes nothing.
+//! to a thread of its own (`launches`). A pass is idempotent: over unchanged evidence it writes
+//! nothing.
 //!
 //! Passes are event-driven. The scheduler sleeps until one of: an operator command or a store
 //! write by another process (an agent closing out its task), a launch reporting back, an agent's
 //! exit file appearing, the earliest `next_attempt_at` of a waiting item, the next lease
-//! heartbeat while it holds leases, or the reconciliation interval (`QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS`), which catches
-//! what leaves no trace (an agent killed with its wrapper). The first pass after start-up is the
-//! start-up reconciliation: it re-attaches to agents that are still alive and re-drives launches
-//! a killed daemon left half done, so nothing is launched twice.
+//! heartbeat while it holds leases, or the reconciliation interval
+//! (`QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS`), which catches what leaves no trace (an agent
+//! killed with its wrapper). The first pass after start-up is the start-up reconciliation: it
+//! re-attaches to agents that are still alive and re-drives launches a killed daemon left half
+//! done, so nothing is launched twice.
 
 mod deliver;
 mod halt;
