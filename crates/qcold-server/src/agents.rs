@@ -391,8 +391,8 @@ pub fn find(store: &Store, selector: &str) -> Result<AgentRecord, AgentError> {
 /// terminal session; returns how many processes it ended. Fails if anything survives.
 pub fn stop(config: &Config, store: &mut Store, selector: &str, now: i64) -> Result<(AgentRecord, usize), AgentError> {
     let agent = find(store, selector)?;
-    let mut targets =
-        if is_our_wrapper(&agent) { procs::tree(agent.pid, agent.pgid) } else { procs::tree(0, agent.pgid) };
+    let root = if is_our_wrapper(&agent) { agent.pid } else { 0 };
+    let mut targets = procs::tree(root, agent.pgid, &agent.exit_file);
     let count = targets.len();
     if let Some(terminal) = &agent.terminal {
         let tmux = Tmux::new(&config.state_dir);
@@ -408,7 +408,7 @@ pub fn stop(config: &Config, store: &mut Store, selector: &str, now: i64) -> Res
         while Instant::now() < deadline {
             // Re-read the tree: a dying process may have forked, or been reparented into the group.
             targets.retain(|p| procs::alive(*p));
-            targets.extend(procs::tree(0, agent.pgid));
+            targets.extend(procs::tree(0, agent.pgid, &agent.exit_file));
             if targets.is_empty() {
                 break;
             }
@@ -584,6 +584,8 @@ fn generate_id(store: &Store, track: &str, now: i64) -> Result<AgentId, AgentErr
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
     use super::*;
 
     /// A terminal agent whose pid is this test process: alive, and never the wrapper.
@@ -638,6 +640,43 @@ mod tests {
         // From now on its record answers: the exit file is no longer needed.
         std::fs::remove_file(&exited.exit_file).unwrap();
         assert_eq!(view(stored).state, AgentState::Exited { code: 7 });
+    }
+
+    /// Starts `sleep 60` as the leader of a process group of its own, with `env` added.
+    fn group_leader(env: &[(&str, &str)]) -> std::process::Child {
+        Command::new("sleep").arg("60").envs(env.iter().copied()).process_group(0).spawn().expect("sleep starts")
+    }
+
+    #[test]
+    fn a_stop_ends_the_agents_marked_orphans_and_never_a_stranger_that_took_its_group_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(dir.path().join("state"), "test");
+        let mut store = Store::open(&config.state_dir, Duration::from_secs(5)).unwrap();
+        let ended = |id: &str, pgid: u32| AgentRecord {
+            id: id.parse().unwrap(),
+            // Its wrapper is gone; its group id is all that is left of it.
+            pid: u32::MAX / 2,
+            pgid,
+            terminal: None,
+            ..pane(dir.path(), crate::unix_now())
+        };
+
+        // The kernel handed the ended agent's group id to a stranger's group.
+        let mut stranger = group_leader(&[]);
+        store.insert_agent(&ended("q-gone", stranger.id())).unwrap();
+        let (_, ended_count) = stop(&config, &mut store, "q-gone", crate::unix_now()).unwrap();
+        assert_eq!(ended_count, 0, "nothing of the agent is left to end");
+        assert_eq!(stranger.try_wait().unwrap(), None, "the stranger leading that group lives on");
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+
+        // An orphan of the agent itself carries its mark: a stop ends it.
+        let exit_file = ended("q-orphaned", 0).exit_file;
+        let mut orphan = group_leader(&[(wrapper::MARK_ENV, exit_file.as_str())]);
+        store.insert_agent(&ended("q-orphaned", orphan.id())).unwrap();
+        let (_, ended_count) = stop(&config, &mut store, "q-orphaned", crate::unix_now()).unwrap();
+        assert_eq!(ended_count, 1, "the orphan was the agent's");
+        assert!(orphan.wait().unwrap().signal().is_some(), "the orphan was signalled");
     }
 
     #[test]

@@ -50,11 +50,21 @@ pub fn alive(pid: u32) -> bool {
     read(pid).is_some_and(|p| !p.zombie)
 }
 
-/// The live processes of an agent: its root, everything descended from it, and every member of
-/// its process group (orphans that were reparented away stay in the group).
-pub fn tree(root: u32, pgid: u32) -> BTreeSet<u32> {
+/// The live processes of an agent: its root (`0`: none, its wrapper is gone), everything
+/// descended from it, and every member of its process group (orphans that were reparented away
+/// stay in the group) that carries its mark — `MARK_ENV=mark` in its environment.
+///
+/// The group id alone proves nothing once all of the agent's processes have ended: the kernel
+/// hands the number out again, and a stranger (another daemon's tmux server, an operator's shell)
+/// may lead a group of that id. Only a verified root, what descends from it now, and marked
+/// members are the agent's.
+pub fn tree(root: u32, pgid: u32, mark: &str) -> BTreeSet<u32> {
     let table = all();
-    let mut members: BTreeSet<u32> = table.iter().filter(|p| p.pgid == pgid || p.pid == root).map(|p| p.pid).collect();
+    let mut members: BTreeSet<u32> = table
+        .iter()
+        .filter(|p| (root != 0 && p.pid == root) || (p.pgid == pgid && carries(p.pid, mark)))
+        .map(|p| p.pid)
+        .collect();
     loop {
         let before = members.len();
         for p in &table {
@@ -66,6 +76,13 @@ pub fn tree(root: u32, pgid: u32) -> BTreeSet<u32> {
             return members;
         }
     }
+}
+
+/// Whether process `pid` has `MARK_ENV=mark` in its environment (as it was at its exec).
+fn carries(pid: u32, mark: &str) -> bool {
+    let wanted = format!("{}={mark}", super::wrapper::MARK_ENV);
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|raw| raw.split(|b| *b == 0).any(|entry| entry == wanted.as_bytes()))
 }
 
 /// The command line of a process.
@@ -88,6 +105,6 @@ mod tests {
         assert!(parse_stat("7 (x) Z 1 7 7").unwrap().zombie);
         assert!(alive(std::process::id()));
         assert!(!alive(u32::MAX / 2), "a made-up pid is not alive");
-        assert!(tree(std::process::id(), u32::MAX).contains(&std::process::id()));
+        assert!(tree(std::process::id(), u32::MAX, "none").contains(&std::process::id()));
     }
 }

@@ -142,6 +142,9 @@ fn spawn(
     let mut cmd = Command::new(program);
     // A fault point armed for the daemon is not the agent's: its closeouts would crash too.
     cmd.args(args).env_remove(crate::fault::ENV).envs(env.iter().map(|(k, v)| (k, v)));
+    // Every process of the agent inherits its mark, so a stop can tell them from strangers that
+    // came to share the agent's process group id once all of its own processes had ended.
+    cmd.env(MARK_ENV, &options.exit_file);
     if let Some(path) = &options.stdin_file {
         cmd.stdin(std::fs::File::open(path)?);
     }
@@ -157,6 +160,10 @@ fn spawn(
     // the reader sees the end of the output when the command's last process closes it.
     Ok((cmd.spawn()?, merged))
 }
+
+/// The variable each agent's command (and so all it starts) carries, set to the agent's exit
+/// file: unique to one agent of one state dir, and already in its record.
+pub const MARK_ENV: &str = "QCOLD_AGENT_EXIT_FILE";
 
 /// Where the wrapper with this exit file records its pid: next to the exit file.
 pub fn pid_file(exit_file: &Path) -> PathBuf {
