@@ -197,3 +197,31 @@ async fn terminal_socket_closes_when_the_daemon_shuts_down() {
     // The agent outlives the daemon and its socket.
     env.qcold(&["agent", "stop", "held"]).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_lines_of_an_agent_that_exits_at_once_reach_the_socket_before_its_exit() {
+    let env = Env::new();
+    let daemon = Daemon::start(&env);
+    let _tmux = KillServer(&env);
+    // Told to go, it writes a burst and exits in the same instant: tmux drops pane output it had
+    // not yet handed to the socket's control client when the pane closes.
+    let script = r#"echo armed; read -r _; seq 1 50000; echo last-words; exit 4"#;
+    start_terminal_agent(&env, "burst", script);
+    let mut socket = connect(&daemon, "burst").await.expect("connect");
+    output_until(&mut socket, "armed").await;
+    send(&mut socket, r#"{"type":"input","data":"go\r"}"#).await;
+    let mut seen = Vec::new();
+    let code = loop {
+        match next(&mut socket).await {
+            Message::Binary(bytes) => seen.extend_from_slice(&bytes),
+            Message::Text(text) => match serde_json::from_str(&text).expect("a ServerMessage") {
+                ServerMessage::Exit { code } => break code,
+                other => panic!("unexpected {other:?}"),
+            },
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(4));
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains("last-words"), "the agent's last line never reached the socket: {seen:?}");
+}

@@ -69,6 +69,9 @@ pub(crate) enum Command {
         /// How the command's standard output is shown: plain or claude-stream-json.
         #[arg(long, default_value = "plain", value_parser = parse_render)]
         render: qcold_core::agent::stream::Render,
+        /// Running in a tmux pane: keep the screen the command leaves beside the exit code.
+        #[arg(long)]
+        keep_screen: bool,
         /// The command.
         #[arg(last = true, required = true)]
         command: Vec<String>,

@@ -41,7 +41,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     };
     // The wrapper runs first and needs no configuration: until it takes the stop signals, one
     // meant for its command would end it (and with it the record of its exit code).
-    if let cli::Command::AgentRun { exit_file, stdin_file, env_file, arg_file, log, render, command } = command {
+    if let cli::Command::AgentRun { exit_file, stdin_file, env_file, arg_file, log, render, keep_screen, command } =
+        command
+    {
         let options = qcold_server::agents::wrapper::Options {
             exit_file,
             stdin_file,
@@ -49,6 +51,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             arg_files: arg_file,
             log,
             render,
+            keep_screen,
         };
         let code = qcold_server::agents::wrapper::run(&options, &command);
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));

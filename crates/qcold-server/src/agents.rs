@@ -207,6 +207,9 @@ fn prepare(
     if request.render != Render::Plain {
         flag("--render", Path::new(request.render.name()));
     }
+    if request.terminal {
+        wrapped.push("--keep-screen".into());
+    }
     wrapped.push("--".into());
     wrapped.extend(request.argv.iter().cloned());
     Ok(Prepared { id, cwd, dir, exit_file, env_file, log, wrapped })

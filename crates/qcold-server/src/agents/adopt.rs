@@ -45,7 +45,7 @@ pub fn exit_file(config: &Config, id: &AgentId) -> std::path::PathBuf {
 /// judged by its own (every start calls it).
 pub fn clear_stale(config: &Config, id: &AgentId) -> Result<(), AgentError> {
     let file = exit_file(config, id);
-    for path in [wrapper::pid_file(&file), file] {
+    for path in [wrapper::pid_file(&file), wrapper::screen_file(&file), file] {
         match std::fs::remove_file(&path) {
             Ok(()) => tracing::info!("agent {id}: removed {} left by an earlier agent with this id", path.display()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}

@@ -53,6 +53,29 @@ impl Tmux {
         Self { socket: state_dir.join("tmux.sock") }
     }
 
+    /// The server of the pane this process runs in (`$TMUX` names its socket first), if any.
+    pub fn of_this_pane() -> Option<(Self, String)> {
+        let socket = std::env::var("TMUX").ok()?.split(',').next().filter(|s| !s.is_empty())?.to_owned();
+        let pane = std::env::var("TMUX_PANE").ok().filter(|p| !p.is_empty())?;
+        Some((Self { socket: socket.into() }, pane))
+    }
+
+    /// The bytes that paint `pane`'s screen as it is now on a fresh terminal, cursor included
+    /// ([`control::render`](super::terminal::control::render)): the screen and the cursor are
+    /// asked for in one command list, so nothing reaches the pane between them.
+    pub fn painted_screen(&self, pane: &str) -> Result<Vec<u8>, TmuxError> {
+        let cursor_format = super::terminal::control::CURSOR_FORMAT;
+        let args = ["capture-pane", "-p", "-e", "-t", pane, ";", "display-message", "-p", "-t", pane, cursor_format];
+        let out = self.run(&args)?;
+        let mut lines: Vec<Vec<u8>> = out.trim_end_matches('\n').split('\n').map(|l| l.as_bytes().to_vec()).collect();
+        let cursor = lines.pop().and_then(|last| super::terminal::control::Cursor::parse(&last));
+        let cursor = cursor.ok_or_else(|| TmuxError::Failed {
+            args: "display-message".into(),
+            stderr: "no cursor position in the reply".into(),
+        })?;
+        Ok(super::terminal::control::render(&lines, &cursor))
+    }
+
     /// The socket path, for `tmux -S <socket> …` by hand.
     pub fn socket(&self) -> &Path {
         &self.socket

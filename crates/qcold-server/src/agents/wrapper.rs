@@ -39,6 +39,8 @@ pub struct Options {
     pub log: Option<PathBuf>,
     /// How its standard output is shown.
     pub render: Render,
+    /// In a terminal pane: keep the screen the command leaves in [`screen_file`].
+    pub keep_screen: bool,
 }
 
 /// Runs `argv` as `options` say, records its exit code in the exit file, and returns the code.
@@ -61,11 +63,35 @@ pub fn run(options: &Options, argv: &[String]) -> i32 {
         }
         Ok((env, argv)) => exec_and_wait(&argv, options, &env, log.as_ref()),
     };
+    if options.keep_screen {
+        keep_screen(exit_file, log.as_ref());
+    }
     let tmp = exit_file.with_extension("tmp");
     if std::fs::write(&tmp, format!("{code}\n")).and_then(|()| std::fs::rename(&tmp, exit_file)).is_err() {
         tee::say(log.as_ref(), &format!("cannot record exit code {code} in {}", exit_file.display()));
     }
     code
+}
+
+/// Keeps the pane's screen as the command left it in [`screen_file`], before the exit code is
+/// recorded (so whoever sees the exit finds the screen too) and while the pane still exists.
+///
+/// tmux hands a pane's output to an attached control client a moment after reading it, and when
+/// the pane closes it drops what it had not handed over yet: a command that writes its last lines
+/// and exits at once would leave a live terminal without them. The kept screen is what the
+/// terminal shows once the session ends ([`crate::http`]'s terminal socket sends it last).
+/// The output is drained to tmux first; the capture is one tmux call under its deadline.
+fn keep_screen(exit_file: &Path, log: Option<&Log>) {
+    let Some((tmux, pane)) = super::tmux::Tmux::of_this_pane() else { return };
+    let _ = nix::sys::termios::tcdrain(std::io::stdout());
+    let file = screen_file(exit_file);
+    let tmp = file.with_extension("tmp");
+    let kept = tmux.painted_screen(&pane).map_err(|e| e.to_string()).and_then(|screen| {
+        std::fs::write(&tmp, screen).and_then(|()| std::fs::rename(&tmp, &file)).map_err(|e| e.to_string())
+    });
+    if let Err(e) = kept {
+        tee::say(log, &format!("cannot keep the last screen in {}: {e}", file.display()));
+    }
 }
 
 /// Reads (and removes) the environment file.
@@ -164,6 +190,12 @@ fn spawn(
 /// The variable each agent's command (and so all it starts) carries, set to the agent's exit
 /// file: unique to one agent of one state dir, and already in its record.
 pub const MARK_ENV: &str = "QCOLD_AGENT_EXIT_FILE";
+
+/// Where the wrapper with this exit file keeps its terminal's last screen (the bytes that paint
+/// it): next to the exit file.
+pub fn screen_file(exit_file: &Path) -> PathBuf {
+    exit_file.with_file_name("last-screen")
+}
 
 /// Where the wrapper with this exit file records its pid: next to the exit file.
 pub fn pid_file(exit_file: &Path) -> PathBuf {

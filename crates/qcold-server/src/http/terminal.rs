@@ -102,7 +102,15 @@ async fn serve(mut socket: WebSocket, mut live: LiveTerminal, screen: Vec<u8>, s
                     }
                 }
                 Update::Ended => {
-                    let code = wrapper::recorded(Path::new(&agent.exit_file));
+                    // tmux may have dropped the pane's last output on its way here; the screen
+                    // its wrapper kept paints it whole.
+                    let exit_file = Path::new(&agent.exit_file);
+                    if let Ok(screen) = std::fs::read(wrapper::screen_file(exit_file))
+                        && socket.send(Message::Binary(screen.into())).await.is_err()
+                    {
+                        return;
+                    }
+                    let code = wrapper::recorded(exit_file);
                     if send(&mut socket, &ServerMessage::Exit { code }).await.is_ok() {
                         close(socket, close_code::NORMAL, "the terminal session ended").await;
                     }

@@ -160,7 +160,7 @@ pub fn resize(cols: u16, rows: u16) -> String {
 }
 
 /// The format [`screen`] asks tmux to print, read back by [`Cursor::parse`].
-const CURSOR_FORMAT: &str = "#{pane_id} #{cursor_x} #{cursor_y} #{cursor_flag}";
+pub(crate) const CURSOR_FORMAT: &str = "#{pane_id} #{cursor_x} #{cursor_y} #{cursor_flag}";
 
 /// The command line that asks for the pane's screen and then its id and cursor. Both run as one
 /// command list, so no output can reach the pane between them; `None` when the target is not a
