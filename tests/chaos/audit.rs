@@ -109,14 +109,28 @@ impl Audit {
         for line in git(&world.repo, &["worktree", "list", "--porcelain"]).lines() {
             let Some(path) = line.strip_prefix("worktree ") else { continue };
             let canonical = Path::new(path).canonicalize().unwrap_or_else(|_| path.into());
-            if canonical != primary && !unfinished.iter().any(|t| Path::new(&t.3) == Path::new(path)) {
+            let parked = Path::new(path).parent().and_then(Path::file_name).is_some_and(|n| n == POOL);
+            if parked {
+                if let Err(why) = idle(Path::new(path)) {
+                    orphans.push(format!("parked worktree {path} {why}"));
+                }
+            } else if canonical != primary && !unfinished.iter().any(|t| Path::new(&t.3) == Path::new(path)) {
                 orphans.push(format!("worktree {path} without an unfinished task"));
             }
         }
         let wt_root = world.env.path().join("WT").join("web");
+        let registered = git(&world.repo, &["worktree", "list", "--porcelain"]);
         for entry in std::fs::read_dir(&wt_root).into_iter().flatten().flatten() {
             let path = entry.path();
-            if !unfinished.iter().any(|t| Path::new(&t.3) == path) {
+            if entry.file_name() == POOL {
+                // Every directory of the pool is a worktree git lists (and judged above).
+                for parked in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    let listed = format!("worktree {}", parked.path().display());
+                    if !registered.lines().any(|l| l == listed) {
+                        orphans.push(format!("directory {} in the pool is no worktree", parked.path().display()));
+                    }
+                }
+            } else if !unfinished.iter().any(|t| Path::new(&t.3) == path) {
                 orphans.push(format!("directory {} without an unfinished task", path.display()));
             }
         }
@@ -238,6 +252,22 @@ pub fn live_leftovers(world: &World) -> Vec<String> {
         }
     }
     found
+}
+
+/// The worktree pool's directory under a worktree root (`taskflow::pool`).
+const POOL: &str = ".pool";
+
+/// Whether a parked worktree is idle, as the pool leaves one: on no branch, holding nothing.
+fn idle(worktree: &Path) -> Result<(), String> {
+    let run = |args: &[&str]| Command::new("git").args(args).current_dir(worktree).output().expect("run git");
+    if run(&["symbolic-ref", "-q", "HEAD"]).status.success() {
+        return Err("is on a branch".to_owned());
+    }
+    let status = run(&["status", "--porcelain", "--untracked-files=all", "--ignored"]);
+    if !status.status.success() || !status.stdout.is_empty() {
+        return Err(format!("holds files: {}", String::from_utf8_lossy(&status.stdout).trim()));
+    }
+    Ok(())
 }
 
 fn column(db: &rusqlite::Connection, sql: &str) -> Vec<String> {

@@ -33,5 +33,6 @@ mod store_busy;
 mod task_closeout;
 mod task_health;
 mod task_open;
+mod task_pool;
 mod telegram;
 mod terminal;

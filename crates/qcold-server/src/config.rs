@@ -49,6 +49,9 @@ pub struct Config {
     pub fault_point: Option<FaultPoint>,
     /// The deadlines of git commands (see [`crate::git::limits`]).
     pub git: GitLimits,
+    /// How many idle worktrees each repository keeps for new tasks (`taskflow::pool`); 0 turns
+    /// the pool off.
+    pub worktree_pool: usize,
 }
 
 /// The HTTP API's admission settings (see `http::door`).
@@ -132,6 +135,7 @@ impl Config {
             http: HttpConfig::default(),
             fault_point: None,
             git: GitLimits::default(),
+            worktree_pool: 8,
         }
     }
 
@@ -145,6 +149,7 @@ impl Config {
     ///   `QCOLD_GIT_REMOTE_TIMEOUT_SECONDS` (default 120: fetch and push), both at least 1;
     /// - `QCOLD_PAUSED_TASK_TTL_HOURS` (default 2) and `QCOLD_BUNDLE_RETENTION_DAYS` (default 7);
     /// - `QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS` (default 60, at least 1);
+    /// - `QCOLD_WORKTREE_POOL` (default 8): idle worktrees kept per repository for new tasks;
     /// - `QCOLD_QUEUE_ADMISSION_{SOFT,HARD,HEAVY}_MAX_TASKS` (8/12/2),
     ///   `QCOLD_QUEUE_ADMISSION_RETRY_SECONDS` (60), `QCOLD_QUEUE_ADMISSION_HISTORY_SECONDS` (3600),
     ///   `QCOLD_QUEUE_ADMISSION_MAX_LOAD_PERCENT` (125: load ≥ 1.25 × CPUs admits nothing more, though a
@@ -203,6 +208,12 @@ impl Config {
         }
         if let Some(interval) = duration("QCOLD_WEB_QUEUE_STATUS_SYNC_INTERVAL_SECONDS", "seconds", 1_000)? {
             config.queue.sync_interval = interval.max(Duration::from_secs(1));
+        }
+        if let Some(raw) = var("QCOLD_WORKTREE_POOL") {
+            config.worktree_pool = raw
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("QCOLD_WORKTREE_POOL must be a whole number, got {raw:?}"))?;
         }
         read_queue_numbers(&var, &mut config.queue)?;
         read_http(&var, &mut config.http)?;

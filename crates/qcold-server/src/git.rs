@@ -229,6 +229,40 @@ pub fn worktree_add(root: &Path, path: &Path, branch: &str, commit: &str) -> Res
     run(root, &["worktree", "add", "--quiet", "-b", branch, &path, commit]).map(drop)
 }
 
+/// Moves a worktree to `to` (its files, and git's record of where it is); no file is rewritten.
+pub fn worktree_move(root: &Path, from: &Path, to: &Path) -> Result<(), GitError> {
+    run(root, &["worktree", "move", &from.to_string_lossy(), &to.to_string_lossy()]).map(drop)
+}
+
+/// Detaches a worktree's HEAD at the commit it is on, which frees its branch; no file changes.
+pub fn detach(worktree: &Path) -> Result<(), GitError> {
+    run(worktree, &["checkout", "--quiet", "--detach"]).map(drop)
+}
+
+/// Creates `branch` at `commit` in a worktree and checks it out there: git rewrites only the
+/// files that differ between the worktree's current commit and `commit`.
+pub fn checkout_new_branch(worktree: &Path, branch: &str, commit: &str) -> Result<(), GitError> {
+    run(worktree, &["checkout", "--quiet", "-b", branch, commit]).map(drop)
+}
+
+/// Deletes every untracked and ignored file of a worktree (`git clean -ffdx`).
+pub fn clean_all(worktree: &Path) -> Result<(), GitError> {
+    run(worktree, &["clean", "-ffdxq"]).map(drop)
+}
+
+/// Whether a worktree holds a change or an untracked file beyond Q-COLD's own `.task/`
+/// (ignored files do not count).
+pub fn has_changes_besides_task_dir(worktree: &Path) -> Result<bool, GitError> {
+    status_besides_task_dir(worktree, &[])
+}
+
+/// Whether a worktree holds anything at all besides its commit: a change, an untracked file or
+/// an ignored one.
+pub fn holds_anything(worktree: &Path) -> Result<bool, GitError> {
+    let out = run(worktree, &["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored"])?;
+    Ok(!out.is_empty())
+}
+
 /// Removes a worktree; `force` also removes one with uncommitted changes (callers snapshot first).
 pub fn worktree_remove(root: &Path, path: &Path, force: bool) -> Result<(), GitError> {
     let path = path.to_string_lossy();
@@ -427,7 +461,15 @@ pub fn worktree_of_branch(root: &Path, branch: &str) -> Result<Option<PathBuf>, 
 /// Whether a worktree holds anything beyond Q-COLD's own `.task/`: a change, an untracked file
 /// or an ignored one (ignored files may be work too: a `.env`, a local database).
 pub fn holds_more_than_task_dir(worktree: &Path) -> Result<bool, GitError> {
-    let out = run(worktree, &["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored"])?;
+    status_besides_task_dir(worktree, &["--ignored"])
+}
+
+/// Whether `git status` (untracked files listed one by one, plus `extra` options) names any
+/// path outside `.task/`.
+fn status_besides_task_dir(worktree: &Path, extra: &[&str]) -> Result<bool, GitError> {
+    let mut args = vec!["status", "--porcelain=v1", "-z", "--untracked-files=all"];
+    args.extend_from_slice(extra);
+    let out = run(worktree, &args)?;
     Ok(parse_porcelain_z(&out).iter().any(|f| f.path != ".task" && !f.path.starts_with(".task/")))
 }
 

@@ -10,6 +10,7 @@ pub mod detail;
 pub mod files;
 mod health;
 mod open;
+mod pool;
 pub mod preserve;
 
 use std::path::{Path, PathBuf};

@@ -479,7 +479,13 @@ fn remove(config: &Config, task: &TaskRecord, locking: Locking, report: &mut dyn
             return;
         }
     };
-    if worktree.exists()
+    let parked = worktree.exists()
+        && super::pool::park(config, task).unwrap_or_else(|e| {
+            report(Progress::Warning(format!("cannot park {} in the worktree pool: {e}", task.worktree)));
+            false
+        });
+    if !parked
+        && worktree.exists()
         && let Err(e) = git::worktree_remove(primary, worktree, true)
     {
         report(Progress::Warning(format!("cannot remove {}: {e}", task.worktree)));

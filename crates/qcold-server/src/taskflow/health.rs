@@ -247,8 +247,11 @@ fn old_bundles(config: &Config, repo: &Repository, options: HealthOptions, now: 
 
 fn child_dirs(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
-    let mut dirs: Vec<PathBuf> =
-        entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.file_name() != super::pool::DIR)
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
     dirs
 }

@@ -6,7 +6,7 @@ use qcold_core::queue::launch::{self, BranchTrace, Leftover};
 use qcold_core::task::{EventKind, TaskRecord, branch_name, task_id, worktree_name};
 use qcold_core::{RepoId, TaskSlug, TaskStatus};
 
-use super::{LockWait, TaskError, event, files, io, repo_lock, transition};
+use super::{LockWait, TaskError, event, files, io, pool, repo_lock, transition};
 use crate::Config;
 use crate::git;
 use crate::repos;
@@ -126,7 +126,15 @@ pub fn open_with(
     if let Some(parent) = worktree.parent() {
         std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
     }
-    let added = git::worktree_add(root, &worktree, &branch, &base_commit);
+    // A parked worktree switched to the new branch, else a fresh checkout.
+    let added = match pool::take(root, &worktree, &branch, &base_commit) {
+        Ok(true) => Ok(()),
+        Ok(false) => git::worktree_add(root, &worktree, &branch, &base_commit),
+        Err(err) => {
+            tracing::warn!("the worktree pool of {} cannot serve: {err}", repo.id);
+            git::worktree_add(root, &worktree, &branch, &base_commit)
+        }
+    };
     crate::fault::point(config, crate::fault::AFTER_WORKTREE_ADD);
     if let Err(err) = added {
         // git may have made the branch before failing; it points at the base and holds nothing,
