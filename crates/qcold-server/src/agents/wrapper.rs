@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use qcold_core::agent::stream::Render;
 
@@ -73,6 +75,9 @@ pub fn run(options: &Options, argv: &[String]) -> i32 {
     code
 }
 
+/// How long the wrapper waits for its terminal's output to reach tmux before keeping the screen.
+const SCREEN_DRAIN: Duration = Duration::from_secs(1);
+
 /// Keeps the pane's screen as the command left it in [`screen_file`], before the exit code is
 /// recorded (so whoever sees the exit finds the screen too) and while the pane still exists.
 ///
@@ -80,10 +85,16 @@ pub fn run(options: &Options, argv: &[String]) -> i32 {
 /// the pane closes it drops what it had not handed over yet: a command that writes its last lines
 /// and exits at once would leave a live terminal without them. The kept screen is what the
 /// terminal shows once the session ends ([`crate::http`]'s terminal socket sends it last).
-/// The output is drained to tmux first; the capture is one tmux call under its deadline.
+/// The output is drained to tmux first (for at most [`SCREEN_DRAIN`]: a tmux that stopped reading
+/// the pane must not hold the exit code back); the capture is one tmux call under its deadline.
 fn keep_screen(exit_file: &Path, log: Option<&Log>) {
     let Some((tmux, pane)) = super::tmux::Tmux::of_this_pane() else { return };
-    let _ = nix::sys::termios::tcdrain(std::io::stdout());
+    let (drained, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = nix::sys::termios::tcdrain(std::io::stdout());
+        let _ = drained.send(());
+    });
+    let _ = done.recv_timeout(SCREEN_DRAIN);
     let file = screen_file(exit_file);
     let tmp = file.with_extension("tmp");
     let kept = tmux.painted_screen(&pane).map_err(|e| e.to_string()).and_then(|screen| {
