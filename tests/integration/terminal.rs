@@ -224,4 +224,7 @@ async fn the_last_lines_of_an_agent_that_exits_at_once_reach_the_socket_before_i
     assert_eq!(code, Some(4));
     let seen = String::from_utf8_lossy(&seen);
     assert!(seen.contains("last-words"), "the agent's last line never reached the socket: {seen:?}");
+    // Its session is gone and it kept its terminal to itself (no log): `tail` reads the kept screen.
+    let tail = env.qcold(&["agent", "tail", "burst", "--lines", "3"]).ok();
+    assert!(tail.trim_end().ends_with("last-words"), "{tail:?}");
 }

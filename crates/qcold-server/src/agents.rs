@@ -485,7 +485,11 @@ pub fn tail(config: &Config, agent: &AgentRecord, lines: u32) -> Result<String, 
     let live = agent.terminal.as_ref().filter(|t| Tmux::new(&config.state_dir).has_session(&t.session));
     match (live, &agent.terminal, &agent.stdout_log) {
         (Some(terminal), _, _) => Ok(Tmux::new(&config.state_dir).capture(&terminal.target, lines)?),
-        (None, Some(_), None) => Err(AgentError::TerminalGone(agent.id.to_string())),
+        // An agent that kept its terminal to itself: the screen its wrapper kept at the end.
+        (None, Some(_), None) => match wrapper::kept_screen(Path::new(&agent.exit_file)) {
+            Some(screen) => Ok(screen.tail(lines as usize)),
+            None => Err(AgentError::TerminalGone(agent.id.to_string())),
+        },
         (None, _, Some(log)) => {
             let text = std::fs::read_to_string(log).map_err(io(format!("cannot read {log}")))?;
             let all: Vec<&str> = text.lines().collect();

@@ -41,6 +41,36 @@ const DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 /// The most output kept from one tmux command (a captured screen is far smaller).
 const OUTPUT_BOUND: usize = 8 << 20;
 
+/// A screen as [`Tmux::screen`] captured it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screen {
+    /// Its lines, top to bottom.
+    pub lines: Vec<Vec<u8>>,
+    /// The pane and its cursor.
+    pub cursor: super::terminal::control::Cursor,
+}
+
+impl Screen {
+    /// Reads [`Tmux::screen`]'s text: the lines, then the cursor line.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut lines: Vec<Vec<u8>> = text.trim_end_matches('\n').split('\n').map(|l| l.as_bytes().to_vec()).collect();
+        let cursor = super::terminal::control::Cursor::parse(&lines.pop()?)?;
+        Some(Self { lines, cursor })
+    }
+
+    /// The bytes that paint it on a fresh terminal, cursor included.
+    pub fn painted(&self) -> Vec<u8> {
+        super::terminal::control::render(&self.lines, &self.cursor)
+    }
+
+    /// Its last `count` lines that are not blank below the last written one, as text.
+    pub fn tail(&self, count: usize) -> String {
+        let text: Vec<String> = self.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect();
+        let written = text.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
+        text[written.saturating_sub(count)..written].join("\n")
+    }
+}
+
 /// Q-COLD's tmux server.
 #[derive(Debug, Clone)]
 pub struct Tmux {
@@ -60,20 +90,17 @@ impl Tmux {
         Some((Self { socket: socket.into() }, pane))
     }
 
-    /// The bytes that paint `pane`'s screen as it is now on a fresh terminal, cursor included
-    /// ([`control::render`](super::terminal::control::render)): the screen and the cursor are
-    /// asked for in one command list, so nothing reaches the pane between them.
-    pub fn painted_screen(&self, pane: &str) -> Result<Vec<u8>, TmuxError> {
+    /// `pane`'s screen as it is now: its lines (colours as ANSI escapes), then a line with its
+    /// id and cursor ([`Screen::parse`] reads it back). Both are asked for in one command list,
+    /// so nothing reaches the pane between them.
+    pub fn screen(&self, pane: &str) -> Result<String, TmuxError> {
         let cursor_format = super::terminal::control::CURSOR_FORMAT;
         let args = ["capture-pane", "-p", "-e", "-t", pane, ";", "display-message", "-p", "-t", pane, cursor_format];
         let out = self.run(&args)?;
-        let mut lines: Vec<Vec<u8>> = out.trim_end_matches('\n').split('\n').map(|l| l.as_bytes().to_vec()).collect();
-        let cursor = lines.pop().and_then(|last| super::terminal::control::Cursor::parse(&last));
-        let cursor = cursor.ok_or_else(|| TmuxError::Failed {
-            args: "display-message".into(),
-            stderr: "no cursor position in the reply".into(),
-        })?;
-        Ok(super::terminal::control::render(&lines, &cursor))
+        match Screen::parse(&out) {
+            Some(_) => Ok(out),
+            None => Err(TmuxError::Failed { args: "display-message".into(), stderr: "no cursor in the reply".into() }),
+        }
     }
 
     /// The socket path, for `tmux -S <socket> …` by hand.
@@ -213,5 +240,23 @@ impl Tmux {
         let mut cmd = Command::new("tmux");
         cmd.arg("-S").arg(&self.socket).args(["-C", "attach-session", "-t", &format!("={session}")]);
         cmd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_screen_reads_back_paints_and_tails_without_the_blank_rows_below() {
+        let text = "first\n\x1b[31mred\x1b[0m\n\nlast\n\n\n%3 4 3 1\n";
+        let screen = Screen::parse(text).expect("a screen");
+        assert_eq!(screen.lines.len(), 6, "every row, blank ones included");
+        assert_eq!((screen.cursor.pane.as_str(), screen.cursor.x, screen.cursor.y), ("%3", 4, 3));
+        assert_eq!(screen.tail(2), "\nlast", "the rows below the last written one are not output");
+        assert_eq!(screen.tail(10), "first\n\x1b[31mred\x1b[0m\n\nlast");
+        let painted = String::from_utf8(screen.painted()).unwrap();
+        assert!(painted.starts_with("\x1b[0m\x1b[H\x1b[2J") && painted.contains("\x1b[4;1Hlast"), "{painted:?}");
+        assert!(Screen::parse("no cursor line\n").is_none(), "a reply without the cursor is not a screen");
     }
 }

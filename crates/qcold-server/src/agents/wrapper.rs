@@ -97,7 +97,7 @@ fn keep_screen(exit_file: &Path, log: Option<&Log>) {
     let _ = done.recv_timeout(SCREEN_DRAIN);
     let file = screen_file(exit_file);
     let tmp = file.with_extension("tmp");
-    let kept = tmux.painted_screen(&pane).map_err(|e| e.to_string()).and_then(|screen| {
+    let kept = tmux.screen(&pane).map_err(|e| e.to_string()).and_then(|screen| {
         std::fs::write(&tmp, screen).and_then(|()| std::fs::rename(&tmp, &file)).map_err(|e| e.to_string())
     });
     if let Err(e) = kept {
@@ -202,10 +202,17 @@ fn spawn(
 /// file: unique to one agent of one state dir, and already in its record.
 pub const MARK_ENV: &str = "QCOLD_AGENT_EXIT_FILE";
 
-/// Where the wrapper with this exit file keeps its terminal's last screen (the bytes that paint
-/// it): next to the exit file.
+/// Where the wrapper with this exit file keeps its terminal's last screen ([`Tmux::screen`]'s
+/// text): next to the exit file.
+///
+/// [`Tmux::screen`]: super::tmux::Tmux::screen
 pub fn screen_file(exit_file: &Path) -> PathBuf {
     exit_file.with_file_name("last-screen")
+}
+
+/// The last screen the wrapper with this exit file kept, if it kept one.
+pub fn kept_screen(exit_file: &Path) -> Option<super::tmux::Screen> {
+    super::tmux::Screen::parse(&std::fs::read_to_string(screen_file(exit_file)).ok()?)
 }
 
 /// Where the wrapper with this exit file records its pid: next to the exit file.

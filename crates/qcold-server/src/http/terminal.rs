@@ -105,8 +105,8 @@ async fn serve(mut socket: WebSocket, mut live: LiveTerminal, screen: Vec<u8>, s
                     // tmux may have dropped the pane's last output on its way here; the screen
                     // its wrapper kept paints it whole.
                     let exit_file = Path::new(&agent.exit_file);
-                    if let Ok(screen) = std::fs::read(wrapper::screen_file(exit_file))
-                        && socket.send(Message::Binary(screen.into())).await.is_err()
+                    if let Some(screen) = wrapper::kept_screen(exit_file)
+                        && socket.send(Message::Binary(screen.painted().into())).await.is_err()
                     {
                         return;
                     }
