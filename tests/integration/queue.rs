@@ -658,7 +658,12 @@ fn an_interactive_commands_queue_agent_reads_what_is_typed_into_its_terminal() {
         "the question shows in the terminal"
     );
     fx.env.qcold(&["agent", "send", &agent_id, "ship it"]).ok();
-    fx.wait_status(&run, "success", LONG);
+    let done = fx.wait_status(&run, "success", LONG);
     let answer = git(&fx.repo, &["show", "main:asks.answer"]);
     assert_eq!(answer.trim(), "ship it");
+    // Its terminal was its own, unlogged: the attempt keeps the screen its wrapper kept at the end.
+    let log = done["items"][0]["attempts"][0]["log"].as_str().expect("the attempt has a log").to_owned();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("as closed:success"), "{log}: {text:?}");
+    assert!(fx.env.qcold(&["agent", "tail", &agent_id]).ok().contains("as closed:success"));
 }
