@@ -35,6 +35,17 @@ pub enum TmuxError {
     },
 }
 
+/// How often a new session is asked again of a server that exited under it.
+const SERVER_EXIT_RETRIES: u32 = 3;
+
+impl TmuxError {
+    /// Whether tmux failed because its server exited while answering (its last session had just
+    /// ended): nothing was done, and asking again starts a new server.
+    fn server_was_exiting(&self) -> bool {
+        matches!(self, TmuxError::Failed { stderr, .. } if stderr.contains("server exited unexpectedly"))
+    }
+}
+
 /// How long one tmux command may take; the server answers in milliseconds when it is well.
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -153,7 +164,15 @@ impl Tmux {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         // The pane pid is printed by new-session itself: a command that exits at once may take
         // its session (and the server) with it before a second tmux call could ask.
-        let pid = self.run(&refs)?;
+        // A server whose last session just ended exits by itself; a new session asked of it in
+        // that moment fails without being made, and the next call starts a fresh server.
+        let mut attempt = 0;
+        let pid = loop {
+            match self.run(&refs) {
+                Err(err) if attempt < SERVER_EXIT_RETRIES && err.server_was_exiting() => attempt += 1,
+                result => break result?,
+            }
+        };
         pid.trim().parse().map_err(|_| TmuxError::Failed {
             args: "new-session".into(),
             stderr: format!("unexpected pane pid {pid:?}"),
@@ -246,6 +265,14 @@ impl Tmux {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_server_exiting_under_a_call_makes_it_worth_asking_again() {
+        let failed = |stderr: &str| TmuxError::Failed { args: "new-session".into(), stderr: stderr.into() };
+        assert!(failed("server exited unexpectedly").server_was_exiting());
+        assert!(!failed("duplicate session: qcold-term").server_was_exiting());
+        assert!(!TmuxError::TimedOut { args: "new-session".into() }.server_was_exiting());
+    }
 
     #[test]
     fn a_kept_screen_reads_back_paints_and_tails_without_the_blank_rows_below() {
