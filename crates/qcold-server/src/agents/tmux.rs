@@ -105,9 +105,7 @@ impl Tmux {
     /// id and cursor ([`Screen::parse`] reads it back). Both are asked for in one command list,
     /// so nothing reaches the pane between them.
     pub fn screen(&self, pane: &str) -> Result<String, TmuxError> {
-        let cursor_format = super::terminal::control::CURSOR_FORMAT;
-        let args = ["capture-pane", "-p", "-e", "-t", pane, ";", "display-message", "-p", "-t", pane, cursor_format];
-        let out = self.run(&args)?;
+        let out = self.run(&super::terminal::control::screen_args(pane))?;
         match Screen::parse(&out) {
             Some(_) => Ok(out),
             None => Err(TmuxError::Failed { args: "display-message".into(), stderr: "no cursor in the reply".into() }),

@@ -160,7 +160,14 @@ pub fn resize(cols: u16, rows: u16) -> String {
 }
 
 /// The format [`screen`] asks tmux to print, read back by [`Cursor::parse`].
-pub(crate) const CURSOR_FORMAT: &str = "#{pane_id} #{cursor_x} #{cursor_y} #{cursor_flag}";
+const CURSOR_FORMAT: &str = "#{pane_id} #{cursor_x} #{cursor_y} #{cursor_flag}";
+
+/// The arguments of the command list that prints `target`'s screen (colours as escapes) and
+/// then its id and cursor ([`CURSOR_FORMAT`]): for a control client ([`screen`]) and for the
+/// `tmux` command line alike.
+pub(crate) fn screen_args(target: &str) -> [&str; 11] {
+    ["capture-pane", "-p", "-e", "-t", target, ";", "display-message", "-p", "-t", target, CURSOR_FORMAT]
+}
 
 /// The command line that asks for the pane's screen and then its id and cursor. Both run as one
 /// command list, so no output can reach the pane between them; `None` when the target is not a
@@ -168,7 +175,10 @@ pub(crate) const CURSOR_FORMAT: &str = "#{pane_id} #{cursor_x} #{cursor_y} #{cur
 pub fn screen(target: &str) -> Option<String> {
     let plain = !target.is_empty()
         && target.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'%'));
-    plain.then(|| format!("capture-pane -p -e -t {target} ; display-message -p -t {target} '{CURSOR_FORMAT}'"))
+    // Every argument is a plain word but the format, which is quoted.
+    plain.then(|| {
+        screen_args(target).map(|a| if a == CURSOR_FORMAT { format!("'{a}'") } else { a.to_owned() }).join(" ")
+    })
 }
 
 /// A pane id as tmux prints it, `%<n>` (empty until known).
