@@ -76,6 +76,10 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The items of the runs this connection read last ([`runs::ItemCache`]).
+    items: std::cell::RefCell<runs::ItemCache>,
+    /// Queue item rows read since the connection opened, for tests of the cache.
+    rows_read: std::cell::Cell<u64>,
 }
 
 impl Store {
@@ -90,7 +94,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Self { conn };
+        let mut store = Self { conn, items: std::cell::RefCell::default(), rows_read: std::cell::Cell::new(0) };
         migrations::apply(&mut store.conn, &path)?;
         Ok(store)
     }
@@ -99,6 +103,12 @@ impl Store {
     /// compares it before and after a phase to know whether the state it read is still current.
     pub fn rows_written(&self) -> u64 {
         self.conn.total_changes()
+    }
+
+    /// How many queue item rows this connection has read for runs' items since it opened (the
+    /// [`runs::ItemCache`] reads only those written since its last read).
+    pub fn item_rows_read(&self) -> u64 {
+        self.rows_read.get()
     }
 
     /// SQLite's `data_version` of this connection: it changes when another connection (another

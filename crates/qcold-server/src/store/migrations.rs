@@ -252,6 +252,54 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     15,
     "interactive agent commands",
     "ALTER TABLE agent_commands ADD COLUMN interactive INTEGER NOT NULL DEFAULT 0 CHECK (interactive IN (0, 1));",
+),
+(
+    16,
+    "queue item revisions",
+    // Every write of an item or of its attempts gives the item the next value of one counter
+    // (`rev`), and every item deleted gives its run a fresh `items_epoch` (as does the run's
+    // insert): a reader that keeps a run's items re-reads only those with a higher `rev`, and all
+    // of them when the epoch moved (`store::runs::ItemCache`). Triggers do it, so no write can
+    // forget. A trigger's own `UPDATE ... SET rev` does not fire the update trigger again: its
+    // `WHEN` sees the revision moved (and SQLite's recursive triggers are off).
+    "CREATE TABLE queue_revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL) STRICT;
+    INSERT INTO queue_revision (id, value) VALUES (1, 0);
+    ALTER TABLE queue_items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue_runs ADD COLUMN items_epoch INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX queue_items_by_rev ON queue_items (run_id, rev);
+    CREATE TRIGGER queue_items_rev_on_insert AFTER INSERT ON queue_items BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+            WHERE run_id = NEW.run_id AND id = NEW.id;
+    END;
+    CREATE TRIGGER queue_items_rev_on_update AFTER UPDATE ON queue_items WHEN NEW.rev = OLD.rev BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+            WHERE run_id = NEW.run_id AND id = NEW.id;
+    END;
+    CREATE TRIGGER queue_items_epoch_on_delete AFTER DELETE ON queue_items BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE queue_runs SET items_epoch = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = OLD.run_id;
+    END;
+    CREATE TRIGGER queue_runs_epoch_on_insert AFTER INSERT ON queue_runs BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE queue_runs SET items_epoch = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER queue_attempts_rev_on_insert AFTER INSERT ON queue_attempts BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+            WHERE run_id = NEW.run_id AND id = NEW.item_id;
+    END;
+    CREATE TRIGGER queue_attempts_rev_on_update AFTER UPDATE ON queue_attempts BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+            WHERE run_id = NEW.run_id AND id = NEW.item_id;
+    END;
+    CREATE TRIGGER queue_attempts_rev_on_delete AFTER DELETE ON queue_attempts BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+            WHERE run_id = OLD.run_id AND id = OLD.item_id;
+    END;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

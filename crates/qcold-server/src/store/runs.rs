@@ -52,13 +52,74 @@ impl Store {
         runs.into_iter().map(|run| self.with_items(run)).collect()
     }
 
+    /// The run with its items and their ledgers, from this connection's [`ItemCache`]: only the
+    /// items written since the cache last read the run are read again (all of them when one was
+    /// deleted, or the first time), so a pass over a run of a thousand items after one of them
+    /// changed reads one row, not a thousand. The reads share one snapshot of the store.
     fn with_items(&self, mut run: Run) -> Result<Run, StoreError> {
-        let mut items = self.run_items(&run.id)?;
-        let mut ledger = self.run_attempts(&run.id)?;
-        for item in &mut items {
-            item.attempts = ledger.remove(item.id.as_str()).unwrap_or_default();
+        if !self.conn.is_autocommit() {
+            // Inside a transaction that may yet roll back: what it reads must not be kept, as
+            // its revisions would be handed out again.
+            let mut items = self.run_items(&run.id)?;
+            let mut ledger = self.run_attempts(&run.id)?;
+            for item in &mut items {
+                item.attempts = ledger.remove(item.id.as_str()).unwrap_or_default();
+            }
+            run.items = items;
+            return Ok(run);
         }
-        run.items = items;
+        let snapshot = self.conn.unchecked_transaction()?;
+        let epoch: i64 = self
+            .conn
+            .prepare_cached("SELECT items_epoch FROM queue_runs WHERE id = ?1")?
+            .query_row([run.id.as_str()], |r| r.get(0))?;
+        let mut cache = self.items.borrow_mut();
+        let kept = cache.take(&run.id, epoch);
+        let since = kept.as_ref().map_or(-1, |k| k.rev);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {ITEM_COLUMNS}, rev FROM queue_items WHERE run_id = ?1 AND rev > ?2"))?;
+        let changed = stmt
+            .query_map(params![run.id.as_str(), since], |r| Ok((read_item(r)?, r.get::<_, i64>(23)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        self.rows_read.set(self.rows_read.get() + u64::try_from(changed.len()).unwrap_or(u64::MAX));
+        let entry = match kept {
+            None => {
+                let mut ledger = self.run_attempts(&run.id)?;
+                let rev = changed.iter().map(|(_, rev)| *rev).max().unwrap_or(-1);
+                let mut items: Vec<ItemRecord> = changed
+                    .into_iter()
+                    .map(|(mut item, _)| {
+                        item.attempts = ledger.remove(item.id.as_str()).unwrap_or_default();
+                        item
+                    })
+                    .collect();
+                items.sort_by_key(|item| item.position);
+                CachedItems { epoch, rev, items }
+            }
+            Some(mut entry) => {
+                let mut added = false;
+                for (mut item, rev) in changed {
+                    entry.rev = entry.rev.max(rev);
+                    item.attempts = self.item_attempts(&run.id, &item.id)?;
+                    match entry.items.iter_mut().find(|kept| kept.id == item.id) {
+                        Some(kept) => *kept = item,
+                        None => {
+                            entry.items.push(item);
+                            added = true;
+                        }
+                    }
+                }
+                if added {
+                    entry.items.sort_by_key(|item| item.position);
+                }
+                entry
+            }
+        };
+        run.items = entry.items.clone();
+        cache.keep(run.id.clone(), entry);
+        drop(cache);
+        snapshot.commit()?;
         Ok(run)
     }
 
@@ -234,4 +295,40 @@ fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         updated_at: row.get(7)?,
         items: Vec::new(),
     })
+}
+
+/// One run's items as a connection last read them: the run's `items_epoch` then, and the
+/// highest item revision seen (see migration 16).
+#[derive(Debug)]
+struct CachedItems {
+    epoch: i64,
+    rev: i64,
+    items: Vec<ItemRecord>,
+}
+
+/// The items of the runs a connection reads again and again (the live runs, the queue view),
+/// kept between reads so that a read asks SQLite only for what changed. At most [`Self::RUNS`]
+/// runs are kept, the least recently read dropped first.
+#[derive(Debug, Default)]
+pub(super) struct ItemCache {
+    runs: Vec<(RunId, CachedItems)>,
+}
+
+impl ItemCache {
+    const RUNS: usize = 32;
+
+    /// Takes out the run's entry if it is still valid for `epoch` (no item deleted since).
+    fn take(&mut self, run: &RunId, epoch: i64) -> Option<CachedItems> {
+        let at = self.runs.iter().position(|(id, _)| id == run)?;
+        let (_, entry) = self.runs.remove(at);
+        (entry.epoch == epoch).then_some(entry)
+    }
+
+    /// Keeps the run's entry as the most recently read.
+    fn keep(&mut self, run: RunId, entry: CachedItems) {
+        if self.runs.len() >= Self::RUNS {
+            self.runs.remove(0);
+        }
+        self.runs.push((run, entry));
+    }
 }

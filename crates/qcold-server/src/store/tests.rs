@@ -27,6 +27,39 @@ fn schema_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     expect![[r#"
+        CREATE TRIGGER queue_attempts_rev_on_delete AFTER DELETE ON queue_attempts BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+                    WHERE run_id = OLD.run_id AND id = OLD.item_id;
+            END;
+        CREATE TRIGGER queue_attempts_rev_on_insert AFTER INSERT ON queue_attempts BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+                    WHERE run_id = NEW.run_id AND id = NEW.item_id;
+            END;
+        CREATE TRIGGER queue_attempts_rev_on_update AFTER UPDATE ON queue_attempts BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+                    WHERE run_id = NEW.run_id AND id = NEW.item_id;
+            END;
+        CREATE TRIGGER queue_items_epoch_on_delete AFTER DELETE ON queue_items BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE queue_runs SET items_epoch = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = OLD.run_id;
+            END;
+        CREATE TRIGGER queue_items_rev_on_insert AFTER INSERT ON queue_items BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+                    WHERE run_id = NEW.run_id AND id = NEW.id;
+            END;
+        CREATE TRIGGER queue_items_rev_on_update AFTER UPDATE ON queue_items WHEN NEW.rev = OLD.rev BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
+                    WHERE run_id = NEW.run_id AND id = NEW.id;
+            END;
+        CREATE TRIGGER queue_runs_epoch_on_insert AFTER INSERT ON queue_runs BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE queue_runs SET items_epoch = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = NEW.id;
+            END;
         CREATE TABLE active_repository (
                 singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
                 repo_id TEXT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE
@@ -106,11 +139,12 @@ fn schema_snapshot() {
                 lease_owner TEXT,
                 lease_epoch INTEGER NOT NULL DEFAULT 0,
                 lease_expires_at INTEGER NOT NULL DEFAULT 0,
-                updated_at INTEGER NOT NULL, delivery_retries INTEGER NOT NULL DEFAULT 0, waiting_for TEXT, stalled_since INTEGER,
+                updated_at INTEGER NOT NULL, delivery_retries INTEGER NOT NULL DEFAULT 0, waiting_for TEXT, stalled_since INTEGER, rev INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (run_id, id),
                 UNIQUE (run_id, position),
                 UNIQUE (run_id, slug)
             ) STRICT;
+        CREATE TABLE queue_revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL) STRICT;
         CREATE TABLE queue_runs (
                 id TEXT PRIMARY KEY NOT NULL,
                 repo_id TEXT NOT NULL,
@@ -120,7 +154,7 @@ fn schema_snapshot() {
                 reason TEXT NOT NULL DEFAULT '',
                 created_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL
-            , kill_requested INTEGER NOT NULL DEFAULT 0 CHECK (kill_requested IN (0, 1))) STRICT;
+            , kill_requested INTEGER NOT NULL DEFAULT 0 CHECK (kill_requested IN (0, 1)), items_epoch INTEGER NOT NULL DEFAULT 0) STRICT;
         CREATE TABLE queue_tabs (
                 id TEXT PRIMARY KEY NOT NULL,
                 label TEXT NOT NULL,
@@ -180,6 +214,7 @@ fn schema_snapshot() {
                 UNIQUE (repo_id, sequence)
             ) STRICT;
         CREATE INDEX queue_attempts_by_task ON queue_attempts (task_id);
+        CREATE INDEX queue_items_by_rev ON queue_items (run_id, rev);
         CREATE UNIQUE INDEX queue_tabs_one_active ON queue_tabs (active) WHERE active = 1;
         CREATE INDEX task_events_by_task ON task_events (task_id, id);
         CREATE INDEX tasks_by_repo_time ON tasks (repo_id, created_at, id);
@@ -303,6 +338,67 @@ mod queue {
         let repo: RepoId = "web".parse().unwrap();
         store.insert_run(&run, &repo, ExecutionMode::Graph, Some("c1"), &normalized.items, 100).unwrap();
         run
+    }
+
+    /// A run read by a connection that keeps its items equals a fresh read after every kind of
+    /// write — by another connection, as an agent's closeout is — and costs only the rows written.
+    #[test]
+    fn a_kept_run_is_reread_only_where_it_changed_and_always_equals_a_fresh_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = open(dir.path());
+        let reader = open(dir.path());
+        let items: String =
+            (0..40).map(|i| format!(r#"{{"id": "i{i}", "prompt": "p{i}"}}"#)).collect::<Vec<_>>().join(",");
+        let package = parse_json(&format!(r#"{{"execution_mode": "graph", "items": [{items}]}}"#)).unwrap();
+        let normalized = normalize(&package, 1).unwrap();
+        let run: RunId = "run-1".parse().unwrap();
+        let repo: RepoId = "web".parse().unwrap();
+        writer.insert_run(&run, &repo, ExecutionMode::Graph, Some("c1"), &normalized.items, 100).unwrap();
+        let check = |what: &str, rows: u64| {
+            let before = reader.item_rows_read();
+            let kept = reader.run(&run).unwrap();
+            let fresh = open(dir.path()).run(&run).unwrap();
+            assert_eq!(kept, fresh, "{what}: the kept run differs from a fresh read");
+            assert_eq!(reader.item_rows_read() - before, rows, "{what}: item rows read");
+        };
+        check("first read", 40);
+        check("nothing written", 0);
+        let one: ItemId = "i7".parse().unwrap();
+        writer.edit_item(&run, &one, Some("new prompt"), None, None, 200).unwrap();
+        check("one item edited", 1);
+        writer
+            .insert_attempt(
+                &run,
+                &"i9".parse().unwrap(),
+                &qcold_core::queue::Attempt {
+                    iteration: 1,
+                    agent_command: "c1".into(),
+                    agent_id: None,
+                    terminal: None,
+                    packet: None,
+                    task_id: None,
+                    log: None,
+                    bundle: None,
+                    failure: None,
+                    started_at: 210,
+                    finished_at: None,
+                },
+            )
+            .unwrap();
+        check("an attempt of one item", 1);
+        writer.continue_run(&run, 220).unwrap();
+        check("every item woken", 40);
+        let more =
+            parse_json(r#"{"execution_mode": "graph", "items": [{"id": "late", "prompt": "appended"}]}"#).unwrap();
+        let appended = normalize(&more, 41).unwrap();
+        writer.append_items(&run, &appended.items, 230).unwrap();
+        check("an item appended", 1);
+        assert!(writer.remove_item(&run, &"late".parse().unwrap(), 240).unwrap());
+        check("an item removed: the run is read again", 40);
+        assert!(writer.delete_run(&run).unwrap());
+        let again = parse_json(r#"{"execution_mode": "graph", "items": [{"id": "i7", "prompt": "reborn"}]}"#).unwrap();
+        writer.insert_run(&run, &repo, ExecutionMode::Graph, None, &normalize(&again, 1).unwrap().items, 300).unwrap();
+        check("the run deleted and made again under its id", 1);
     }
 
     #[test]
