@@ -78,6 +78,8 @@ pub struct Store {
     conn: Connection,
     /// The items of the runs this connection read last ([`runs::ItemCache`]).
     items: std::cell::RefCell<runs::ItemCache>,
+    /// The agents this connection read last ([`agents::AgentCache`]).
+    agents: std::cell::RefCell<Option<agents::AgentCache>>,
     /// Queue item rows read since the connection opened, for tests of the cache.
     rows_read: std::cell::Cell<u64>,
 }
@@ -94,7 +96,12 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Self { conn, items: std::cell::RefCell::default(), rows_read: std::cell::Cell::new(0) };
+        let mut store = Self {
+            conn,
+            items: std::cell::RefCell::default(),
+            agents: std::cell::RefCell::default(),
+            rows_read: std::cell::Cell::new(0),
+        };
         migrations::apply(&mut store.conn, &path)?;
         Ok(store)
     }

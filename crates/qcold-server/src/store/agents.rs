@@ -38,10 +38,47 @@ impl Store {
     }
 
     /// Every agent, oldest first.
+    ///
+    /// Read through this connection's [`AgentCache`]: only the agents written since its last read
+    /// are read again (all of them after one was deleted, or the first time), so the daemon's
+    /// reloads do not grow with the agents that ever ran. The reads share one snapshot.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {COLUMNS} FROM agents ORDER BY started_at, id"))?;
-        let rows = stmt.query_map([], read_agent)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        if !self.conn.is_autocommit() {
+            // Inside a transaction that may roll back: nothing it reads is kept.
+            let mut stmt = self.conn.prepare(&format!("SELECT {COLUMNS} FROM agents ORDER BY started_at, id"))?;
+            let rows = stmt.query_map([], read_agent)?;
+            return Ok(rows.collect::<Result<_, _>>()?);
+        }
+        let snapshot = self.conn.unchecked_transaction()?;
+        let epoch: i64 =
+            self.conn.prepare_cached("SELECT value FROM agents_epoch WHERE id = 1")?.query_row([], |r| r.get(0))?;
+        let mut cache = self.agents.borrow_mut();
+        let kept = cache.take().filter(|kept| kept.epoch == epoch);
+        let since = kept.as_ref().map_or(-1, |k| k.rev);
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {COLUMNS}, rev FROM agents WHERE rev > ?1"))?;
+        let changed =
+            stmt.query_map([since], |r| Ok((read_agent(r)?, r.get::<_, i64>(16)?)))?.collect::<Result<Vec<_>, _>>()?;
+        let mut entry = kept.unwrap_or(AgentCache { epoch, rev: -1, agents: Vec::new() });
+        let fresh = entry.agents.is_empty();
+        let mut added = false;
+        for (agent, rev) in changed {
+            entry.rev = entry.rev.max(rev);
+            match (!fresh).then(|| entry.agents.iter_mut().find(|kept| kept.id == agent.id)).flatten() {
+                Some(kept) => *kept = agent,
+                None => {
+                    entry.agents.push(agent);
+                    added = true;
+                }
+            }
+        }
+        if added {
+            entry.agents.sort_by(|a, b| (a.started_at, a.id.as_str()).cmp(&(b.started_at, b.id.as_str())));
+        }
+        let agents = entry.agents.clone();
+        *cache = Some(entry);
+        drop(cache);
+        snapshot.commit()?;
+        Ok(agents)
     }
 
     /// One agent.
@@ -104,4 +141,13 @@ fn read_agent(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
         exited_at: row.get(14)?,
         exit_code: row.get(15)?,
     })
+}
+
+/// The agents as a connection last read them: `agents_epoch` then and the highest revision seen
+/// (migration 17).
+#[derive(Debug)]
+pub(super) struct AgentCache {
+    epoch: i64,
+    rev: i64,
+    agents: Vec<AgentRecord>,
 }

@@ -300,6 +300,28 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
             WHERE run_id = OLD.run_id AND id = OLD.item_id;
     END;",
+),
+(
+    17,
+    "agent revisions",
+    // As migration 16 for items, on the counter of `queue_revision`: every agent written gets the
+    // next revision, and every agent deleted moves `agents_epoch` (`store::agents::AgentCache`).
+    "CREATE TABLE agents_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL) STRICT;
+    INSERT INTO agents_epoch (id, value) VALUES (1, 0);
+    ALTER TABLE agents ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX agents_by_rev ON agents (rev);
+    CREATE TRIGGER agents_rev_on_insert AFTER INSERT ON agents BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE agents SET rev = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER agents_rev_on_update AFTER UPDATE ON agents WHEN NEW.rev = OLD.rev BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE agents SET rev = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER agents_epoch_on_delete AFTER DELETE ON agents BEGIN
+        UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+        UPDATE agents_epoch SET value = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = 1;
+    END;",
 )];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

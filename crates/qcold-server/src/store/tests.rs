@@ -27,6 +27,18 @@ fn schema_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     expect![[r#"
+        CREATE TRIGGER agents_epoch_on_delete AFTER DELETE ON agents BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE agents_epoch SET value = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = 1;
+            END;
+        CREATE TRIGGER agents_rev_on_insert AFTER INSERT ON agents BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE agents SET rev = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = NEW.id;
+            END;
+        CREATE TRIGGER agents_rev_on_update AFTER UPDATE ON agents WHEN NEW.rev = OLD.rev BEGIN
+                UPDATE queue_revision SET value = value + 1 WHERE id = 1;
+                UPDATE agents SET rev = (SELECT value FROM queue_revision WHERE id = 1) WHERE id = NEW.id;
+            END;
         CREATE TRIGGER queue_attempts_rev_on_delete AFTER DELETE ON queue_attempts BEGIN
                 UPDATE queue_revision SET value = value + 1 WHERE id = 1;
                 UPDATE queue_items SET rev = (SELECT value FROM queue_revision WHERE id = 1)
@@ -94,7 +106,8 @@ fn schema_snapshot() {
                 started_at INTEGER NOT NULL,
                 exited_at INTEGER,
                 exit_code INTEGER
-            ) STRICT;
+            , rev INTEGER NOT NULL DEFAULT 0) STRICT;
+        CREATE TABLE agents_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL) STRICT;
         CREATE TABLE host_samples (
                 at INTEGER PRIMARY KEY NOT NULL,
                 logical_cpus INTEGER NOT NULL,
@@ -213,6 +226,7 @@ fn schema_snapshot() {
                 closed_at INTEGER, failure_kind TEXT CHECK (failure_kind IN ('infrastructure', 'task')), failure_line TEXT,
                 UNIQUE (repo_id, sequence)
             ) STRICT;
+        CREATE INDEX agents_by_rev ON agents (rev);
         CREATE INDEX queue_attempts_by_task ON queue_attempts (task_id);
         CREATE INDEX queue_items_by_rev ON queue_items (run_id, rev);
         CREATE UNIQUE INDEX queue_tabs_one_active ON queue_tabs (active) WHERE active = 1;
@@ -600,4 +614,48 @@ fn data_version_moves_on_another_connections_commit_never_on_its_own() {
     other.upsert_repo(&row("b", "/r/b"), false, 11).unwrap();
     assert_ne!(own.data_version().unwrap(), start, "another connection's commit");
     assert_eq!(other.data_version().unwrap(), others, "and not on the writer");
+}
+
+/// The agents read through a connection's cache equal a fresh read after every kind of write by
+/// another connection: a start, an exit, new labels, a deletion.
+#[test]
+fn kept_agents_always_equal_a_fresh_read() {
+    use qcold_core::agent::AgentRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = open(dir.path());
+    let reader = open(dir.path());
+    let agent = |i: i64| AgentRecord {
+        id: format!("a{i}").parse().unwrap(),
+        track: "ad-hoc".into(),
+        name: None,
+        scope: None,
+        argv: vec!["true".into()],
+        cwd: "/tmp".into(),
+        pid: 1000,
+        pgid: 1000,
+        terminal: None,
+        stdout_log: None,
+        stderr_log: None,
+        exit_file: format!("/tmp/a{i}/exit-code"),
+        // Started out of id order, so the kept list must be kept in the store's order.
+        started_at: 100 - i,
+        exited_at: None,
+        exit_code: None,
+    };
+    let check = |what: &str| {
+        assert_eq!(reader.agents().unwrap(), open(dir.path()).agents().unwrap(), "{what}");
+    };
+    check("no agents");
+    for i in 0..5 {
+        writer.insert_agent(&agent(i)).unwrap();
+    }
+    check("five started");
+    writer.set_agent_exit(&"a2".parse().unwrap(), 150, Some(0)).unwrap();
+    check("one exited");
+    writer.set_agent_labels(&"a3".parse().unwrap(), Some("named"), None).unwrap();
+    writer.insert_agent(&agent(9)).unwrap();
+    check("one labelled, one more started");
+    writer.delete_agent(&"a0".parse().unwrap()).unwrap();
+    check("one forgotten");
+    assert_eq!(reader.agents().unwrap().len(), 5);
 }
