@@ -94,10 +94,23 @@ fn keep_screen(exit_file: &Path, log: Option<&Log>) {
         let _ = nix::sys::termios::tcdrain(std::io::stdout());
         let _ = drained.send(());
     });
+    let started = std::time::Instant::now();
     let _ = done.recv_timeout(SCREEN_DRAIN);
+    // A drained pty has handed its output to tmux, which may not have painted it yet: the screen
+    // is taken again until two captures agree (within the same bound).
+    let mut screen = tmux.screen(&pane);
+    while started.elapsed() < SCREEN_DRAIN * 2 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let again = tmux.screen(&pane);
+        let settled = matches!((&screen, &again), (Ok(a), Ok(b)) if a == b);
+        screen = again;
+        if settled {
+            break;
+        }
+    }
     let file = screen_file(exit_file);
     let tmp = file.with_extension("tmp");
-    let kept = tmux.screen(&pane).map_err(|e| e.to_string()).and_then(|screen| {
+    let kept = screen.map_err(|e| e.to_string()).and_then(|screen| {
         std::fs::write(&tmp, screen).and_then(|()| std::fs::rename(&tmp, &file)).map_err(|e| e.to_string())
     });
     if let Err(e) = kept {
