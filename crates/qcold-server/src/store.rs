@@ -5,6 +5,7 @@ mod agents;
 mod attempts;
 mod commands;
 mod fault;
+mod kept;
 mod migrations;
 mod queue;
 mod repos;
@@ -78,8 +79,8 @@ pub struct Store {
     conn: Connection,
     /// The items of the runs this connection read last ([`runs::ItemCache`]).
     items: std::cell::RefCell<runs::ItemCache>,
-    /// The agents this connection read last ([`agents::AgentCache`]).
-    agents: std::cell::RefCell<Option<agents::AgentCache>>,
+    /// The agents this connection read last ([`Store::agents`]).
+    agents: std::cell::RefCell<Option<kept::Kept<qcold_core::agent::AgentRecord>>>,
     /// Queue item rows read since the connection opened, for tests of the cache.
     rows_read: std::cell::Cell<u64>,
 }

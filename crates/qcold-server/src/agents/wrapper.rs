@@ -86,7 +86,8 @@ const SCREEN_DRAIN: Duration = Duration::from_secs(1);
 /// and exits at once would leave a live terminal without them. The kept screen is what the
 /// terminal shows once the session ends ([`crate::http`]'s terminal socket sends it last).
 /// The output is drained to tmux first (for at most [`SCREEN_DRAIN`]: a tmux that stopped reading
-/// the pane must not hold the exit code back); the capture is one tmux call under its deadline.
+/// the pane must not hold the exit code back); then the screen is captured, each capture one tmux
+/// call under its deadline, until two in a row agree (for at most twice [`SCREEN_DRAIN`] in all).
 fn keep_screen(exit_file: &Path, log: Option<&Log>) {
     let Some((tmux, pane)) = super::tmux::Tmux::of_this_pane() else { return };
     let (drained, done) = mpsc::channel();

@@ -4,6 +4,7 @@ use qcold_core::AgentId;
 use qcold_core::agent::{AgentRecord, Terminal};
 use rusqlite::{OptionalExtension as _, params};
 
+use super::kept::Kept;
 use super::{Store, StoreError, conversion_error};
 
 const COLUMNS: &str = "id, track, name, scope, argv, cwd, pid, pgid, tmux_session, tmux_target, stdout_log, stderr_log, \
@@ -39,7 +40,7 @@ impl Store {
 
     /// Every agent, oldest first.
     ///
-    /// Read through this connection's [`AgentCache`]: only the agents written since its last read
+    /// Read through the agents this connection keeps ([`Kept`]): only the agents written since its last read
     /// are read again (all of them after one was deleted, or the first time), so the daemon's
     /// reloads do not grow with the agents that ever ran. The reads share one snapshot.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
@@ -53,29 +54,14 @@ impl Store {
         let epoch: i64 =
             self.conn.prepare_cached("SELECT value FROM agents_epoch WHERE id = 1")?.query_row([], |r| r.get(0))?;
         let mut cache = self.agents.borrow_mut();
-        let kept = cache.take().filter(|kept| kept.epoch == epoch);
-        let since = kept.as_ref().map_or(-1, |k| k.rev);
+        let mut kept = cache.take().filter(|kept| kept.epoch == epoch).unwrap_or_else(|| Kept::new(epoch));
         let mut stmt = self.conn.prepare_cached(&format!("SELECT {COLUMNS}, rev FROM agents WHERE rev > ?1"))?;
-        let changed =
-            stmt.query_map([since], |r| Ok((read_agent(r)?, r.get::<_, i64>(16)?)))?.collect::<Result<Vec<_>, _>>()?;
-        let mut entry = kept.unwrap_or(AgentCache { epoch, rev: -1, agents: Vec::new() });
-        let fresh = entry.agents.is_empty();
-        let mut added = false;
-        for (agent, rev) in changed {
-            entry.rev = entry.rev.max(rev);
-            match (!fresh).then(|| entry.agents.iter_mut().find(|kept| kept.id == agent.id)).flatten() {
-                Some(kept) => *kept = agent,
-                None => {
-                    entry.agents.push(agent);
-                    added = true;
-                }
-            }
-        }
-        if added {
-            entry.agents.sort_by(|a, b| (a.started_at, a.id.as_str()).cmp(&(b.started_at, b.id.as_str())));
-        }
-        let agents = entry.agents.clone();
-        *cache = Some(entry);
+        let changed = stmt
+            .query_map([kept.since()], |r| Ok((read_agent(r)?, r.get::<_, i64>(16)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        kept.merge(changed, |a, b| (a.started_at, a.id.as_str()).cmp(&(b.started_at, b.id.as_str())));
+        let agents = kept.rows.clone();
+        *cache = Some(kept);
         drop(cache);
         snapshot.commit()?;
         Ok(agents)
@@ -141,13 +127,4 @@ fn read_agent(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
         exited_at: row.get(14)?,
         exit_code: row.get(15)?,
     })
-}
-
-/// The agents as a connection last read them: `agents_epoch` then and the highest revision seen
-/// (migration 17).
-#[derive(Debug)]
-pub(super) struct AgentCache {
-    epoch: i64,
-    rev: i64,
-    agents: Vec<AgentRecord>,
 }

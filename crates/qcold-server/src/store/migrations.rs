@@ -305,7 +305,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     17,
     "agent revisions",
     // As migration 16 for items, on the counter of `queue_revision`: every agent written gets the
-    // next revision, and every agent deleted moves `agents_epoch` (`store::agents::AgentCache`).
+    // next revision, and every agent deleted moves `agents_epoch` (`store::kept::Kept`, as for items).
     "CREATE TABLE agents_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL) STRICT;
     INSERT INTO agents_epoch (id, value) VALUES (1, 0);
     ALTER TABLE agents ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;

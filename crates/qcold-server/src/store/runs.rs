@@ -1,12 +1,15 @@
 //! Queries on queue runs as a whole: the queue view, run status, dedupe facts and the
 //! operator's edits (stop, continue, clear, update and remove of items that have not started).
 
+use std::collections::HashMap;
+
 use qcold_core::queue::dedupe::Unfinished;
 use qcold_core::queue::wire::{QueueView, RECENT_FINISHED_RUNS, Run};
 use qcold_core::queue::{ItemRecord, ItemStatus, RunStatus, TaskClass};
 use qcold_core::{ItemId, RepoId, RunId};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
+use super::kept::Kept;
 use super::queue::{ITEM_COLUMNS, read_item};
 use super::{Store, StoreError, conversion_error, enum_from, enum_text};
 
@@ -75,48 +78,26 @@ impl Store {
             .query_row([run.id.as_str()], |r| r.get(0))?;
         let mut cache = self.items.borrow_mut();
         let kept = cache.take(&run.id, epoch);
-        let since = kept.as_ref().map_or(-1, |k| k.rev);
         let mut stmt = self
             .conn
             .prepare_cached(&format!("SELECT {ITEM_COLUMNS}, rev FROM queue_items WHERE run_id = ?1 AND rev > ?2"))?;
-        let changed = stmt
+        let since = kept.as_ref().map_or(-1, Kept::since);
+        let mut changed = stmt
             .query_map(params![run.id.as_str(), since], |r| Ok((read_item(r)?, r.get::<_, i64>(23)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         self.rows_read.set(self.rows_read.get() + u64::try_from(changed.len()).unwrap_or(u64::MAX));
-        let entry = match kept {
-            None => {
-                let mut ledger = self.run_attempts(&run.id)?;
-                let rev = changed.iter().map(|(_, rev)| *rev).max().unwrap_or(-1);
-                let mut items: Vec<ItemRecord> = changed
-                    .into_iter()
-                    .map(|(mut item, _)| {
-                        item.attempts = ledger.remove(item.id.as_str()).unwrap_or_default();
-                        item
-                    })
-                    .collect();
-                items.sort_by_key(|item| item.position);
-                CachedItems { epoch, rev, items }
-            }
-            Some(mut entry) => {
-                let mut added = false;
-                for (mut item, rev) in changed {
-                    entry.rev = entry.rev.max(rev);
-                    item.attempts = self.item_attempts(&run.id, &item.id)?;
-                    match entry.items.iter_mut().find(|kept| kept.id == item.id) {
-                        Some(kept) => *kept = item,
-                        None => {
-                            entry.items.push(item);
-                            added = true;
-                        }
-                    }
-                }
-                if added {
-                    entry.items.sort_by_key(|item| item.position);
-                }
-                entry
-            }
-        };
-        run.items = entry.items.clone();
+        // A first read takes the run's whole ledger at once; a later one, the changed items'.
+        let mut ledger = if kept.is_none() { self.run_attempts(&run.id)? } else { HashMap::new() };
+        for (item, _) in &mut changed {
+            item.attempts = match ledger.remove(item.id.as_str()) {
+                Some(attempts) => attempts,
+                None if kept.is_none() => Vec::new(),
+                None => self.item_attempts(&run.id, &item.id)?,
+            };
+        }
+        let mut entry = kept.unwrap_or_else(|| Kept::new(epoch));
+        entry.merge(changed, |a, b| a.position.cmp(&b.position));
+        run.items = entry.rows.clone();
         cache.keep(run.id.clone(), entry);
         drop(cache);
         snapshot.commit()?;
@@ -297,35 +278,26 @@ fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-/// One run's items as a connection last read them: the run's `items_epoch` then, and the
-/// highest item revision seen (see migration 16).
-#[derive(Debug)]
-struct CachedItems {
-    epoch: i64,
-    rev: i64,
-    items: Vec<ItemRecord>,
-}
-
 /// The items of the runs a connection reads again and again (the live runs, the queue view),
 /// kept between reads so that a read asks SQLite only for what changed. At most [`Self::RUNS`]
 /// runs are kept, the least recently read dropped first.
 #[derive(Debug, Default)]
 pub(super) struct ItemCache {
-    runs: Vec<(RunId, CachedItems)>,
+    runs: Vec<(RunId, Kept<ItemRecord>)>,
 }
 
 impl ItemCache {
     const RUNS: usize = 32;
 
     /// Takes out the run's entry if it is still valid for `epoch` (no item deleted since).
-    fn take(&mut self, run: &RunId, epoch: i64) -> Option<CachedItems> {
+    fn take(&mut self, run: &RunId, epoch: i64) -> Option<Kept<ItemRecord>> {
         let at = self.runs.iter().position(|(id, _)| id == run)?;
         let (_, entry) = self.runs.remove(at);
         (entry.epoch == epoch).then_some(entry)
     }
 
     /// Keeps the run's entry as the most recently read.
-    fn keep(&mut self, run: RunId, entry: CachedItems) {
+    fn keep(&mut self, run: RunId, entry: Kept<ItemRecord>) {
         if self.runs.len() >= Self::RUNS {
             self.runs.remove(0);
         }
