@@ -40,7 +40,9 @@ impl Drop for Driver {
 
 pub(crate) async fn connect(driver: &Driver, profile: &std::path::Path) -> Client {
     // Chromium runs as root here, so without its sandbox; the network flags stop it from
-    // reaching for Google services this machine cannot reach.
+    // reaching for Google services this machine cannot reach, and every name but loopback's
+    // fails at once: a page that reaches out (the Telegram path loads Telegram's SDK) never waits
+    // on a resolver that may hang where there is no network, so its load event comes on time.
     let args = [
         "--headless=new".to_owned(),
         "--no-sandbox".to_owned(),
@@ -50,6 +52,7 @@ pub(crate) async fn connect(driver: &Driver, profile: &std::path::Path) -> Clien
         "--disable-component-update".to_owned(),
         "--disable-sync".to_owned(),
         "--no-first-run".to_owned(),
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost".to_owned(),
         format!("--user-data-dir={}", profile.display()),
     ];
     let mut caps = serde_json::Map::new();

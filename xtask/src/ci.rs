@@ -33,7 +33,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
     process::run(cargo().args(["build", "--locked", "-p", "qcold-cli"]))?;
 
     crate::step("tests");
-    process::run(cargo().args(["test", "--locked"]))?;
+    // No backtraces: a failing test's own message is what names the fault, and a CI log that is
+    // shown shortened keeps it only if no backtrace pushes it out (rerun locally for one).
+    process::run(cargo().args(["test", "--locked"]).env("RUST_BACKTRACE", "0"))?;
 
     // The real agent CLIs, last: everything they rely on is proven by then.
     crate::real_agents::run()?;

@@ -272,6 +272,7 @@ pub fn start(
             .process_group(0)
             .spawn()
             .map_err(io(format!("cannot start {program}")))?;
+        await_exec(child.id(), &exit_file.to_string_lossy());
         let display = |p: PathBuf| Some(p.to_string_lossy().into_owned());
         (child.id(), None, display(stdout_log), display(stderr_log))
     };
@@ -312,12 +313,13 @@ fn check_arg_files(request: &StartRequest) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Waits (up to five seconds) until the tmux pane `pid` runs the wrapper and the wrapper has
-/// recorded its pid. tmux forks the pane and only then execs the command; until the exec, the
-/// pid's command line is tmux's own, and an agent looked at in that instant would be judged
-/// vanished. The wrapper records its pid once it takes the hang-up and stop signals, so an agent
-/// is never seen started while a signal meant for its command would still end its wrapper (a
-/// tmux server killed in that instant).
+/// Waits (up to five seconds) until `pid` runs the wrapper and the wrapper has recorded its pid.
+/// Until its exec is through, a new process's command line is its parent's (a tmux pane is
+/// forked, then execs) or empty (a spawned child's spawner goes on once the exec has begun, before
+/// the new arguments are in place), and an agent looked at in that instant would be judged
+/// vanished and stored as ended. The wrapper records its pid once it takes the hang-up and stop
+/// signals, so an agent is never seen started while a signal meant for its command would still
+/// end its wrapper (a tmux server killed in that instant).
 fn await_exec(pid: u32, exit_file: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let ready = || {
@@ -684,6 +686,47 @@ mod tests {
         let (_, ended_count) = stop(&config, &mut store, "q-orphaned", crate::unix_now()).unwrap();
         assert_eq!(ended_count, 1, "the orphan was the agent's");
         assert!(orphan.wait().unwrap().signal().is_some(), "the orphan was signalled");
+    }
+
+    /// A detached agent is seen running the moment its start returns. The kernel lets a spawner
+    /// go on once the child's exec has begun, before the new program's arguments are in place:
+    /// in that window `/proc/<pid>/cmdline` is empty, and an agent looked at then (the daemon
+    /// reads the agents as soon as one is written) was judged vanished and stored as ended.
+    #[test]
+    fn a_detached_agent_is_seen_running_the_moment_its_start_returns() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(dir.path().join("state"), "test");
+        let mut store = Store::open(&config.state_dir, Duration::from_secs(5)).unwrap();
+        // A stand-in for `qcold agent-run --exit-file F ...`: records its pid beside F as the
+        // wrapper does, and stays a shell (its command line names F) while it waits.
+        let wrapper = dir.path().join("wrapper");
+        std::fs::write(&wrapper, "#!/bin/sh\necho $$ > \"${3%/*}/wrapper.pid\"\nsleep 30; :\n").unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut started = Vec::new();
+        for n in 0..40 {
+            let request = StartRequest {
+                track: "t".into(),
+                id: Some(format!("q-detached-{n}").parse().unwrap()),
+                name: None,
+                cwd: dir.path().to_owned(),
+                terminal: false,
+                env: Vec::new(),
+                stdin: None,
+                argv: vec!["true".into()],
+                arg_files: Vec::new(),
+                log: None,
+                render: Render::default(),
+            };
+            let record = start(&config, &mut store, &wrapper, &request, crate::unix_now()).unwrap();
+            started.push(record.pgid);
+            let seen = view(record);
+            assert_eq!(seen.state, AgentState::Running, "start {n}: {seen:?}");
+        }
+        for pgid in started {
+            let _ =
+                nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
     }
 
     #[test]

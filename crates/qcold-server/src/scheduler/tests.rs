@@ -1,7 +1,9 @@
 //! A pass over unchanged evidence changes nothing: the start-up and periodic reconciliation may
 //! run any number of times.
 
-use qcold_core::agent::AgentRecord;
+use std::os::unix::process::CommandExt as _;
+
+use qcold_core::agent::{AgentRecord, AgentState};
 use qcold_core::queue::graph::normalize;
 use qcold_core::queue::package::parse_json;
 use qcold_core::queue::{ExecutionMode, ItemStatus, WaitingFor};
@@ -241,8 +243,23 @@ impl OneRunning {
             .unwrap();
         store.insert_task(&task(1, "a", TaskStatus::Open), &event(EventKind::Open, "opened", 1)).unwrap();
         let exit_file = dir.path().join("exit-code");
-        let agent = std::process::Command::new("sh").args(["-c", "sleep 600; :"]).arg(&exit_file).spawn().unwrap();
+        // Its own process group, so ending the group ends its `sleep` too (none outlives the
+        // test holding its output pipe).
+        let agent = std::process::Command::new("sh")
+            .args(["-c", "sleep 600; :"])
+            .arg(&exit_file)
+            .process_group(0)
+            .spawn()
+            .unwrap();
         let record = queue_agent("q-a", agent.id(), &exit_file);
+        // As `agents::start` does, wait until its exec is through: until then its command line
+        // does not name its exit file yet, and the first pass would judge it vanished.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while crate::agents::view(record.clone()).state != AgentState::Running && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let seen = crate::agents::view(record.clone());
+        assert_eq!(seen.state, AgentState::Running, "the fixture's agent is seen alive: {seen:?}");
         store.insert_agent(&record).unwrap();
         let mut scheduler = Scheduler::new(config, "qcold".into());
         let a = store.item(&run, &"a".parse().unwrap()).unwrap().unwrap();
@@ -257,10 +274,17 @@ impl OneRunning {
         Self { _dir: dir, store, scheduler, run, agent, exit_file }
     }
 
+    /// Ends the first item's agent, its whole group.
+    fn kill(&mut self) {
+        if let Ok(pid) = i32::try_from(self.agent.id()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = self.agent.wait();
+    }
+
     /// The first item's agent exits with 0.
     fn end_first(&mut self) {
-        self.agent.kill().unwrap();
-        self.agent.wait().unwrap();
+        self.kill();
         std::fs::write(&self.exit_file, "0\n").unwrap();
     }
 }
@@ -268,8 +292,7 @@ impl OneRunning {
 impl Drop for OneRunning {
     /// A failed assertion leaves no `sleep` behind.
     fn drop(&mut self) {
-        let _ = self.agent.kill();
-        let _ = self.agent.wait();
+        self.kill();
     }
 }
 
@@ -280,9 +303,11 @@ fn freed_capacity_reconsiders_refused_items_without_rewriting_those_refused_agai
     let host = idle_host();
     settled_pass(scheduler, store, host, 100);
     let refused = store.run(&run).unwrap().unwrap();
+    let first = &refused.items[0];
+    assert_eq!(first.status, ItemStatus::Running, "`a` holds the one slot: {first:?}");
     for item in &refused.items[1..] {
         assert_eq!(item.status, ItemStatus::Waiting, "{item:?}");
-        assert_eq!(item.waiting_for, Some(WaitingFor::Admission), "{item:?}");
+        assert_eq!(item.waiting_for, Some(WaitingFor::Admission), "{item:?}; `a` is {first:?}");
         assert_eq!(item.next_attempt_at, Some(160), "{item:?}");
     }
     let written = store.rows_written();
