@@ -243,11 +243,14 @@ impl OneRunning {
             .unwrap();
         store.insert_task(&task(1, "a", TaskStatus::Open), &event(EventKind::Open, "opened", 1)).unwrap();
         let exit_file = dir.path().join("exit-code");
-        // Its own process group, so ending the group ends its `sleep` too (none outlives the
-        // test holding its output pipe).
+        // Its own process group, so ending the group ends its `sleep` too; and none of the test's
+        // output pipes, so one left behind by a failed assertion holds up no reader of them.
         let agent = std::process::Command::new("sh")
             .args(["-c", "sleep 600; :"])
             .arg(&exit_file)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .process_group(0)
             .spawn()
             .unwrap();
