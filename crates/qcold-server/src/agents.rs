@@ -320,7 +320,7 @@ fn check_arg_files(request: &StartRequest) -> Result<(), AgentError> {
 /// vanished and stored as ended. The wrapper records its pid once it takes the hang-up and stop
 /// signals, so an agent is never seen started while a signal meant for its command would still
 /// end its wrapper (a tmux server killed in that instant).
-fn await_exec(pid: u32, exit_file: &str) {
+pub(crate) fn await_exec(pid: u32, exit_file: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let ready = || {
         procs::cmdline(pid).iter().any(|a| a == exit_file) && wrapper::recorded_pid(Path::new(exit_file)) == Some(pid)

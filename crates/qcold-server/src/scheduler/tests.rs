@@ -254,13 +254,12 @@ impl OneRunning {
             .process_group(0)
             .spawn()
             .unwrap();
+        // It records its pid as the wrapper does, and is awaited as `agents::start` awaits one:
+        // until its exec is through its command line does not name its exit file, and the first
+        // pass would judge it vanished.
+        std::fs::write(crate::agents::wrapper::pid_file(&exit_file), format!("{}\n", agent.id())).unwrap();
+        crate::agents::await_exec(agent.id(), &exit_file.to_string_lossy());
         let record = queue_agent("q-a", agent.id(), &exit_file);
-        // As `agents::start` does, wait until its exec is through: until then its command line
-        // does not name its exit file yet, and the first pass would judge it vanished.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while crate::agents::view(record.clone()).state != AgentState::Running && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
         let seen = crate::agents::view(record.clone());
         assert_eq!(seen.state, AgentState::Running, "the fixture's agent is seen alive: {seen:?}");
         store.insert_agent(&record).unwrap();
